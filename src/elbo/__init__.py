@@ -1,0 +1,27 @@
+"""elbo: variational inference you can check.
+
+Bounds (``elbo.bounds``), gradient estimators (``elbo.estimators``), variational families
+(``elbo.families``) and models with exact answers to check them against (``elbo.exact``).
+"""
+
+from . import bounds, estimators, exact, families
+from .bounds import elbo, iwae, log_weights, renyi
+from .families import Flow, FullRank, LowRank, MeanField
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "bounds",
+    "estimators",
+    "exact",
+    "families",
+    "elbo",
+    "iwae",
+    "log_weights",
+    "renyi",
+    "MeanField",
+    "FullRank",
+    "LowRank",
+    "Flow",
+    "__version__",
+]
