@@ -1,7 +1,15 @@
 """Every test runs in float64 with the same seed; statistical tests state their own false-failure rate."""
 
+import os
+
 import pytest
 import torch
+
+# One intra-op thread: the tests use small tensors, and on a machine whose cores are busy with other work, two
+# OpenMP threads that wait for each other at every operation make them up to a hundred times slower. Subprocesses
+# (the CLI tests) inherit it through the environment.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

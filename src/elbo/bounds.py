@@ -31,13 +31,18 @@ FORMS = ("analytic", "mc", "entropy")
 def log_joint(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """``log p(x, z)`` of shape ``(K, B)`` for ``z: (K, B, ...)`` and ``x: (B, ...)``."""
     if hasattr(model, "prior"):
-        likelihood = model.likelihood(z)
-        event_shape = tuple(likelihood.event_shape)
-        if tuple(x.shape[1:]) != event_shape:
-            raise ValueError(f"x has shape {tuple(x.shape)} but model.likelihood(z) has event_shape "
-                             f"{event_shape}: expected x of shape (B, {', '.join(map(str, event_shape))})")
-        return model.prior().log_prob(z) + likelihood.log_prob(x)
+        return model.prior().log_prob(z) + _log_likelihood(model, x, z)
     return model.log_prob(x, z)
+
+
+def _log_likelihood(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """``log p(x | z)`` of shape ``(K, B)``."""
+    likelihood = model.likelihood(z)
+    event_shape = tuple(likelihood.event_shape)
+    if tuple(x.shape[1:]) != event_shape:
+        raise ValueError(f"x has shape {tuple(x.shape)} but model.likelihood(z) has event_shape "
+                         f"{event_shape}: expected x of shape (B, {', '.join(map(str, event_shape))})")
+    return likelihood.log_prob(x)
 
 
 def _check_inputs(x, num_samples: int, validate_args: bool) -> None:
@@ -68,10 +73,15 @@ def _check_log_w(log_w: torch.Tensor, num_samples: int, batch_size: int) -> torc
     return log_w
 
 
-def _log_weights(model, guide, x, num_samples, estimator, validate_args):
+def _sample(guide, x, num_samples, estimator, validate_args):
     _check_inputs(x, num_samples, validate_args)
     q = _guide(guide, x)
     z, log_q = estimators.sample(q, num_samples, estimator)
+    return q, z, log_q
+
+
+def _log_weights(model, guide, x, num_samples, estimator, validate_args):
+    q, z, log_q = _sample(guide, x, num_samples, estimator, validate_args)
     log_w = _check_log_w(log_joint(model, x, z) - log_q, num_samples, x.shape[0])
     return q, z, log_q, log_w
 
@@ -112,18 +122,20 @@ def elbo(model, guide, x: torch.Tensor, num_samples: int = 1, *, form: str = "an
         raise ValueError(f"form='analytic' needs a model with prior() and likelihood(z); {type(model).__name__} "
                          f"gives only a log joint density: use form='mc' or form='entropy'")
     _check_score_samples(estimator, num_samples)
+    if form == "analytic":  # the decoder runs once: log p(x|z) is all the samples are needed for
+        q, z, log_q = _sample(guide, x, num_samples, estimator, validate_args)
+        log_likelihood = _check_log_w(_log_likelihood(model, x, z), num_samples, x.shape[0])
+        minus_kl = _closed_form(lambda: -kl_divergence(q, model.prior()))
+        if minus_kl is None:  # no registered KL: log p(x|z) + log p(z) - log q(z|x), estimated with the rest
+            return estimators.mean(log_likelihood + model.prior().log_prob(z) - log_q, log_q, estimator)
+        return estimators.mean(log_likelihood, log_q, estimator) + minus_kl
     q, z, log_q, log_w = _log_weights(model, guide, x, num_samples, estimator, validate_args)
     if form == "mc":
         return estimators.mean(log_w, log_q, estimator)
-    if form == "analytic":
-        f, closed_form = model.likelihood(z).log_prob(x), _closed_form(lambda: -kl_divergence(q, model.prior()))
-        if closed_form is None:
-            f = log_w  # no registered KL: log p(x|z) + log p(z) - log q(z|x), estimated with the rest
-    else:
-        f, closed_form = log_w + log_q, _closed_form(q.entropy)
-        if closed_form is None:
-            f = log_w  # no closed-form entropy: estimate it by -log q(z|x)
-    return estimators.mean(f, log_q, estimator) + (0 if closed_form is None else closed_form)
+    entropy = _closed_form(q.entropy)
+    if entropy is None:  # no closed-form entropy: estimate it by -log q(z|x)
+        return estimators.mean(log_w, log_q, estimator)
+    return estimators.mean(log_w + log_q, log_q, estimator) + entropy
 
 
 def _closed_form(term):

@@ -50,7 +50,10 @@ def stop_gradient(q: Distribution) -> Distribution:
     """The same distribution with its parameters cut from the autograd graph.
 
     ``stop_gradient(q).log_prob(z)`` still differentiates through ``z`` but not through q's parameters.
+    A distribution of its own kind (e.g. ``elbo.vae.GaussianChain``) can say how, with a ``stop_gradient()`` method.
     """
+    if hasattr(q, "stop_gradient"):
+        return q.stop_gradient()
     if isinstance(q, Normal):
         return Normal(q.loc.detach(), q.scale.detach())
     if isinstance(q, Independent):
