@@ -1,0 +1,256 @@
+"""Image data sets as tensors, checked by SHA-256 of their decompressed content.
+
+``load(name, data_dir=..., val_size=...)`` returns ``ImageData``: flat images ``(N, H*W)`` with values in
+``[0, 1]``, split into train / validation / test, with the likelihood that suits them:
+
+- ``"digits"``: scikit-learn's bundled 8x8 digits (1797 images, grey levels 0..16 / 16); needs no files. A fixed
+  permutation (seed 0) puts 297 images in the test set. Bernoulli likelihood, dynamic binarization.
+- ``"mnist"``: the idx files (``train-images-idx3-ubyte`` and ``t10k-images-idx3-ubyte``, gzipped or not), pixels
+  / 255. Bernoulli likelihood with dynamic binarization (Burda et al. 2015): each epoch sees a fresh
+  ``x ~ Bernoulli(pixels)``; the validation and test images are binarized once, with a fixed seed, so every
+  run and every epoch is scored on the same binary images.
+- ``"binarized_mnist"``: the fixed binarization of Larochelle & Murray (2011), ``binarized_mnist_{train,valid,
+  test}.amat`` (or ``.amat.gz``): 0/1 values, Bernoulli likelihood, no resampling.
+- ``"frey"``: Frey faces, ``frey_rawface.mat`` (variable ``ff``, 560 x 1965 uint8, one 28 x 20 image per column),
+  pixels / 255, Gaussian likelihood (Kingma & Welling 2013). A fixed permutation puts 365 images in the test set.
+
+Files are looked for in ``data_dir/<folder>/`` and ``data_dir/`` (``folder`` as in ``FOLDERS``, the layout of the
+project's shared data directory). A missing file is downloaded from its canonical source when ``download`` is
+true and the machine can reach it, then verified; otherwise ``load`` fails with one line naming the file and the
+directory to put it in. The validation set is the last ``val_size`` images of the non-test data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import tempfile
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["DATASETS", "ImageData", "load", "epoch_batches", "binarize", "SHA256", "URLS"]
+
+DATASETS = ("digits", "mnist", "binarized_mnist", "frey")
+DEFAULT_DATA_DIR = "data"
+FOLDERS = {"mnist": "mnist", "binarized_mnist": "binarized_mnist", "frey": "frey_faces"}
+
+# SHA-256 of the decompressed content (robust to re-compression).
+SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "binarized_mnist_train.amat": "ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d",
+    "binarized_mnist_valid.amat": "1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2",
+    "binarized_mnist_test.amat": "e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c",
+    "frey_rawface.mat": "1ee1273b3facb0f0cea8a5175c495f7c66076c1ef32d32bf9f7f56acfd0f065c",
+}
+
+_MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
+_LAROCHELLE = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
+URLS = {
+    "train-images-idx3-ubyte": [m + "train-images-idx3-ubyte.gz" for m in _MNIST_MIRRORS],
+    "t10k-images-idx3-ubyte": [m + "t10k-images-idx3-ubyte.gz" for m in _MNIST_MIRRORS],
+    "binarized_mnist_train.amat": [_LAROCHELLE + "binarized_mnist_train.amat"],
+    "binarized_mnist_valid.amat": [_LAROCHELLE + "binarized_mnist_valid.amat"],
+    "binarized_mnist_test.amat": [_LAROCHELLE + "binarized_mnist_test.amat"],
+    "frey_rawface.mat": ["https://cs.nyu.edu/~roweis/data/frey_rawface.mat"],
+}
+
+_TEST_SIZE = {"digits": 297, "frey": 365}  # data sets without a test file: a fixed share becomes the test set
+_FIXED_SEED = 0  # the permutation of digits and frey, and the binarization of validation and test images
+
+
+@dataclass(frozen=True, eq=False)
+class ImageData:
+    """Images as flat tensors ``(N, H*W)`` in ``[0, 1]``.
+
+    ``dynamic_binarization``: train on ``x ~ Bernoulli(train)``, resampled every epoch (``epoch_batches``);
+    ``val`` and ``test`` are then already binary. ``likelihood``: the decoder this data calls for.
+    """
+
+    name: str
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+    image_shape: tuple[int, int]
+    likelihood: str
+    dynamic_binarization: bool
+
+
+def load(name: str, *, data_dir=None, val_size: int | None = None, download: bool = True) -> ImageData:
+    """Load data set ``name`` (one of ``DATASETS``) as ``ImageData`` in the default dtype.
+
+    ``val_size``: how many of the non-test images to hold out for validation (the last ones); ``None`` means
+    10000 for the MNIST sets (the standard 50000/10000 split) and a tenth for the small ones; 0 means none.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"data set must be one of {', '.join(map(repr, DATASETS))}, got {name!r}")
+    directory = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
+    if name == "digits":
+        pool, test = _split_off_test(_digits(), _TEST_SIZE["digits"])
+        image_shape, likelihood, dynamic = (8, 8), "bernoulli", True
+    elif name == "mnist":
+        pool, image_shape = _idx_images(_read(directory, "mnist", "train-images-idx3-ubyte", download))
+        test, _ = _idx_images(_read(directory, "mnist", "t10k-images-idx3-ubyte", download))
+        likelihood, dynamic = "bernoulli", True
+    elif name == "binarized_mnist":
+        train, valid, test = (_amat(_read(directory, name, f"binarized_mnist_{split}.amat", download), split)
+                              for split in ("train", "valid", "test"))
+        pool, image_shape, likelihood, dynamic = np.concatenate([train, valid]), (28, 28), "bernoulli", False
+    else:
+        pool, test = _split_off_test(_frey(_read(directory, "frey", "frey_rawface.mat", download)), _TEST_SIZE["frey"])
+        image_shape, likelihood, dynamic = (28, 20), "gaussian", False
+    val_size = _check_val_size(val_size, len(pool), default=10000 if "mnist" in name else len(pool) // 10)
+    dtype = torch.get_default_dtype()
+    train, val, test = (torch.as_tensor(a, dtype=dtype) for a in (pool[:len(pool) - val_size],
+                                                                   pool[len(pool) - val_size:], test))
+    if dynamic:
+        val, test = binarize(val, seed=_FIXED_SEED), binarize(test, seed=_FIXED_SEED + 1)
+    return ImageData(name, train, val, test, image_shape, likelihood, dynamic)
+
+
+def _check_val_size(val_size, pool_size: int, *, default: int) -> int:
+    if val_size is None:
+        return default
+    if not isinstance(val_size, int) or isinstance(val_size, bool) or not 0 <= val_size < pool_size:
+        raise ValueError(f"val_size must be an integer in [0, {pool_size}) for this data set "
+                         f"({pool_size} non-test images), got {val_size!r}")
+    return val_size
+
+
+def binarize(x: torch.Tensor, *, seed: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``x ~ Bernoulli(pixels)``: binary images whose expectation is the grey-level image."""
+    if seed is not None:
+        generator = torch.Generator(x.device).manual_seed(seed)
+    return torch.bernoulli(x, generator=generator)
+
+
+def epoch_batches(x: torch.Tensor, batch_size: int, *, shuffle: torch.Generator,
+                  binarize_with: torch.Generator | None = None):
+    """The batches of one epoch: ``x`` in the order of a fresh permutation, in slices of ``batch_size`` (the last
+    may be smaller); with ``binarize_with``, each batch is resampled as ``Bernoulli(batch)``.
+
+    The data stays one tensor on its device and each batch is an index into it. ``shuffle`` is a CPU generator
+    (a permutation per epoch); ``binarize_with`` a generator on ``x.device``.
+    """
+    order = torch.randperm(len(x), generator=shuffle).to(x.device)
+    for start in range(0, len(x), batch_size):
+        batch = x[order[start:start + batch_size]]
+        yield batch if binarize_with is None else torch.bernoulli(batch, generator=binarize_with)
+
+
+# --- files -------------------------------------------------------------------------------------------------------
+
+def _read(directory: Path, dataset: str, name: str, download: bool) -> bytes:
+    """The verified, decompressed content of file ``name`` (found as ``name`` or ``name.gz``)."""
+    folder = FOLDERS[dataset]
+    candidates = [d / f for d in (directory / folder, directory) for f in (name, name + ".gz")]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        reason = _download(name, directory / folder) if download else "downloading is off"
+        if reason is not None:
+            raise FileNotFoundError(f"{dataset}: {name} (or {name}.gz) is missing from {directory / folder} and "
+                                    f"could not be downloaded ({reason}): put the file there, or pass --data-dir DIR")
+        path = next(p for p in candidates if p.is_file())
+    return _verified(path, name)
+
+
+def _decompressed(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if path.suffix != ".gz":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ValueError(f"{path}: cannot decompress ({error}): the file is corrupt; delete it and fetch it again") \
+            from None
+
+
+def _verified(path: Path, name: str) -> bytes:
+    content = _decompressed(path)
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != SHA256[name]:
+        raise ValueError(f"{path}: SHA-256 of the content is {digest[:16]}..., expected {SHA256[name][:16]}...: the "
+                         f"file is corrupt or not the canonical {name}; delete it and fetch it again")
+    return content
+
+
+def _download(name: str, folder: Path) -> str | None:
+    """Fetch ``name`` from its canonical sources into ``folder``, verified; ``None`` on success, else the reason."""
+    reasons = []
+    for url in URLS[name]:
+        target = folder / url.rsplit("/", 1)[-1]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with urllib.request.urlopen(url, timeout=30) as response:
+                raw = response.read()
+            content = gzip.decompress(raw) if target.suffix == ".gz" else raw
+            if hashlib.sha256(content).hexdigest() != SHA256[name]:
+                reasons.append(f"{url}: wrong SHA-256")
+                continue
+            with tempfile.NamedTemporaryFile(dir=folder, delete=False) as part:  # atomic: a temp file, then rename
+                part.write(raw)
+            os.replace(part.name, target)
+            return None
+        except (OSError, EOFError, zlib.error) as error:  # URLError and timeouts are OSErrors
+            reasons.append(f"{url}: {getattr(error, 'reason', error)}")
+    return "; ".join(reasons)
+
+
+# --- formats -----------------------------------------------------------------------------------------------------
+
+def _idx_images(content: bytes) -> tuple[np.ndarray, tuple[int, int]]:
+    """An idx3-ubyte file (LeCun's format: magic 0x00000803, then N, H, W as big-endian int32, then N*H*W bytes)
+    as ``(N, H*W)`` floats in ``[0, 1]``."""
+    if len(content) < 16 or content[:4] != b"\x00\x00\x08\x03":
+        raise ValueError(f"not an idx3-ubyte image file (magic {content[:4].hex()}, expected 00000803)")
+    count, height, width = (int.from_bytes(content[i:i + 4], "big") for i in (4, 8, 12))
+    pixels = np.frombuffer(content, dtype=np.uint8, offset=16)
+    if pixels.size != count * height * width:
+        raise ValueError(f"idx3-ubyte file holds {pixels.size} pixels, its header says {count}x{height}x{width}")
+    return pixels.reshape(count, height * width) / 255.0, (height, width)
+
+
+def _amat(content: bytes, split: str) -> np.ndarray:
+    """Larochelle's ``.amat`` text: one image per line, 784 values 0 or 1 separated by spaces."""
+    chars = np.frombuffer(content, dtype=np.uint8)
+    digits = chars[(chars != ord(" ")) & (chars != ord("\n")) & (chars != ord("\r"))]
+    lines = content.count(b"\n") + (not content.endswith(b"\n"))
+    if digits.size != lines * 784 or not np.isin(digits, (ord("0"), ord("1"))).all():
+        raise ValueError(f"binarized_mnist_{split}.amat is not {lines} lines of 784 space-separated 0/1 values")
+    return (digits - ord("0")).reshape(lines, 784).astype(np.float64)
+
+
+def _frey(content: bytes) -> np.ndarray:
+    """``ff``: 560 x N, one 28 x 20 image per column (row-major); uint8 values are divided by 255."""
+    import scipy.io
+
+    try:
+        ff = scipy.io.loadmat(io.BytesIO(content))["ff"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"frey_rawface.mat: cannot read variable 'ff' ({error})") from None
+    if ff.ndim != 2 or ff.shape[0] != 28 * 20:
+        raise ValueError(f"frey_rawface.mat: 'ff' must be 560 x N (one 28x20 image per column), got {ff.shape}")
+    images = ff.T.astype(np.float64)
+    return images / 255.0 if np.issubdtype(ff.dtype, np.integer) else images
+
+
+def _digits() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return load_digits().data / 16.0
+
+
+def _split_off_test(images: np.ndarray, test_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed permutation (the same on every machine), then the last ``test_size`` images are the test set."""
+    if len(images) <= test_size:
+        raise ValueError(f"the data has {len(images)} images, too few to hold out {test_size} for testing")
+    order = np.random.default_rng(_FIXED_SEED).permutation(len(images))
+    images = images[order]
+    return images[:-test_size], images[-test_size:]
