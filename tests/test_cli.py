@@ -1,7 +1,17 @@
-"""The `elbo` command end to end, in a subprocess as a user runs it."""
+"""The `elbo` command end to end: in a subprocess as a user runs it, and in-process (``cli.main``) for the
+bad-input cases that need generated files trusted by the loaders."""
 
+import json
 import subprocess
 import sys
+
+import numpy as np
+import pytest
+
+from elbo import cli, data
+from helpers import random_mnist, trust, write_frey
+
+TINY = ["--data", "digits", "--latent", "3", "--hidden", "16", "--batch-size", "100", "--quiet"]
 
 
 def run_elbo(*args, cwd=None):
@@ -9,7 +19,7 @@ def run_elbo(*args, cwd=None):
 
 
 def test_demo_prints_bounds_next_to_the_exact_evidence():
-    result = run_elbo("demo", "--k", "200")
+    result = run_elbo("demo", "--k", "200", "--skip-vae")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "log p(x)" in lines[1]
@@ -22,10 +32,99 @@ def test_demo_prints_bounds_next_to_the_exact_evidence():
 def test_bad_option_exits_2_with_one_line():
     result = run_elbo("demo", "--k", "0")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == "elbo demo: error: argument --k: expected a positive integer, got '0'"
+    assert result.stderr.splitlines() == ["elbo demo: error: argument --k: expected a positive integer, got '0'"]
 
 
 def test_every_command_has_help():
-    for args in (["--help"], ["demo", "--help"]):
+    for args in (["--help"], ["demo", "--help"], ["train", "--help"], ["evaluate", "--help"]):
         result = run_elbo(*args)
         assert result.returncode == 0 and "usage: elbo" in result.stdout
+    assert "--resume DIR" in run_elbo("train", "--help").stdout
+
+
+def test_train_one_epoch_then_evaluate(tmp_path):
+    """The smoke run: one epoch on the bundled digits, then `elbo evaluate --json` and its evaluation.json."""
+    result = run_elbo("train", *TINY, "--epochs", "1", "--model", "iwae", "--k", "3", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"run {tmp_path / 'run'}: epoch 1, training bound -")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt", "config.json", "metrics.jsonl"]
+    result = run_elbo("evaluate", str(tmp_path / "run"), "--k", "100", "--iwae-k", "2", "10", "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed == json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert printed["epoch"] == 1 and printed["num_images"] == 297 and set(printed["iwae"]) == {"2", "10"}
+    assert printed["elbo"]["mean"] < printed["log_likelihood"]["mean"] < 0
+    table = run_elbo("evaluate", str(tmp_path / "run"), "--k", "20", "--quiet")
+    assert "log p(x) (IWAE-20)" in table.stdout and "active units" in table.stdout
+
+
+def _one_line_exit_2(capsys, argv, match):
+    code = cli.main(argv)
+    error = capsys.readouterr().err
+    assert code == 2 and len(error.splitlines()) == 1 and match in error, error
+    return error
+
+
+def test_an_existing_run_is_refused_and_left_alone(tmp_path, capsys):
+    assert cli.main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    _one_line_exit_2(capsys, ["train", *TINY, "--epochs", "2", "--out", str(tmp_path / "run")],
+                     "already holds a run (config.json, metrics.jsonl, checkpoint.pt)")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+    _one_line_exit_2(capsys, ["train", "--resume", str(tmp_path / "run"), "--epochs", "3"],
+                     "--resume continues a run with its own settings; drop --epochs")
+
+
+def test_unknown_names_exit_2_with_one_line(capsys):
+    for argv, match in ((["train", "--data", "cifar", "--out", "x"], "invalid choice: 'cifar'"),
+                        (["train", "--model", "gan", "--out", "x"], "invalid choice: 'gan'")):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(argv)
+        error = capsys.readouterr().err
+        assert exit_.value.code == 2 and len(error.splitlines()) == 1 and match in error
+
+
+def test_missing_or_corrupt_data_exits_2_and_creates_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(data.URLS, "train-images-idx3-ubyte", [(tmp_path / "offline.gz").as_uri()])
+    out = tmp_path / "run"
+    _one_line_exit_2(capsys, ["train", "--data", "mnist", "--data-dir", str(tmp_path / "empty"), "--out", str(out)],
+                     "train-images-idx3-ubyte (or train-images-idx3-ubyte.gz) is missing from")
+    random_mnist(tmp_path / "generated")  # files whose content is not the real MNIST: the checksum fails
+    _one_line_exit_2(capsys, ["train", "--data", "mnist", "--data-dir", str(tmp_path / "generated"),
+                              "--out", str(out)], "SHA-256 of the content is")
+    assert not out.exists()
+
+
+def test_nan_pixels_and_values_outside_0_1_for_a_bernoulli_exit_2(tmp_path, capsys, monkeypatch):
+    ff = np.random.default_rng(0).uniform(0, 255, (560, 400))
+    ff[3, 7] = np.nan
+    trust(monkeypatch, write_frey(tmp_path / "nan" / "frey_rawface.mat", ff))
+    _one_line_exit_2(capsys, ["train", "--data", "frey", "--data-dir", str(tmp_path / "nan"), "--out",
+                              str(tmp_path / "a")], "1 NaN or infinite pixel values")
+    trust(monkeypatch, write_frey(tmp_path / "grey" / "frey_rawface.mat", np.nan_to_num(ff)))
+    _one_line_exit_2(capsys, ["train", "--data", "frey", "--data-dir", str(tmp_path / "grey"), "--likelihood",
+                              "bernoulli", "--out", str(tmp_path / "b")], "needs pixel values in [0, 1]")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_unreadable_runs_and_corrupt_checkpoints_exit_2(tmp_path, capsys):
+    _one_line_exit_2(capsys, ["evaluate", str(tmp_path / "nowhere")], "is not a run directory")
+    assert cli.main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    checkpoint.write_bytes(b"not a checkpoint")
+    for argv in (["evaluate", str(tmp_path / "run")], ["train", "--resume", str(tmp_path / "run")]):
+        _one_line_exit_2(capsys, argv, "checkpoint.pt is corrupt or not a checkpoint")
+    assert checkpoint.read_bytes() == b"not a checkpoint"
+
+
+def test_demo_trains_and_evaluates_a_vae_and_an_iwae_on_digits(tmp_path, capsys):
+    assert cli.main(["demo", "--k", "50", "--epochs", "2", "--quiet", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.startswith(("VAE      ", "IWAE (K=5)  "))]
+    assert [row[0] for row in rows] == ["VAE", "IWAE"]
+    for row in rows:  # name, ELBO ± se, IWAE-50 ± se, log p(x) ± se, active, seconds
+        elbo, log_p = float(row[-11]), float(row[-5])
+        assert elbo < log_p < 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iwae-5", "vae"]
+    assert (tmp_path / "vae" / "evaluation.json").is_file()

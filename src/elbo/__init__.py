@@ -1,10 +1,12 @@
 """elbo: variational inference you can check.
 
 Bounds (``elbo.bounds``), gradient estimators (``elbo.estimators``), variational families
-(``elbo.families``) and models with exact answers to check them against (``elbo.exact``).
+(``elbo.families``) and models with exact answers to check them against (``elbo.exact``); variational
+autoencoders (``elbo.vae``), their data (``elbo.data``), training (``elbo.train``) and evaluation
+(``elbo.evaluate``).
 """
 
-from . import bounds, estimators, exact, families
+from . import bounds, data, estimators, evaluate, exact, families, train, vae
 from .bounds import elbo, iwae, log_weights, renyi
 from .families import Flow, FullRank, LowRank, MeanField
 
@@ -15,6 +17,10 @@ __all__ = [
     "estimators",
     "exact",
     "families",
+    "data",
+    "evaluate",
+    "train",
+    "vae",
     "elbo",
     "iwae",
     "log_weights",

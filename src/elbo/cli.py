@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 __all__ = ["main", "build_parser"]
@@ -12,50 +13,265 @@ class UsageError(Exception):
     """Bad input from the command line: printed as one line, exit code 2."""
 
 
-def _demo(args) -> int:
-    from .demo import linear_gaussian_demo
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``elbo train: error: ...``) rather than the usage and the error."""
 
-    rows = linear_gaussian_demo(seed=args.seed, num_samples=args.k)
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _set_threads(args) -> None:
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def _demo(args) -> int:
+    from .demo import digits_demo, linear_gaussian_demo
+
+    _set_threads(args)
+    rows = linear_gaussian_demo(seed=args.seed, num_samples=args.k, progress=not args.quiet)
     print(f"Linear-Gaussian model, one data point: bounds after fitting q (K = {args.k}), in nats")
     print(f"{'family':<10} {'ELBO':>10} {'IWAE-K':>10} {'log p(x)':>10} {'KL(q‖p(z|x))':>14}")
     for row in rows:
         print(f"{row['family']:<10} {row['elbo']:>10.4f} {row['iwae']:>10.4f} {row['log_evidence']:>10.4f} "
               f"{row['kl']:>14.5f}")
+    if args.skip_vae:
+        return 0
+    print()
+    result = digits_demo(out=args.out, seed=args.seed, epochs=args.epochs, progress=not args.quiet)
+    print(f"VAE and IWAE on scikit-learn's 8x8 digits (dynamically binarized; {result['num_train']} training, "
+          f"{result['num_test']} test images), {result['epochs']} epochs each; test set, nats per image (± stderr)")
+    print(f"{'model':<12} {'ELBO':>14} {'IWAE-50':>14} {'log p(x)':>14} {'active':>7} {'train s':>8}")
+    for row in result["rows"]:
+        e = row["evaluation"]
+        cells = [f"{e[k]['mean']:.2f} ± {e[k]['stderr']:.2f}" for k in ("elbo",)] + \
+                [f"{e['iwae']['50']['mean']:.2f} ± {e['iwae']['50']['stderr']:.2f}",
+                 f"{e['log_likelihood']['mean']:.2f} ± {e['log_likelihood']['stderr']:.2f}"]
+        print(f"{row['name']:<12} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} "
+              f"{sum(e['active_units']):>3}/{sum(e['latent_dims']):<3} {row['train_seconds']:>8.1f}")
+    print(f"log p(x) is IWAE with K = {result['num_samples']}; runs are in {args.out}/ (see `elbo evaluate --help`)")
+    return 0
+
+
+def _train(args) -> int:
+    from .train import resume, train
+
+    _set_threads(args)
+    progress = not args.quiet
+    if args.resume is not None:
+        given = [f"--{name.replace('_', '-')}" for name, value in vars(args).items()
+                 if name in _TRAIN_SETTINGS and value is not None]
+        if given or args.out is not None or args.force:
+            raise UsageError(f"--resume continues a run with its own settings; drop "
+                             f"{', '.join(given + ['--out'] * (args.out is not None) + ['--force'] * args.force)}")
+        path = resume(args.resume, progress=progress)
+    elif args.out is None:
+        raise UsageError("say where the run goes with --out DIR (or continue a run with --resume DIR)")
+    else:
+        path = train(_train_config(args), args.out, force=args.force, progress=progress)
+    _print_last_epoch(path)
+    return 0
+
+
+_TRAIN_SETTINGS = ("data", "data_dir", "val_size", "model", "k", "estimator", "layers", "latent", "hidden",
+                   "activation", "network", "likelihood", "gaussian_scale", "sigma", "epochs", "lr", "schedule",
+                   "batch_size", "seed", "device")
+
+
+def _train_config(args):
+    import dataclasses
+
+    from .train import IWAE_SCHEDULE_EPOCHS, TrainConfig
+    from .vae import PRESETS
+
+    def given(**values):
+        return {name: value for name, value in values.items() if value is not None}
+
+    model = dataclasses.replace(PRESETS["burda2" if args.layers == 2 else "burda1"], **given(
+        latent_dims=args.latent and tuple(args.latent), hidden_dims=args.hidden and tuple(args.hidden),
+        activation=args.activation, network=args.network, likelihood=args.likelihood,
+        gaussian_scale=args.gaussian_scale, fixed_scale=args.sigma))
+    epochs = args.epochs if args.epochs is not None else (IWAE_SCHEDULE_EPOCHS if args.schedule == "iwae" else 10)
+    return TrainConfig(model=model, epochs=epochs, **given(
+        data=args.data, data_dir=args.data_dir, val_size=args.val_size, objective=args.model, num_samples=args.k,
+        estimator=args.estimator, lr=args.lr, schedule=args.schedule, batch_size=args.batch_size, seed=args.seed,
+        device=args.device))
+
+
+def _print_last_epoch(path) -> None:
+    lines = (path / "metrics.jsonl").read_text().splitlines()
+    if not lines:
+        print(f"run {path}: no epoch finished")
+        return
+    last = json.loads(lines[-1])
+    val = f", validation bound {last['val_bound']:.3f}" if "val_bound" in last else ""
+    print(f"run {path}: epoch {last['epoch']}, training bound {last['train_bound']:.3f}{val} nats per image")
+
+
+def _evaluate(args) -> int:
+    from .evaluate import evaluate_run
+
+    _set_threads(args)
+    result = evaluate_run(args.run_dir, num_samples=args.k, iwae_samples=tuple(args.iwae_k), max_images=args.max_images,
+                          batch_size=args.batch_size, data_dir=args.data_dir, device=args.device, seed=args.seed,
+                          progress=not args.quiet)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"run {result['run']} (epoch {result['epoch']}), {result['data']} test set, {result['num_images']} images; "
+          f"nats per image, mean ± standard error")
+    rows = [("ELBO", result["elbo"])] + [(f"IWAE-{k}", v) for k, v in result["iwae"].items()] + \
+           [(f"log p(x) (IWAE-{args.k})", result["log_likelihood"])]
+    for name, value in rows:
+        print(f"{name:<24} {value['mean']:>10.3f} ± {value['stderr']:.3f}")
+    units = ", ".join(f"{a} of {d}" for a, d in zip(result["active_units"], result["latent_dims"]))
+    print(f"{'active units':<24} {units}")
+    print(f"written to {args.run_dir}/evaluation.json")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="elbo", description="Variational inference you can check.")
+    parser = _Parser(prog="elbo", description="Variational inference you can check.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = commands.add_parser("demo", help="fit q on a model with a known answer and print the bounds",
-                               description="Fit a mean-field and a full-rank q on a linear-Gaussian model and "
-                                           "print ELBO and IWAE-K next to the exact log p(x).")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--k", type=_positive_int, default=1000, help="samples for the estimates (default 1000)")
-    demo.set_defaults(run=_demo)
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+
+    demo = commands.add_parser("demo", help="fit q where the answer is known, then a VAE and an IWAE on 8x8 digits",
+                               description="Fit a mean-field and a full-rank q on a linear-Gaussian model and print "
+                                           "ELBO and IWAE-K next to the exact log p(x); then train a small VAE and "
+                                           "IWAE (K = 5) on scikit-learn's bundled 8x8 digits (about a minute on "
+                                           "2 cores), evaluate both and print a table.", formatter_class=formatter)
+    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.add_argument("--k", type=_positive_int, default=1000, help="samples for the linear-Gaussian estimates")
+    demo.add_argument("--epochs", type=_positive_int, default=500, help="training epochs of each digits model")
+    demo.add_argument("--out", default="runs/demo", help="where the digits runs go (their files are replaced)")
+    demo.add_argument("--skip-vae", action="store_true", help="only the linear-Gaussian part")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.add_argument("--threads", type=_positive_int, default=1,
+                      help="CPU threads for torch: the demo's small networks gain nothing from more, and on busy "
+                           "cores threads that wait for each other slow it down many times")
+    demo.set_defaults(handler=_demo)
+
+    train = commands.add_parser(
+        "train", help="train a VAE or an IWAE on images", formatter_class=formatter,
+        description="Train a VAE (the ELBO, closed-form KL) or an IWAE (the K-sample importance weighted bound) "
+                    "on images, writing config.json, metrics.jsonl (one line per epoch) and checkpoint.pt (every "
+                    "epoch, atomically) to --out. --resume DIR continues an interrupted run exactly. The defaults "
+                    "are Burda et al. (2015): 784-200-200-50 tanh networks, batch 20, Adam(0.9, 0.999, eps 1e-4).")
+    data = train.add_argument_group("data")
+    data.add_argument("--data", choices=("digits", "mnist", "binarized_mnist", "frey"),
+                      help="data set [default: digits, bundled with scikit-learn]")
+    data.add_argument("--data-dir", metavar="DIR",
+                      help="where the data files are (DIR/mnist/, DIR/binarized_mnist/, DIR/frey_faces/ or DIR "
+                           "itself); missing files are downloaded there when the machine is online [default: data]")
+    data.add_argument("--val-size", type=_non_negative_int, metavar="N",
+                      help="images held out of training for the validation bound [default: 10000 for MNIST, a "
+                           "tenth otherwise]")
+    model = train.add_argument_group("model")
+    model.add_argument("--model", choices=("vae", "iwae"), help="objective: the ELBO or the IWAE bound [default: vae]")
+    model.add_argument("--k", type=_positive_int, help="samples of z per image [default: 1]")
+    model.add_argument("--estimator", choices=("reparam", "stl", "dreg"),
+                       help="gradient estimator of the IWAE bound [default: reparam]")
+    model.add_argument("--layers", type=int, choices=(1, 2),
+                       help="stochastic layers, with Burda et al.'s architecture: 1 is 784-200-200-50, 2 is "
+                            "784-[200,200]-100-[100,100]-50 [default: 1]")
+    model.add_argument("--latent", type=_positive_int, nargs="+", metavar="D",
+                       help="size of each stochastic layer, bottom first (overrides --layers' preset)")
+    model.add_argument("--hidden", type=_int_tuple, nargs="+", metavar="H,H",
+                       help="hidden layer widths below each stochastic layer, e.g. 200,200 100,100")
+    model.add_argument("--activation", choices=("tanh", "relu", "softplus"), help="[default: tanh]")
+    model.add_argument("--network", choices=("mlp", "conv"),
+                       help="fully connected, or convolutional next to the image [default: mlp]")
+    model.add_argument("--likelihood", choices=("bernoulli", "gaussian"),
+                       help="p(x|z) [default: the data set's: gaussian for frey, bernoulli otherwise]")
+    model.add_argument("--gaussian-scale", choices=("fixed", "shared", "per_pixel"),
+                       help="σ of a Gaussian p(x|z): fixed at --sigma, or learned [default: per_pixel]")
+    model.add_argument("--sigma", type=_positive_float, help="σ for --gaussian-scale fixed [default: 1.0]")
+    optimization = train.add_argument_group("optimization")
+    optimization.add_argument("--epochs", type=_positive_int,
+                              help="epochs [default: 10, or 3280 with --schedule iwae]")
+    optimization.add_argument("--lr", type=_positive_float, help="Adam's learning rate [default: 1e-3]")
+    optimization.add_argument("--schedule", choices=("constant", "iwae"),
+                              help="constant lr, or the IWAE paper's: 3^i epochs at lr·10^(-i/7), i = 0..7 "
+                                   "[default: constant]")
+    optimization.add_argument("--batch-size", type=_positive_int, help="[default: 20]")
+    optimization.add_argument("--seed", type=int, help="[default: 0]")
+    optimization.add_argument("--device", help="torch device, e.g. cpu or cuda [default: cpu]")
+    run_dir = train.add_argument_group("run directory")
+    run_dir.add_argument("--out", metavar="DIR", help="the new run's directory")
+    run_dir.add_argument("--force", action="store_true", help="replace the run files already in --out")
+    run_dir.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR with its own settings")
+    run_dir.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    run_dir.add_argument("--threads", type=_positive_int, help="CPU threads for torch [default: torch's choice]")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="test log-likelihood, ELBO, IWAE-K and active units of a trained run",
+        formatter_class=formatter,
+        description="Evaluate the last checkpoint of a run on its test set: log p(x) estimated by importance "
+                    "sampling with K samples (IWAE-K, chunked so memory does not grow with K), the ELBO, IWAE-K for "
+                    "smaller K, and active units (Burda et al.: Cov_x(E_q[u]) > 0.01). Writes RUN/evaluation.json.")
+    evaluate.add_argument("run_dir", metavar="RUN", help="run directory written by `elbo train`")
+    evaluate.add_argument("--k", type=_positive_int, default=5000, help="importance samples for log p(x)")
+    evaluate.add_argument("--iwae-k", type=_positive_int, nargs="*", default=[5, 50], metavar="K",
+                          help="the K of the IWAE bounds also reported")
+    evaluate.add_argument("--max-images", type=_positive_int, metavar="N", help="only the first N test images")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=100, help="images per batch")
+    evaluate.add_argument("--data-dir", metavar="DIR", help="where the data is, if not where the run was trained")
+    evaluate.add_argument("--device", default="cpu", help="torch device")
+    evaluate.add_argument("--seed", type=int, default=0, help="random seed of the samples")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    evaluate.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
+    evaluate.set_defaults(handler=_evaluate)
     return parser
 
 
-def _positive_int(text: str) -> int:
+def _number(text: str, kind, what: str, ok):
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _number(text, int, "a positive integer", lambda v: v >= 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _number(text, int, "an integer >= 0", lambda v: v >= 0)
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, float, "a finite number > 0", lambda v: 0 < v < float("inf"))
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    """``"200,200"`` → ``(200, 200)``; ``""`` → ``()`` (no hidden layer)."""
+    return tuple(_positive_int(part) for part in text.split(",") if part.strip())
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .train import TrainingDiverged  # after parsing: `--help` need not import torch
+
     try:
-        return args.run(args)
+        return args.handler(args)
     except (UsageError, ValueError, FileNotFoundError) as error:
         print(f"elbo {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except TrainingDiverged as error:
+        print(f"elbo {args.command}: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"elbo {args.command}: interrupted", file=sys.stderr)
+        run = args.resume or args.out if args.command == "train" else None
+        hint = f"; continue with: elbo train --resume {run}" if run else ""
+        print(f"elbo {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -1,0 +1,378 @@
+"""Training a VAE or an IWAE: ``TrainConfig``, the loop, and the run directory.
+
+``train(config, out)`` fits a model and writes the run directory ``out``:
+
+- ``config.json``: the ``TrainConfig`` (with the model's data-dependent fields filled in);
+- ``metrics.jsonl``: one JSON object per epoch: ``epoch``, ``lr``, ``train_bound`` (the objective's running mean
+  over the epoch's batches, in nats per image), ``val_bound`` (the objective on the validation set at the end of
+  the epoch), ``val_elbo``, ``examples_per_sec`` (training only), ``seconds`` (the epoch, with validation);
+- ``checkpoint.pt``: model, optimizer, epoch and every random state, after each epoch (and before the first),
+  written atomically (a temporary file, then ``os.replace``) and read back with ``torch.load(weights_only=True)``.
+
+``resume(out)`` continues from the checkpoint and reaches the same parameters, bit for bit on CPU, as a run that
+was never interrupted: the learning rate is a function of the epoch, and the checkpoint holds the global torch
+generator (the samples ``z``), the shuffling generator and the binarization generator.
+
+Objectives: ``"vae"`` is the ELBO, ``E_q[log p(x|z)] - KL(q(z|x) ‖ p(z))`` with the closed-form KL (estimated by
+Monte Carlo for a model with two stochastic layers, which has no single prior); ``"iwae"`` is the bound
+``L_K`` of Burda et al. (2015) with estimator ``"reparam"``, ``"stl"`` or ``"dreg"``. The IWAE paper's schedule
+(``schedule="iwae"``) runs stage ``i = 0..7`` for ``3^i`` epochs at ``lr · 10^(-i/7)``: 3280 epochs in all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import bounds, data, evaluate
+from .vae import VAEConfig, make_vae
+
+__all__ = ["TrainConfig", "OBJECTIVES", "SCHEDULES", "Run", "TrainingDiverged", "train", "resume", "load_run",
+           "training_bound", "learning_rate", "IWAE_SCHEDULE_EPOCHS"]
+
+OBJECTIVES = ("vae", "iwae")
+SCHEDULES = ("constant", "iwae")
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.pt", "evaluation.json")
+IWAE_SCHEDULE_EPOCHS = sum(3**i for i in range(8))  # 3280
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved in ``config.json`` and in every checkpoint.
+
+    ``num_samples`` is K: samples of ``z`` per image (for ``"vae"`` they average the ELBO's estimate). Adam's
+    defaults are the IWAE paper's (``β = (0.9, 0.999)``, ``ε = 1e-4``). ``log_every``: steps between updates of
+    the progress bar, the only host synchronisation inside an epoch.
+    """
+
+    data: str = "digits"
+    data_dir: str | None = None
+    val_size: int | None = None
+    model: VAEConfig = field(default_factory=VAEConfig)
+    objective: str = "vae"
+    num_samples: int = 1
+    estimator: str = "reparam"
+    epochs: int = 10
+    lr: float = 1e-3
+    schedule: str = "constant"
+    batch_size: int = 20
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-4
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 50
+
+    def __post_init__(self):
+        for name, allowed in (("data", data.DATASETS), ("objective", OBJECTIVES), ("schedule", SCHEDULES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
+        estimators = ("reparam",) if self.objective == "vae" else ("reparam", "stl", "dreg")
+        if self.estimator not in estimators:
+            raise ValueError(f"estimator must be one of {', '.join(map(repr, estimators))} for objective "
+                             f"{self.objective!r}, got {self.estimator!r}")
+        for name in ("num_samples", "epochs", "batch_size", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("lr", "adam_eps"):
+            if not (isinstance(getattr(self, name), (int, float)) and 0 < getattr(self, name) < math.inf):
+                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if not (len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas)):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        if not isinstance(self.model, VAEConfig):
+            raise ValueError(f"model must be a VAEConfig, got {type(self.model).__name__}")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda', got {self.device!r}") from None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Inverse of ``to_dict`` after a JSON round trip."""
+        values = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
+        return cls(**{**values, "model": VAEConfig.from_dict(values["model"])})
+
+
+class TrainingDiverged(RuntimeError):
+    """The bound became NaN or infinite; the run directory keeps the last finite checkpoint."""
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A run directory read back: its config, the model at its last checkpoint (in eval mode), its data and
+    metrics (one dict per epoch)."""
+
+    path: Path
+    config: TrainConfig
+    model: torch.nn.Module
+    data: data.ImageData
+    epoch: int
+    metrics: list
+
+
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (0-based): ``lr``, or for ``schedule="iwae"`` ``lr · 10^(-i/7)`` in
+    stage ``i``, where stage ``i`` lasts ``3^i`` epochs (the last stage, ``i = 7``, runs on past 3280 epochs)."""
+    if config.schedule == "constant":
+        return config.lr
+    stage, stage_end = 0, 1
+    while epoch >= stage_end and stage < 7:
+        stage += 1
+        stage_end += 3**stage
+    return config.lr * 10 ** (-stage / 7)
+
+
+def training_bound(model, x: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """The objective's per-image bound ``(B,)`` with the estimator's gradient; ``x`` was checked once already."""
+    if config.objective == "vae":
+        form = "analytic" if hasattr(model, "prior") else "mc"  # a hierarchical model has no closed-form KL
+        return bounds.elbo(model, model.guide, x, config.num_samples, form=form, validate_args=False)
+    return bounds.iwae(model, model.guide, x, config.num_samples, estimator=config.estimator, validate_args=False)
+
+
+def train(config: TrainConfig, out, *, force: bool = False, progress: bool = True, time_limit: float | None = None):
+    """Train a model from scratch into run directory ``out``; returns its path.
+
+    An ``out`` holding a run is refused unless ``force`` (which replaces the run's files, and only them, once the
+    data has loaded). ``time_limit``: seconds after which training stops at the end of an epoch (``resume`` goes
+    on from there).
+    """
+    out = Path(out)
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not force:
+        raise ValueError(f"{out} already holds a run ({', '.join(existing)}): continue it with --resume {out}, "
+                         f"or pass --force to replace it")
+    images = data.load(config.data, data_dir=config.data_dir, val_size=config.val_size)
+    config = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, image_shape=images.image_shape, likelihood=config.model.likelihood or images.likelihood))
+    device = _device(config)
+    torch.manual_seed(config.seed)  # the one place the run is seeded
+    model = make_vae(config.model).to(device)
+    for split in (images.train, images.val, images.test):  # once, here: the loop skips validation (a host sync)
+        model.check_data(split)
+    model.init_from_data(images.train.to(device))
+    state = _State(config, out, model, images, _optimizer(model, config), _generators(config.seed, device), epoch=0)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in existing:
+        (out / name).unlink()
+    _write_atomically(out / "config.json", json.dumps(config.to_dict(), indent=2).encode())
+    (out / "metrics.jsonl").touch()
+    _save_checkpoint(state)
+    return _fit(state, progress=progress, time_limit=time_limit)
+
+
+def resume(out, *, progress: bool = True, time_limit: float | None = None):
+    """Continue the run in ``out`` from its checkpoint to ``config.epochs``; returns its path."""
+    out = Path(out)
+    checkpoint = _read_checkpoint(out)
+    config, model = _restore_model(checkpoint, out)
+    images = data.load(config.data, data_dir=config.data_dir, val_size=config.val_size)
+    device = _device(config)
+    model.to(device)
+    optimizer = _optimizer(model, config)
+    generators = _generators(config.seed, device)
+    try:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        for name, generator in generators.items():
+            generator.set_state(checkpoint["rng"][name])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], device)
+    except (KeyError, ValueError, RuntimeError, TypeError) as error:
+        raise ValueError(f"{out / 'checkpoint.pt'}: cannot restore the training state ({error})") from None
+    metrics = [m for m in _read_metrics(out) if m["epoch"] <= checkpoint["epoch"]]  # drop epochs after the checkpoint
+    _write_atomically(out / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics).encode())
+    state = _State(config, out, model, images, optimizer, generators, epoch=checkpoint["epoch"])
+    return _fit(state, progress=progress, time_limit=time_limit)
+
+
+def _fit(state: _State, *, progress: bool, time_limit: float | None) -> Path:
+    config, model, optimizer, generators = state.config, state.model, state.optimizer, state.generators
+    device = next(model.parameters()).device
+    x_train = state.data.train.to(device)
+    binarize_with = generators["binarize"] if state.data.dynamic_binarization else None
+    started = time.perf_counter()
+    for epoch in range(state.epoch, config.epochs):
+        lr = learning_rate(config, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        epoch_start = time.perf_counter()
+        bound_sum = torch.zeros((), device=device)  # accumulated on the device: no host sync per step
+        bar = tqdm(total=len(x_train), unit="ex", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
+                   leave=False, disable=not progress, dynamic_ncols=True)
+        batches = data.epoch_batches(x_train, config.batch_size, shuffle=generators["shuffle"],
+                                     binarize_with=binarize_with)
+        for step, x in enumerate(batches):
+            bound = training_bound(model, x, config)
+            loss = -bound.mean()  # the one place a bound is negated
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bound_sum += bound.detach().sum()
+            bar.update(len(x))
+            if progress and (step + 1) % config.log_every == 0:  # the only host sync in the loop: the bar's bound
+                bar.set_postfix(bound=f"{bound_sum.item() / bar.n:.2f}")
+        bar.close()
+        train_seconds = time.perf_counter() - epoch_start
+        train_bound = bound_sum.item() / len(x_train)
+        if not (math.isfinite(train_bound) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
+            raise TrainingDiverged(f"the training bound became {train_bound} in epoch {epoch + 1}; stopped, and "
+                                   f"{state.out / 'checkpoint.pt'} keeps epoch {state.epoch}, the last finite one "
+                                   f"(a smaller --lr may help)")
+        record = {"epoch": epoch + 1, "lr": lr, "train_bound": train_bound, **_validate(model, state),
+                  "examples_per_sec": len(x_train) / train_seconds, "seconds": time.perf_counter() - epoch_start}
+        with open(state.out / "metrics.jsonl", "a") as metrics:
+            metrics.write(json.dumps(record) + "\n")
+        state.epoch = epoch + 1
+        _save_checkpoint(state)
+        if progress:
+            tqdm.write(_summary(record, config))
+        if time_limit is not None and time.perf_counter() - started > time_limit:
+            break
+    return state.out
+
+
+def _summary(record: dict, config: TrainConfig) -> str:
+    val = f"  val {record['val_bound']:.2f}" if "val_bound" in record else ""
+    return (f"epoch {record['epoch']}/{config.epochs}  lr {record['lr']:.2e}  train {record['train_bound']:.2f}{val}"
+            f"  ({record['examples_per_sec']:.0f} ex/s)")
+
+
+def _validate(model, state: _State) -> dict:
+    """``val_bound`` (the objective on the validation set) and ``val_elbo``, with fixed noise: the same seed
+    every epoch, in a forked generator so that validation leaves the training run's random stream alone."""
+    config, x_val = state.config, state.data.val
+    if len(x_val) == 0:
+        return {}
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(config.seed)
+        x_val = x_val.to(device)
+        val_elbo = evaluate.mean_and_stderr(evaluate.elbo_per_point(model, model.guide, x_val))[0]
+        if config.objective == "vae":
+            return {"val_bound": val_elbo, "val_elbo": val_elbo}
+        val_iwae = evaluate.iwae_per_point(model, model.guide, x_val, config.num_samples)
+        return {"val_bound": evaluate.mean_and_stderr(val_iwae)[0], "val_elbo": val_elbo}
+
+
+# --- state and files ---------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class _State:
+    config: TrainConfig
+    out: Path
+    model: torch.nn.Module
+    data: data.ImageData
+    optimizer: torch.optim.Optimizer
+    generators: dict
+    epoch: int  # epochs completed
+
+
+def _device(config: TrainConfig) -> torch.device:
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {config.device!r} was asked for, but torch sees no CUDA device here")
+    return device
+
+
+def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.adam_betas, eps=config.adam_eps)
+
+
+def _generators(seed: int, device: torch.device) -> dict:
+    """Independent streams for shuffling (CPU) and for binarization (on the data's device)."""
+    shuffle_seed, binarize_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+    return {"shuffle": torch.Generator().manual_seed(shuffle_seed),
+            "binarize": torch.Generator(device).manual_seed(binarize_seed)}
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as part:
+        part.write(content)
+        part.flush()
+        os.fsync(part.fileno())
+    os.replace(part.name, path)
+
+
+def _save_checkpoint(state: _State) -> None:
+    """Only tensors and primitive containers, so that ``torch.load(weights_only=True)`` can read it."""
+    device = next(state.model.parameters()).device
+    rng = {"torch": torch.get_rng_state(), **{name: g.get_state() for name, g in state.generators.items()}}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    checkpoint = {"config": state.config.to_dict(), "epoch": state.epoch, "model": state.model.state_dict(),
+                  "optimizer": state.optimizer.state_dict(), "rng": rng}
+    path = state.out / "checkpoint.pt"
+    with tempfile.NamedTemporaryFile(dir=state.out, prefix="checkpoint.pt", suffix=".tmp", delete=False) as part:
+        torch.save(checkpoint, part)
+        part.flush()
+        os.fsync(part.fileno())
+    os.replace(part.name, path)
+
+
+def _read_checkpoint(out: Path) -> dict:
+    path = out / "checkpoint.pt"
+    if not out.is_dir():
+        raise ValueError(f"{out} is not a run directory (no such directory)")
+    if not path.is_file():
+        raise ValueError(f"{out} is not a run directory of `elbo train`: it has no checkpoint.pt")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any failure to read it (truncated zip, bad pickle, ...) means a corrupt file
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path} is corrupt or not a checkpoint ({message})") from None
+    missing = [key for key in ("config", "epoch", "model", "optimizer", "rng") if key not in checkpoint] \
+        if isinstance(checkpoint, dict) else ["everything"]
+    if missing:
+        raise ValueError(f"{path} is not a checkpoint of `elbo train` (missing: {', '.join(missing)})")
+    return checkpoint
+
+
+def _restore_model(checkpoint: dict, out: Path):
+    try:
+        config = TrainConfig.from_dict(checkpoint["config"])
+        model = make_vae(config.model)
+        model.load_state_dict(checkpoint["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        message = str(error).strip().splitlines()[0]
+        raise ValueError(f"{out / 'checkpoint.pt'}: its config and parameters do not make a model ({message})") \
+            from None
+    return config, model
+
+
+def _read_metrics(out: Path) -> list:
+    path = out / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not one JSON object per line ({error})") from None
+
+
+def load_run(path, *, data_dir=None, device="cpu") -> Run:
+    """Read run directory ``path`` back: config, model at its last checkpoint (eval mode), data, metrics.
+
+    ``data_dir`` overrides the directory the run was trained from (for a run moved to another machine).
+    """
+    path = Path(path)
+    checkpoint = _read_checkpoint(path)
+    config, model = _restore_model(checkpoint, path)
+    images = data.load(config.data, data_dir=config.data_dir if data_dir is None else data_dir,
+                       val_size=config.val_size)
+    return Run(path, config, model.to(device).eval(), images, checkpoint["epoch"], _read_metrics(path))
