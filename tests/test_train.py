@@ -175,3 +175,10 @@ def test_gaussian_decoder_learns_its_scale_on_faces(tmp_path, monkeypatch):
     assert run.model.head.log_scale.shape == (560,)
     start = torch.as_tensor(ff.T / 255.0)[:-40].std(0).clamp_min(1e-2).log()  # σ starts at the data's spread
     assert not torch.allclose(run.model.head.log_scale.double(), start[:len(start)].double(), atol=1e-4)
+
+
+def test_without_validation_images_the_metrics_have_no_validation_bound(tmp_path):
+    train.train(_config(epochs=1, val_size=0), tmp_path / "run", progress=False)
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert "val_bound" not in record and math.isfinite(record["train_bound"])
+    assert len(train.load_run(tmp_path / "run").data.train) == 1500
