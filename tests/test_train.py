@@ -79,8 +79,9 @@ def test_a_run_directory_holds_config_metrics_and_a_weights_only_checkpoint(tmp_
 
 
 @pytest.mark.parametrize("changes", [dict(objective="iwae", num_samples=3, estimator="dreg"),
-                                     dict(model=VAEConfig(latent_dims=(3, 2), hidden_dims=((8,), (8,))))],
-                         ids=["iwae-dreg", "two-layer-vae"])
+                                     dict(model=VAEConfig(latent_dims=(3, 2), hidden_dims=((8,), (8,)))),
+                                     dict(model=VAEConfig(latent_dims=(4,), network="conv", activation="relu"))],
+                         ids=["iwae-dreg", "two-layer-vae", "conv-vae"])
 def test_resume_reaches_the_parameters_of_an_uninterrupted_run(tmp_path, changes):
     """Stopped after one epoch (time_limit 0) then resumed, a run ends bit for bit where an uninterrupted one
     does: the learning rate, the samples z, the shuffling and the binarization all continue where they were."""

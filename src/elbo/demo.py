@@ -56,14 +56,16 @@ def digits_demo(*, out="runs/demo", seed: int = 0, epochs: int = 500, num_sample
 
     architecture = VAEConfig(latent_dims=(8,), hidden_dims=((64, 64),))
     rows = []
-    for name, objective, k in (("VAE", "vae", 1), ("IWAE (K=5)", "iwae", 5)):
+    models = (("VAE", "vae", 1), ("IWAE (K=5)", "iwae", 5))
+    for name, objective, k in tqdm(models, desc=f"digits: train ({epochs} epochs) and evaluate", unit="model",
+                                   disable=not progress, leave=False):
         config = TrainConfig(data="digits", model=architecture, objective=objective, num_samples=k, epochs=epochs,
                              batch_size=100, seed=seed)
         path = Path(out) / ("vae" if objective == "vae" else f"iwae-{k}")
         started = time.perf_counter()
-        train(config, path, force=True, progress=progress)
+        train(config, path, force=True, progress=False)  # its per-epoch lines would bury the table
         train_seconds = time.perf_counter() - started
-        evaluation = evaluate_run(path, num_samples=num_samples, iwae_samples=(50,), seed=seed, progress=progress)
+        evaluation = evaluate_run(path, num_samples=num_samples, iwae_samples=(50,), seed=seed)
         rows.append({"name": name, "path": str(path), "train_seconds": train_seconds, "evaluation": evaluation})
     from .data import load
 
