@@ -227,8 +227,8 @@ def _fit(state: _State, *, progress: bool, time_limit: float | None) -> Path:
             if progress and (step + 1) % config.log_every == 0:  # the only host sync in the loop: the bar's bound
                 bar.set_postfix(bound=f"{bound_sum.item() / bar.n:.2f}")
         bar.close()
+        train_bound = bound_sum.item() / len(x_train)  # waits for the device, so the time below is honest
         train_seconds = time.perf_counter() - epoch_start
-        train_bound = bound_sum.item() / len(x_train)
         if not (math.isfinite(train_bound) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
             raise TrainingDiverged(f"the training bound became {train_bound} in epoch {epoch + 1}; stopped, and "
                                    f"{state.out / 'checkpoint.pt'} keeps epoch {state.epoch}, the last finite one "
