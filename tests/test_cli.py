@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from elbo import cli, data
 from helpers import random_mnist, trust, write_frey
@@ -128,3 +129,28 @@ def test_demo_trains_and_evaluates_a_vae_and_an_iwae_on_digits(tmp_path, capsys)
         assert elbo < log_p < 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iwae-5", "vae"]
     assert (tmp_path / "vae" / "evaluation.json").is_file()
+
+
+@pytest.mark.timeout(300)
+def test_train_under_torchrun_matches_one_process(tmp_path):
+    """`torchrun --nproc-per-node 2 -m elbo train ...`: each process finds its rank in torchrun's environment, only
+    rank 0 writes the run and prints its one-line report, and the training bound and the parameters are those of
+    `elbo train` (the validation bound is not: each process draws the noise of its validation images itself)."""
+    args = ["train", *TINY, "--epochs", "2", "--model", "iwae", "--k", "2"]
+    single = run_elbo(*args, "--out", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                             "-m", "elbo", *args, "--out", str(tmp_path / "two")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.split(", validation")[0] == single.stdout.split(", validation")[0].replace("one:", "two:")
+    one, two = (torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)["model"] for name in ("one", "two"))
+    for name in one:  # float32, sums over the batch in another order
+        torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_nproc_that_does_not_divide_the_batch_exits_2(tmp_path, capsys):
+    _one_line_exit_2(capsys, ["train", *TINY, "--nproc", "3", "--out", str(tmp_path / "run")],
+                     "batch_size 100 is the global batch, split evenly over the processes")
+    assert not (tmp_path / "run").exists()

@@ -129,9 +129,9 @@ def test_a_nan_bound_stops_training_and_keeps_the_last_finite_checkpoint(tmp_pat
     calls = {"steps": 0}
     bound = train.training_bound
 
-    def breaks_in_epoch_2(model, x, config):  # 14 steps per epoch (1350 images, batches of 100)
+    def breaks_in_epoch_2(model, x, config, **options):  # 14 steps per epoch (1350 images, batches of 100)
         calls["steps"] += 1
-        value = bound(model, x, config)
+        value = bound(model, x, config, **options)
         return value * math.nan if calls["steps"] > 20 else value
 
     monkeypatch.setattr(train, "training_bound", breaks_in_epoch_2)

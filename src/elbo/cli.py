@@ -56,6 +56,7 @@ def _demo(args) -> int:
 
 
 def _train(args) -> int:
+    from .distributed import is_main_process
     from .train import resume, train
 
     _set_threads(args)
@@ -66,18 +67,19 @@ def _train(args) -> int:
         if given or args.out is not None or args.force:
             raise UsageError(f"--resume continues a run with its own settings; drop "
                              f"{', '.join(given + ['--out'] * (args.out is not None) + ['--force'] * args.force)}")
-        path = resume(args.resume, progress=progress)
+        path = resume(args.resume, nproc=args.nproc, progress=progress)
     elif args.out is None:
         raise UsageError("say where the run goes with --out DIR (or continue a run with --resume DIR)")
     else:
-        path = train(_train_config(args), args.out, force=args.force, progress=progress)
-    _print_last_epoch(path)
+        path = train(_train_config(args), args.out, nproc=args.nproc, force=args.force, progress=progress)
+    if is_main_process():  # under torchrun, every process runs this command; one of them reports
+        _print_last_epoch(path)
     return 0
 
 
 _TRAIN_SETTINGS = ("data", "data_dir", "val_size", "model", "k", "estimator", "layers", "latent", "hidden",
                    "activation", "network", "likelihood", "gaussian_scale", "sigma", "epochs", "lr", "schedule",
-                   "batch_size", "seed", "device")
+                   "batch_size", "seed", "device", "compile")
 
 
 def _train_config(args):
@@ -97,7 +99,7 @@ def _train_config(args):
     return TrainConfig(model=model, epochs=epochs, **given(
         data=args.data, data_dir=args.data_dir, val_size=args.val_size, objective=args.model, num_samples=args.k,
         estimator=args.estimator, lr=args.lr, schedule=args.schedule, batch_size=args.batch_size, seed=args.seed,
-        device=args.device))
+        device=args.device, compile=args.compile))
 
 
 def _print_last_epoch(path) -> None:
@@ -111,12 +113,15 @@ def _print_last_epoch(path) -> None:
 
 
 def _evaluate(args) -> int:
+    from .distributed import is_main_process
     from .evaluate import evaluate_run
 
     _set_threads(args)
     result = evaluate_run(args.run_dir, num_samples=args.k, iwae_samples=tuple(args.iwae_k), max_images=args.max_images,
                           batch_size=args.batch_size, data_dir=args.data_dir, device=args.device, seed=args.seed,
-                          progress=not args.quiet)
+                          progress=not args.quiet, nproc=args.nproc)
+    if not is_main_process():  # under torchrun, every process runs this command; one of them reports
+        return 0
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -195,9 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     optimization.add_argument("--schedule", choices=("constant", "iwae"),
                               help="constant lr, or the IWAE paper's: 3^i epochs at lr·10^(-i/7), i = 0..7 "
                                    "[default: constant]")
-    optimization.add_argument("--batch-size", type=_positive_int, help="[default: 20]")
+    optimization.add_argument("--batch-size", type=_positive_int,
+                              help="the global batch: with --nproc N each process takes 1/N of it [default: 20]")
     optimization.add_argument("--seed", type=int, help="[default: 0]")
     optimization.add_argument("--device", help="torch device, e.g. cpu or cuda [default: cpu]")
+    optimization.add_argument("--compile", action="store_true", default=None,
+                              help="run the objective through torch.compile (tens of seconds to start; faster after)")
+    optimization.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
+                              help="data-parallel processes on this machine (DistributedDataParallel; gloo on CPU, "
+                                   "nccl on GPU); for several machines start `elbo train` with torchrun instead")
     run_dir = train.add_argument_group("run directory")
     run_dir.add_argument("--out", metavar="DIR", help="the new run's directory")
     run_dir.add_argument("--force", action="store_true", help="replace the run files already in --out")
@@ -221,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", metavar="DIR", help="where the data is, if not where the run was trained")
     evaluate.add_argument("--device", default="cpu", help="torch device")
     evaluate.add_argument("--seed", type=int, default=0, help="random seed of the samples")
+    evaluate.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
+                          help="processes on this machine, each evaluating a block of the test images")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
@@ -258,14 +271,15 @@ def _int_tuple(text: str) -> tuple[int, ...]:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .train import TrainingDiverged  # after parsing: `--help` need not import torch
+    from .distributed import WorkerFailed  # after parsing: `--help` need not import torch
+    from .train import TrainingDiverged
 
     try:
         return args.handler(args)
     except (UsageError, ValueError, FileNotFoundError) as error:
         print(f"elbo {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except TrainingDiverged as error:
+    except (TrainingDiverged, WorkerFailed) as error:
         print(f"elbo {args.command}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

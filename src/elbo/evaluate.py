@@ -8,7 +8,8 @@
 - ``latent_activity`` / ``active_units``: Burda et al.'s activity ``A_u = Cov_x(E_{q(u|x)}[u])``; a unit is active
   when ``A_u > 0.01``.
 - ``evaluate`` gathers all of these on a test set; ``evaluate_run`` does it for a run directory and writes
-  ``evaluation.json``.
+  ``evaluation.json``. In a group of processes (``evaluate_run(..., nproc=N)``, or torchrun), each process takes a
+  contiguous block of the test images, with a random stream of its own, and the per-image values are gathered.
 
 Every function runs under ``torch.no_grad()`` and returns nats (per image), not negated.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import bounds
+from . import bounds, distributed
 
 __all__ = ["iwae_per_point", "elbo_per_point", "log_likelihood", "mean_and_stderr", "latent_activity",
            "active_units", "evaluate", "evaluate_run", "ACTIVITY_THRESHOLD"]
@@ -98,18 +99,23 @@ def log_likelihood(model, guide, data: torch.Tensor, num_samples: int = 5000, *,
                                           chunk_size=chunk_size, progress=progress))
 
 
-@torch.no_grad()
 def latent_activity(model, guide, data: torch.Tensor, *, batch_size: int = 100) -> torch.Tensor:
     """``A_u = Cov_x(E_{q(u|x)}[u])`` for each latent unit ``u``, shape ``(D,)`` (Burda et al. 2015, §5.2).
 
     ``E_q[u]`` is ``q.mean``, or ``q.mean_estimate()`` for a guide without a closed-form mean (the upper layers
     of ``elbo.vae.GaussianChain``)."""
+    return _posterior_means(model, guide, data, batch_size=batch_size).var(0)
+
+
+@torch.no_grad()
+def _posterior_means(model, guide, data: torch.Tensor, *, batch_size: int) -> torch.Tensor:
+    """``E_{q(z|x)}[z]`` for each image, shape ``(N, D)``."""
     _check_data(model, data)
     means = []
     for x in _batches(data, batch_size, False, "activity"):
         q = guide(x)
         means.append(q.mean_estimate() if hasattr(q, "mean_estimate") else q.mean)
-    return torch.cat(means).var(0)
+    return torch.cat(means)
 
 
 def active_units(model, guide, data: torch.Tensor, *, batch_size: int = 100,
@@ -131,14 +137,21 @@ def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples
         return {"mean": mean, "stderr": stderr}
 
     options = dict(batch_size=batch_size, chunk_size=chunk_size, progress=progress)
+
+    def per_image(fn):  # each process computes its block of the images; all get every image's value back
+        return distributed.map_blocks(fn, test)
+
     result = {
         "num_images": len(test),
-        "log_likelihood": {**summary(iwae_per_point(model, model.guide, test, num_samples, **options)),
+        "log_likelihood": {**summary(per_image(lambda x: iwae_per_point(model, model.guide, x, num_samples,
+                                                                        **options))),
                            "num_samples": num_samples},
-        "elbo": summary(elbo_per_point(model, model.guide, test, batch_size=batch_size, progress=progress)),
-        "iwae": {str(k): summary(iwae_per_point(model, model.guide, test, k, **options)) for k in iwae_samples},
+        "elbo": summary(per_image(lambda x: elbo_per_point(model, model.guide, x, batch_size=batch_size,
+                                                           progress=progress))),
+        "iwae": {str(k): summary(per_image(lambda x, k=k: iwae_per_point(model, model.guide, x, k, **options)))
+                 for k in iwae_samples},
     }
-    activity = latent_activity(model, model.guide, test, batch_size=batch_size)
+    activity = per_image(lambda x: _posterior_means(model, model.guide, x, batch_size=batch_size)).var(0)
     layers = activity.split(list(getattr(model, "latent_dims", [len(activity)])))
     result["active_units"] = [int((a > ACTIVITY_THRESHOLD).sum()) for a in layers]
     result["latent_dims"] = [len(a) for a in layers]
@@ -148,18 +161,33 @@ def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples
 
 def evaluate_run(path, *, num_samples: int = 5000, iwae_samples=(5, 50), max_images: int | None = None,
                  batch_size: int = 100, chunk_size: int = 100, data_dir=None, device="cpu", seed: int = 0,
-                 progress: bool = False) -> dict:
+                 progress: bool = False, nproc: int = 1) -> dict:
     """``evaluate`` the model of run directory ``path`` on its test set (the first ``max_images`` images, if
-    given) and write the result, with the run's epoch, to ``path/evaluation.json``."""
+    given) and write the result, with the run's epoch, to ``path/evaluation.json``.
+
+    ``nproc``: processes on this machine, each evaluating a block of the images (its noise seeded by
+    ``distributed.rank_seed(seed)``); under torchrun each process calls this with ``nproc=1``. Every process
+    returns the result; only rank 0 writes it.
+    """
     from .train import _write_atomically, load_run  # train imports this module for its validation bound
 
     if max_images is not None:
         _check_positive(max_images=max_images)
-    run = load_run(path, data_dir=data_dir, device=device)
-    torch.manual_seed(seed)
-    test = run.data.test[:max_images].to(device)
-    result = {"run": str(run.path), "epoch": run.epoch, "data": run.config.data, "seed": seed,
-              **evaluate(run.model, test, num_samples=num_samples,
-                         iwae_samples=iwae_samples, batch_size=batch_size, chunk_size=chunk_size, progress=progress)}
-    _write_atomically(Path(path) / "evaluation.json", (json.dumps(result, indent=2) + "\n").encode())
+    options = dict(num_samples=num_samples, iwae_samples=iwae_samples, max_images=max_images, batch_size=batch_size,
+                   chunk_size=chunk_size, data_dir=data_dir, device=device, seed=seed, progress=progress)
+    if nproc != 1:
+        _check_positive(nproc=nproc)
+        load_run(path, data_dir=data_dir)  # a bad run directory or missing data fails here, in this process
+        return distributed.launch(evaluate_run, nproc, path, **options)
+    with distributed.joined(device):
+        device = distributed.device_of_rank(device)
+        run = load_run(path, data_dir=data_dir, device=device)
+        torch.manual_seed(distributed.rank_seed(seed))
+        test = run.data.test[:max_images].to(device)
+        result = {"run": str(run.path), "epoch": run.epoch, "data": run.config.data, "seed": seed,
+                  "processes": distributed.world_size(),
+                  **evaluate(run.model, test, num_samples=num_samples, iwae_samples=iwae_samples, batch_size=batch_size,
+                             chunk_size=chunk_size, progress=progress and distributed.is_main_process())}
+        if distributed.is_main_process():
+            _write_atomically(Path(path) / "evaluation.json", (json.dumps(result, indent=2) + "\n").encode())
     return result

@@ -241,6 +241,17 @@ class GaussianChain(Distribution):
             log_q = log_q + _diagonal_gaussian(encode(z_below)).log_prob(z_above)
         return log_q
 
+    def expand(self, batch_shape, _instance=None) -> GaussianChain:
+        """The same chain with batch shape ``batch_shape`` (ending in B): ``q(z_1 | x)`` expanded (a view of its
+        parameters), the upper factors computed from the draws as before."""
+        batch_shape = torch.Size(batch_shape)
+        new = self._get_checked_instance(GaussianChain, _instance)
+        new.x = self.x.expand(*batch_shape, *self.x.shape[1:])
+        new.encoders, new.latent_dims = self.encoders, self.latent_dims
+        new.first = self.first.expand(batch_shape)
+        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        return new
+
     def stop_gradient(self) -> GaussianChain:
         """The same ``q`` with the encoders' parameters cut from the graph (``elbo.estimators.stop_gradient``)."""
         return GaussianChain(self.x, [_with_detached_parameters(e) for e in self.encoders], self.latent_dims)
