@@ -123,9 +123,14 @@ def elbo(model, guide, x: torch.Tensor, num_samples: int = 1, *, form: str = "an
                          f"gives only a log joint density: use form='mc' or form='entropy'")
     _check_score_samples(estimator, num_samples)
     if form == "analytic":  # the decoder runs once: log p(x|z) is all the samples are needed for
-        q, z, log_q = _sample(guide, x, num_samples, estimator, validate_args)
-        log_likelihood = _check_log_w(_log_likelihood(model, x, z), num_samples, x.shape[0])
+        _check_inputs(x, num_samples, validate_args)
+        q = _guide(guide, x)
         minus_kl = _closed_form(lambda: -kl_divergence(q, model.prior()))
+        if minus_kl is None or estimator == "score":  # these need log q(z|x) of the samples
+            z, log_q = estimators.sample(q, num_samples, estimator)
+        else:  # the closed-form KL is all of q's density the bound needs: no log q(z|x) to compute or differentiate
+            z, log_q = estimators.draw(q, num_samples, estimator), None
+        log_likelihood = _check_log_w(_log_likelihood(model, x, z), num_samples, x.shape[0])
         if minus_kl is None:  # no registered KL: log p(x|z) + log p(z) - log q(z|x), estimated with the rest
             return estimators.mean(log_likelihood + model.prior().log_prob(z) - log_q, log_q, estimator)
         return estimators.mean(log_likelihood, log_q, estimator) + minus_kl

@@ -35,7 +35,7 @@ from torch.distributions import (
 
 from .families import AffineCoupling
 
-__all__ = ["ESTIMATORS", "check_estimator", "sample", "stop_gradient", "mean", "log_mean_exp"]
+__all__ = ["ESTIMATORS", "check_estimator", "draw", "sample", "stop_gradient", "mean", "log_mean_exp"]
 
 ESTIMATORS = ("reparam", "stl", "dreg", "score")
 
@@ -78,17 +78,22 @@ def stop_gradient(q: Distribution) -> Distribution:
     )
 
 
-def sample(q: Distribution, num_samples: int, estimator: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw ``z`` of shape ``(K, *q.batch_shape, *q.event_shape)`` and ``log q(z)`` of shape ``(K, B)``,
-    each as the estimator needs them."""
+def draw(q: Distribution, num_samples: int, estimator: str) -> torch.Tensor:
+    """``z`` of shape ``(K, *q.batch_shape, *q.event_shape)``, with the path derivative (``rsample``) or, for
+    ``score``, without it (``sample``)."""
     if estimator == "score":
-        z = q.sample((num_samples,))
-        return z, q.log_prob(z)
+        return q.sample((num_samples,))
     if not q.has_rsample:
         raise ValueError(f"estimator={estimator!r} needs a reparameterizable guide; "
                          f"{type(q).__name__} has no rsample: use estimator='score'")
-    z = q.rsample((num_samples,))
-    if estimator == "reparam":
+    return q.rsample((num_samples,))
+
+
+def sample(q: Distribution, num_samples: int, estimator: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``z`` of shape ``(K, *q.batch_shape, *q.event_shape)`` and ``log q(z)`` of shape ``(K, B)``,
+    each as the estimator needs them."""
+    z = draw(q, num_samples, estimator)
+    if estimator in ("reparam", "score"):
         return z, q.log_prob(z)
     return z, stop_gradient(q).log_prob(z)  # stl, dreg: keep the path through z, drop the score term
 
