@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 from torch import nn
+from torch.distributions import Bernoulli, Independent
 
 from elbo.vae import BernoulliLikelihood, GaussianLikelihood
 
@@ -18,6 +19,21 @@ def test_bernoulli_from_logits_is_stable_where_sigmoid_would_saturate():
     expected = (x * logits - nn.functional.softplus(logits)).sum(-1)
     torch.testing.assert_close(p.log_prob(x), expected, rtol=0, atol=1e-12)
     assert torch.isfinite(p.log_prob(x)).all() and float(p.log_prob(x)) < -159
+
+
+def test_bernoulli_log_prob_is_torchs_and_so_is_its_gradient():
+    """The fused log-likelihood equals Independent(Bernoulli(logits), 1).log_prob, value and gradient, for K samples
+    of logits against one batch of images, binary or grey (grey levels read as probabilities)."""
+    logits = (4 * torch.randn(3, 5, 7)).requires_grad_()
+    for x in (torch.bernoulli(torch.rand(5, 7)), torch.rand(5, 7)):
+        fused = BernoulliLikelihood()(logits)
+        reference = Independent(Bernoulli(logits=logits, validate_args=False), 1)
+        assert fused.batch_shape == reference.batch_shape == (3, 5) and fused.event_shape == (7,)
+        torch.testing.assert_close(fused.log_prob(x), reference.log_prob(x), rtol=0, atol=1e-12)
+        (gradient,) = torch.autograd.grad(fused.log_prob(x).sum(), logits)
+        (expected,) = torch.autograd.grad(reference.log_prob(x).sum(), logits)
+        torch.testing.assert_close(gradient, expected, rtol=0, atol=1e-12)
+        torch.testing.assert_close(fused.mean, torch.sigmoid(logits))
 
 
 def test_bernoulli_output_bias_is_the_logit_of_the_mean_pixel():

@@ -2,7 +2,8 @@
 batch shape ``h.shape[:-1]`` and event shape ``(D,)``.
 
 - ``BernoulliLikelihood``: ``p(x|z) = Π_i Bernoulli(x_i; sigmoid(h_i))``, built from the logits
-  (``log p = Σ_i x_i h_i - softplus(h_i)``, stable for any ``h``; never sigmoid followed by cross-entropy).
+  (``log p = Σ_i x_i h_i - softplus(h_i)``, stable for any ``h``; never sigmoid followed by cross-entropy), as
+  ``PixelBernoulli``, whose ``log_prob`` takes one pass fewer over the logits than torch's (see there).
 - ``GaussianLikelihood``: ``p(x|z) = N(x; h, σ² I)`` with ``σ`` a fixed hyperparameter (as in Kingma &
   Welling 2013's derivation), one learned ``σ`` shared by every pixel, or one learned ``σ_i`` per pixel.
 
@@ -15,10 +16,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
-__all__ = ["LIKELIHOODS", "SCALES", "BernoulliLikelihood", "GaussianLikelihood", "likelihood_head"]
+__all__ = ["LIKELIHOODS", "SCALES", "PixelBernoulli", "BernoulliLikelihood", "GaussianLikelihood", "likelihood_head"]
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 SCALES = ("fixed", "shared", "per_pixel")
@@ -33,11 +35,28 @@ def check_finite(x: torch.Tensor) -> None:
                          f"clean or drop those images")
 
 
+class PixelBernoulli(Independent):
+    """``Independent(Bernoulli(logits=h), 1)``, whose ``log_prob`` is ``Σ_i x_i h_i - softplus(h_i)`` computed as
+    ``-Σ_i BCE_with_logits(h_i, x_i)``, the same function torch's ``Bernoulli.log_prob`` calls, with the sign
+    changed after the sum over pixels rather than before it: one pass fewer over the ``(K, B, D)`` logits forward
+    and one backward. (On a CPU, eager PyTorch spends four more passes inside the cross-entropy; under
+    ``torch.compile`` the whole log-likelihood and its sum become one loop over the logits.)
+    """
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__(Bernoulli(logits=logits, validate_args=False), 1, validate_args=False)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.base_dist.logits  # (..., D), x: (B, D) broadcast over the leading sample dimensions
+        return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+
+
 class BernoulliLikelihood(nn.Module):
-    """``p(x|z) = Bernoulli(logits=h)``. Its output bias starts at ``logit(mean training pixel)``."""
+    """``p(x|z) = Bernoulli(logits=h)`` (a ``PixelBernoulli``). Its output bias starts at
+    ``logit(mean training pixel)``."""
 
     def forward(self, logits: torch.Tensor) -> Distribution:
-        return Independent(Bernoulli(logits=logits, validate_args=False), 1)
+        return PixelBernoulli(logits)
 
     def output_bias(self, mean_x: torch.Tensor) -> torch.Tensor:
         # clamp: pixels that are always 0 (MNIST's border) would otherwise start at logit -inf
