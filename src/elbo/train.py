@@ -193,9 +193,13 @@ def make_objective(model: nn.Module, config: TrainConfig) -> nn.Module:
     objective = Objective(model, config, rank=rank, world_size=world_size)
     if world_size > 1:
         device = next(model.parameters()).device
-        # forward_sync_buffers=False: the only buffers (a fixed Gaussian scale) never change, so need no syncing
+        # forward_sync_buffers=False: the only buffers (a fixed Gaussian scale) never change, so need no syncing.
+        # A group of its own: DDP keeps its group alive after destroy_process_group (torch 2.13), and a gloo thread
+        # of a group still alive at exit that frees a work holding Python tensors (our gathers and sums) aborts the
+        # process ("terminate called without an active exception", one torchrun run in six). DDP's own work (its
+        # gradient buckets) holds none, and the default group, which carries the rest, is shut down cleanly.
         objective = DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None,
-                                            forward_sync_buffers=False)
+                                            forward_sync_buffers=False, process_group=torch.distributed.new_group())
     if config.compile and _compiler_works(next(model.parameters()).device):
         objective = torch.compile(objective)
     return objective
