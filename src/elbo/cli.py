@@ -118,8 +118,8 @@ def _evaluate(args) -> int:
 
     _set_threads(args)
     result = evaluate_run(args.run_dir, num_samples=args.k, iwae_samples=tuple(args.iwae_k), max_images=args.max_images,
-                          batch_size=args.batch_size, data_dir=args.data_dir, device=args.device, seed=args.seed,
-                          progress=not args.quiet, nproc=args.nproc)
+                          batch_size=args.batch_size, compile=args.compile, data_dir=args.data_dir, device=args.device,
+                          seed=args.seed, progress=not args.quiet, nproc=args.nproc)
     if not is_main_process():  # under torchrun, every process runs this command; one of them reports
         return 0
     if args.json:
@@ -234,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="random seed of the samples")
     evaluate.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
                           help="processes on this machine, each evaluating a block of the test images")
+    evaluate.add_argument("--compile", action="store_true",
+                          help="run the decoder through torch.compile (seconds to start; faster for large K)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")

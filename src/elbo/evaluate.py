@@ -16,15 +16,18 @@ Every function runs under ``torch.no_grad()`` and returns nats (per image), not 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from tqdm.auto import tqdm
 
 from . import bounds, distributed
+from ._compiler import compiled
 
 __all__ = ["iwae_per_point", "elbo_per_point", "log_likelihood", "mean_and_stderr", "latent_activity",
            "active_units", "evaluate", "evaluate_run", "ACTIVITY_THRESHOLD"]
@@ -53,20 +56,29 @@ def _batches(data: torch.Tensor, batch_size: int, progress: bool, what: str):
 
 @torch.no_grad()
 def iwae_per_point(model, guide, data: torch.Tensor, num_samples: int, *, batch_size: int = 100,
-                   chunk_size: int = 100, progress: bool = False) -> torch.Tensor:
+                   chunk_size: int = 20, compile: bool = False, progress: bool = False) -> torch.Tensor:
     """``L_K`` for each image of ``data: (N, ...)``, shape ``(N,)``.
 
     The guide runs once per batch; its ``q(z|x)`` gives the K samples ``chunk_size`` at a time, and
     ``log Σ_k w_k`` is accumulated with ``logaddexp``: memory is ``O(chunk_size · batch_size)``, not ``O(K)``.
+    The defaults give the decoder chunks of 2000 rows: on this project's 2-core CPU, chunks five times larger ran
+    at two thirds of the speed (every intermediate ``(rows, pixels)`` tensor is then tens of megabytes of fresh
+    memory, out of cache), and chunks a quarter the size 10% slower.
+    ``compile``: the log joint ``log p(x, z)`` of a chunk (the decoder: nearly all the work) goes through
+    ``torch.compile``, which fuses its element-wise work (activations, the likelihood and its sum over pixels)
+    into a few passes over memory; the samples are drawn as before.
     """
     _check_positive(num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size)
     _check_data(model, data)
+    log_joint = functools.partial(bounds.log_joint, model)
+    # bounds.log_weights sees the model through its log joint alone, compiled or not
+    joint = SimpleNamespace(log_prob=compiled(log_joint, data.device) if compile else log_joint)
     values = []
     for x in _batches(data, batch_size, progress, f"IWAE-{num_samples}"):
         q = guide(x)
         log_sum_w = torch.full((len(x),), -math.inf, dtype=x.dtype, device=x.device)
         for start in range(0, num_samples, chunk_size):
-            log_w, _ = bounds.log_weights(model, lambda _, q=q: q, x, min(chunk_size, num_samples - start),
+            log_w, _ = bounds.log_weights(joint, lambda _, q=q: q, x, min(chunk_size, num_samples - start),
                                           validate_args=False)  # the guide's q(z|x) for this batch, computed once
             log_sum_w = torch.logaddexp(log_sum_w, torch.logsumexp(log_w, 0))
         values.append(log_sum_w - math.log(num_samples))
@@ -93,10 +105,10 @@ def mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
 
 
 def log_likelihood(model, guide, data: torch.Tensor, num_samples: int = 5000, *, batch_size: int = 100,
-                   chunk_size: int = 100, progress: bool = False) -> tuple[float, float]:
+                   chunk_size: int = 20, compile: bool = False, progress: bool = False) -> tuple[float, float]:
     """Test log-likelihood ``(1/N) Σ_n L_K(x_n)`` in nats and its standard error over the images, K = 5000."""
     return mean_and_stderr(iwae_per_point(model, guide, data, num_samples, batch_size=batch_size,
-                                          chunk_size=chunk_size, progress=progress))
+                                          chunk_size=chunk_size, compile=compile, progress=progress))
 
 
 def latent_activity(model, guide, data: torch.Tensor, *, batch_size: int = 100) -> torch.Tensor:
@@ -125,10 +137,10 @@ def active_units(model, guide, data: torch.Tensor, *, batch_size: int = 100,
 
 
 def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples=(5, 50), batch_size: int = 100,
-             chunk_size: int = 100, progress: bool = False) -> dict:
+             chunk_size: int = 20, compile: bool = False, progress: bool = False) -> dict:
     """Test log-likelihood (``L_K``, ``K = num_samples``), ELBO and ``L_K`` for each K in ``iwae_samples``
     (mean and standard error, nats per image), and active units (per stochastic layer for a model with
-    ``latent_dims``). Each estimate draws its own samples."""
+    ``latent_dims``). Each estimate draws its own samples. ``compile``: as in ``iwae_per_point``."""
     model.eval()
     started = time.perf_counter()
 
@@ -136,7 +148,7 @@ def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples
         mean, stderr = mean_and_stderr(values)
         return {"mean": mean, "stderr": stderr}
 
-    options = dict(batch_size=batch_size, chunk_size=chunk_size, progress=progress)
+    options = dict(batch_size=batch_size, chunk_size=chunk_size, compile=compile, progress=progress)
 
     def per_image(fn):  # each process computes its block of the images; all get every image's value back
         return distributed.map_blocks(fn, test)
@@ -160,8 +172,8 @@ def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples
 
 
 def evaluate_run(path, *, num_samples: int = 5000, iwae_samples=(5, 50), max_images: int | None = None,
-                 batch_size: int = 100, chunk_size: int = 100, data_dir=None, device="cpu", seed: int = 0,
-                 progress: bool = False, nproc: int = 1) -> dict:
+                 batch_size: int = 100, chunk_size: int = 20, compile: bool = False, data_dir=None, device="cpu",
+                 seed: int = 0, progress: bool = False, nproc: int = 1) -> dict:
     """``evaluate`` the model of run directory ``path`` on its test set (the first ``max_images`` images, if
     given) and write the result, with the run's epoch, to ``path/evaluation.json``.
 
@@ -174,7 +186,8 @@ def evaluate_run(path, *, num_samples: int = 5000, iwae_samples=(5, 50), max_ima
     if max_images is not None:
         _check_positive(max_images=max_images)
     options = dict(num_samples=num_samples, iwae_samples=iwae_samples, max_images=max_images, batch_size=batch_size,
-                   chunk_size=chunk_size, data_dir=data_dir, device=device, seed=seed, progress=progress)
+                   chunk_size=chunk_size, compile=compile, data_dir=data_dir, device=device, seed=seed,
+                   progress=progress)
     if nproc != 1:
         _check_positive(nproc=nproc)
         load_run(path, data_dir=data_dir)  # a bad run directory or missing data fails here, in this process
@@ -187,7 +200,8 @@ def evaluate_run(path, *, num_samples: int = 5000, iwae_samples=(5, 50), max_ima
         result = {"run": str(run.path), "epoch": run.epoch, "data": run.config.data, "seed": seed,
                   "processes": distributed.world_size(),
                   **evaluate(run.model, test, num_samples=num_samples, iwae_samples=iwae_samples, batch_size=batch_size,
-                             chunk_size=chunk_size, progress=progress and distributed.is_main_process())}
+                             chunk_size=chunk_size, compile=compile,
+                             progress=progress and distributed.is_main_process())}
         if distributed.is_main_process():
             _write_atomically(Path(path) / "evaluation.json", (json.dumps(result, indent=2) + "\n").encode())
     return result

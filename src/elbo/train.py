@@ -39,7 +39,6 @@ import math
 import os
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +49,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import bounds, data, distributed, evaluate
+from ._compiler import compiled
 from .vae import VAEConfig, make_vae
 
 __all__ = ["TrainConfig", "OBJECTIVES", "SCHEDULES", "Run", "TrainingDiverged", "train", "resume", "load_run",
@@ -200,21 +200,9 @@ def make_objective(model: nn.Module, config: TrainConfig) -> nn.Module:
         # gradient buckets) holds none, and the default group, which carries the rest, is shut down cleanly.
         objective = DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None,
                                             forward_sync_buffers=False, process_group=torch.distributed.new_group())
-    if config.compile and _compiler_works(next(model.parameters()).device):
-        objective = torch.compile(objective)
+    if config.compile:
+        objective = compiled(objective, next(model.parameters()).device)
     return objective
-
-
-def _compiler_works(device: torch.device) -> bool:
-    """``torch.compile`` of a one-line function runs here (on a CPU it needs a working C++ compiler)."""
-    try:
-        torch.compile(lambda t: torch.tanh(t) + 1)(torch.zeros(2, device=device))
-    except Exception as error:  # any failure of the compiler stack means: train uncompiled
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        warnings.warn(f"torch.compile does not work on this machine ({message}); training without it",
-                      stacklevel=3)
-        return False
-    return True
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
