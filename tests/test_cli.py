@@ -42,6 +42,13 @@ def test_every_command_has_help():
     assert "--resume DIR" in run_elbo("train", "--help").stdout
 
 
+def test_the_measuring_commands_have_help(capsys):
+    for command in ("surgery", "diagnose", "report"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([command, "--help"])
+        assert exit_.value.code == 0 and capsys.readouterr().out.startswith(f"usage: elbo {command} ")
+
+
 def test_train_one_epoch_then_evaluate(tmp_path):
     """The smoke run: one epoch on the bundled digits, then `elbo evaluate --json` and its evaluation.json."""
     result = run_elbo("train", *TINY, "--epochs", "1", "--model", "iwae", "--k", "3", "--out", str(tmp_path / "run"))
@@ -128,3 +135,80 @@ def test_demo_trains_and_evaluates_a_vae_and_an_iwae_on_digits(tmp_path, capsys)
         assert elbo < log_p < 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iwae-5", "vae"]
     assert (tmp_path / "vae" / "evaluation.json").is_file()
+    assert lines[-2:] == [f"report of the VAE: {tmp_path / 'vae' / 'report.html'}",
+                          f"report of the IWAE (K=5): {tmp_path / 'iwae-5' / 'report.html'}"]
+    for run in ("vae", "iwae-5"):  # the demo's reports hold its evaluation and its surgery
+        document = (tmp_path / run / "report.html").read_text()
+        assert "index-code MI" in document and "log p(x) (IWAE-5000)" in document
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "run"
+    assert cli.main(["train", *TINY, "--epochs", "1", "--out", str(path)]) == 0
+    return path
+
+
+def test_surgery_prints_a_table_or_json_and_writes_surgery_json(tiny_run, capsys):
+    capsys.readouterr()
+    assert cli.main(["surgery", str(tiny_run), "--json", "--quiet", "--dimension-samples", "500"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tiny_run / "surgery.json").read_text())
+    assert printed["split"] == "train" and printed["num_points"] == 1350 and printed["dimension_samples"] == 500
+    assert cli.main(["surgery", str(tiny_run), "--quiet", "--split", "test", "--max-points", "100", "--k", "2"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].endswith("digits test set, N = 100 points, 2 draw(s) of z per point; nats per point, mean ± "
+                             "standard error")
+    assert [line.split()[0] for line in table[1:8]] == ["reconstruction", "index-code", "marginal", "total",
+                                                         "dimension-wise", "E_n", "ELBO"]
+    assert table[-2] == "standard errors: Monte Carlo error given the data set"
+    assert table[-1].startswith(f"written to {tiny_run}/surgery.json")
+    assert printed["standard_errors"].startswith("over the points (one draw each): an upper bound")
+
+
+def test_diagnose_prints_units_and_the_snr_table(tiny_run, capsys):
+    capsys.readouterr()
+    assert cli.main(["diagnose", str(tiny_run), "--k", "1,4", "--estimator", "reparam,dreg", "--draws", "3",
+                     "--batch-size", "10", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.startswith(("reparam ", "dreg "))]
+    assert [(row[0], row[1]) for row in rows] == [("reparam", "1"), ("reparam", "4"), ("dreg", "1"), ("dreg", "4")]
+    saved = json.loads((tiny_run / "diagnostics.json").read_text())
+    assert [float(row[2]) for row in rows] == pytest.approx([r["encoder"] for r in saved["gradient_snr"]], abs=1e-4)
+    assert saved["latent_dim"] == 3 and len(saved["kl_per_dimension"]) == 3 and saved["snr_batch_size"] == 10
+    assert cli.main(["diagnose", str(tiny_run), "--k", "2", "--estimator", "stl", "--draws", "2", "--json",
+                     "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["gradient_snr"][0]["estimator"] == "stl"
+
+
+def test_report_writes_report_html_and_prints_its_path(tiny_run, capsys):
+    capsys.readouterr()
+    assert cli.main(["report", str(tiny_run), "--quiet"]) == 0
+    assert capsys.readouterr().out == f"{tiny_run / 'report.html'}\n"
+    assert "<h2>ELBO surgery</h2>" in (tiny_run / "report.html").read_text()
+
+
+def test_bad_runs_data_and_k_exit_2_and_overwrite_nothing(tiny_run, tmp_path, capsys, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    for command in ("surgery", "diagnose", "report"):
+        _one_line_exit_2(capsys, [command, str(tmp_path / "empty")], "is not a run directory of `elbo train`: it "
+                                                                     "has no checkpoint.pt")
+    trust(monkeypatch, *random_mnist(tmp_path / "mnist"))  # 28x28 images for a model of 8x8 ones
+    before = {name: (tiny_run / name).read_bytes() if (tiny_run / name).exists() else None
+              for name in ("surgery.json", "diagnostics.json")}
+    for command in ("surgery", "diagnose"):
+        _one_line_exit_2(capsys, [command, str(tiny_run), "--data", "mnist", "--data-dir", str(tmp_path / "mnist")],
+                         "x must have shape (N, 64) (flattened (8, 8) images), got (")
+    for argv, match in ((["diagnose", str(tiny_run), "--k", "1,0"], "argument --k: expected positive integers "
+                                                                    "separated by commas (e.g. 1,5,50), got '1,0'"),
+                        (["diagnose", str(tiny_run), "--k", "5,x"], "got '5,x'"),
+                        (["diagnose", str(tiny_run), "--k", "-5"], "got '-5'"),
+                        (["diagnose", str(tiny_run), "--estimator", "reparam,score"], "got 'reparam,score'"),
+                        (["surgery", str(tiny_run), "--k", "0"], "argument --k: expected a positive integer")):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(argv)
+        error = capsys.readouterr().err
+        assert exit_.value.code == 2 and len(error.splitlines()) == 1 and match in error, error
+    after = {name: (tiny_run / name).read_bytes() if (tiny_run / name).exists() else None for name in before}
+    assert after == before

@@ -52,6 +52,8 @@ def _demo(args) -> int:
         print(f"{row['name']:<12} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} "
               f"{sum(e['active_units']):>3}/{sum(e['latent_dims']):<3} {row['train_seconds']:>8.1f}")
     print(f"log p(x) is IWAE with K = {result['num_samples']}; runs are in {args.out}/ (see `elbo evaluate --help`)")
+    for row in result["rows"]:
+        print(f"report of the {row['name']}: {row['report']}")
     return 0
 
 
@@ -110,15 +112,24 @@ def _print_last_epoch(path) -> None:
     print(f"run {path}: epoch {last['epoch']}, training bound {last['train_bound']:.3f}{val} nats per image")
 
 
+def _measure(args, measure, **settings) -> dict | None:
+    """``measure(RUN, ...)``, one of the ``*_run`` functions that write a run's JSON files; with ``--json`` its result
+    is printed and ``None`` returned, otherwise the result is returned for a table."""
+    _set_threads(args)
+    result = measure(args.run_dir, data_dir=args.data_dir, device=args.device, seed=args.seed,
+                     progress=not args.quiet, **settings)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return None
+    return result
+
+
 def _evaluate(args) -> int:
     from .evaluate import evaluate_run
 
-    _set_threads(args)
-    result = evaluate_run(args.run_dir, num_samples=args.k, iwae_samples=tuple(args.iwae_k), max_images=args.max_images,
-                          batch_size=args.batch_size, data_dir=args.data_dir, device=args.device, seed=args.seed,
-                          progress=not args.quiet)
-    if args.json:
-        print(json.dumps(result, indent=2))
+    result = _measure(args, evaluate_run, num_samples=args.k, iwae_samples=tuple(args.iwae_k),
+                      max_images=args.max_images, batch_size=args.batch_size)
+    if result is None:
         return 0
     print(f"run {result['run']} (epoch {result['epoch']}), {result['data']} test set, {result['num_images']} images; "
           f"nats per image, mean ± standard error")
@@ -132,6 +143,64 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _surgery(args) -> int:
+    from .evaluate import SURGERY_LABELS, surgery_run
+
+    result = _measure(args, surgery_run, split=args.split, max_points=args.max_points, num_samples=args.k,
+                      dimension_samples=args.dimension_samples, data=args.data, batch_size=args.batch_size,
+                      chunk_size=args.chunk_size)
+    if result is None:
+        return 0
+    print(f"run {result['run']} (epoch {result['epoch']}), {result['data']} {result['split']} set, "
+          f"N = {result['num_points']} points, {result['num_samples']} draw(s) of z per point; nats per point, "
+          f"mean ± standard error")
+    remarks = {"index_code_mi": f"(at most log N = {result['log_num_points']:.3f})",
+               "total_correlation": f"(from {result['dimension_samples']} draws)",
+               "dimensionwise_kl": f"(from {result['dimension_samples']} draws)",
+               "kl": "(= MI + marginal KL)", "elbo": "(= reconstruction − MI − marginal KL)"}
+    for name, label in SURGERY_LABELS.items():
+        print(f"{label:<30} {result[name]['mean']:>10.3f} ± {result[name]['stderr']:<7.3f} "
+              f"{remarks.get(name, '')}".rstrip())
+    print(f"standard errors: {result['standard_errors']}")
+    print(f"written to {args.run_dir}/surgery.json ({result['seconds']:.1f} s)")
+    return 0
+
+
+def _diagnose(args) -> int:
+    from .diagnostics import diagnose_run
+
+    result = _measure(args, diagnose_run, num_samples=args.k, estimators=args.estimator, num_draws=args.draws,
+                      batch_size=args.batch_size, data=args.data)
+    if result is None:
+        return 0
+    kl = result["kl_per_dimension"]
+    print(f"run {result['run']} (epoch {result['epoch']}), {result['data']}: latent units on "
+          f"{result['num_test_images']} test images")
+    print(f"{'unit':>4} {'KL (nats)':>10} {'activity':>10}")
+    for unit, activity in enumerate(result["activity"]):
+        print(f"{unit:>4} {'—' if kl is None else format(kl[unit], '.4f'):>10} {activity:>10.4f}")
+    total = "" if kl is None else f"; KL(q(z|x) ‖ p(z)) = {sum(kl):.3f} nats per image"
+    print(f"active units: {result['active_units']} of {result['latent_dim']}{total}")
+    print(f"warning: {result['collapse_warning']}" if result["collapse_warning"] else "no posterior collapse")
+    print()
+    print(f"gradient signal-to-noise ratio |E g| / std g (Rainforth et al. 2018), mean over each network's parameters; "
+          f"{result['num_draws']} draws on {result['snr_batch_size']} training images")
+    print(f"{'estimator':<10} {'K':>5} {'encoder SNR':>12} {'decoder SNR':>12}")
+    for row in result["gradient_snr"]:
+        print(f"{row['estimator']:<10} {row['k']:>5} {row['encoder']:>12.4f} {row['decoder']:>12.4f}")
+    print(f"written to {args.run_dir}/diagnostics.json")
+    return 0
+
+
+def _report(args) -> int:
+    from .report import write_report
+
+    _set_threads(args)
+    print(write_report(args.run_dir, compute=args.compute, data_dir=args.data_dir, device=args.device,
+                       seed=args.seed, progress=not args.quiet))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="elbo", description="Variational inference you can check.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -141,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Fit a mean-field and a full-rank q on a linear-Gaussian model and print "
                                            "ELBO and IWAE-K next to the exact log p(x); then train a small VAE and "
                                            "IWAE (K = 5) on scikit-learn's bundled 8x8 digits (about a minute on "
-                                           "2 cores), evaluate both and print a table.", formatter_class=formatter)
+                                           "2 cores), evaluate both, print a table, and write each run's report.html "
+                                           "(with its ELBO surgery) and print its path.", formatter_class=formatter)
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.add_argument("--k", type=_positive_int, default=1000, help="samples for the linear-Gaussian estimates")
     demo.add_argument("--epochs", type=_positive_int, default=500, help="training epochs of each digits model")
@@ -212,20 +282,76 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate the last checkpoint of a run on its test set: log p(x) estimated by importance "
                     "sampling with K samples (IWAE-K, chunked so memory does not grow with K), the ELBO, IWAE-K for "
                     "smaller K, and active units (Burda et al.: Cov_x(E_q[u]) > 0.01). Writes RUN/evaluation.json.")
-    evaluate.add_argument("run_dir", metavar="RUN", help="run directory written by `elbo train`")
     evaluate.add_argument("--k", type=_positive_int, default=5000, help="importance samples for log p(x)")
     evaluate.add_argument("--iwae-k", type=_positive_int, nargs="*", default=[5, 50], metavar="K",
                           help="the K of the IWAE bounds also reported")
     evaluate.add_argument("--max-images", type=_positive_int, metavar="N", help="only the first N test images")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=100, help="images per batch")
-    evaluate.add_argument("--data-dir", metavar="DIR", help="where the data is, if not where the run was trained")
-    evaluate.add_argument("--device", default="cpu", help="torch device")
-    evaluate.add_argument("--seed", type=int, default=0, help="random seed of the samples")
-    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
-    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
-    evaluate.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
+    _add_run_arguments(evaluate, other_data=False)
     evaluate.set_defaults(handler=_evaluate)
+
+    surgery = commands.add_parser(
+        "surgery", help="the ELBO taken apart: reconstruction, index-code MI, marginal KL (TC + dimension-wise)",
+        formatter_class=formatter,
+        description="ELBO surgery (Hoffman & Johnson 2016) over a run's training set: ELBO = reconstruction - "
+                    "I[n; z] - KL(q(z) || p(z)), with the exact aggregate posterior q(z) = 1/N sum_n q(z|x_n), and "
+                    "the marginal KL split into total correlation and dimension-wise KL (Chen et al. 2018). Every "
+                    "term with its standard error, in nats per point. Writes RUN/surgery.json.")
+    surgery.add_argument("--split", choices=("train", "val", "test"), default="train", help="which images")
+    surgery.add_argument("--max-points", type=_positive_int, default=60000, metavar="N", help="the first N images")
+    surgery.add_argument("--k", type=_positive_int, default=1, help="draws of z per point")
+    surgery.add_argument("--dimension-samples", type=_positive_int, default=5000, metavar="M",
+                         help="draws (of all N·K) that estimate the total correlation and dimension-wise KL; each "
+                              "costs N·D exponentials")
+    surgery.add_argument("--chunk-size", type=_positive_int, default=512,
+                         help="draws and mixture components per block (memory grows with its square)")
+    _add_run_arguments(surgery)
+    surgery.set_defaults(handler=_surgery)
+
+    diagnose = commands.add_parser(
+        "diagnose", help="KL per latent unit, active units, posterior collapse, gradient signal-to-noise",
+        formatter_class=formatter,
+        description="Per-unit KL and activity on the test set, a warning when the posterior collapses (every unit "
+                    "below 0.01 nats of KL, or more than half the units inactive), and the signal-to-noise ratio "
+                    "of encoder and decoder gradients of the IWAE bound (Rainforth et al. 2018) for each estimator "
+                    "and K, over repeated draws on a fixed batch of training images. Writes RUN/diagnostics.json.")
+    diagnose.add_argument("--k", type=_positive_int_list, default=(1, 5, 50), metavar="K,K,...",
+                          help="samples of the IWAE bound, e.g. 1,5,50")
+    diagnose.add_argument("--estimator", type=_estimator_list, default=("reparam", "dreg"), metavar="NAME,...",
+                          help="gradient estimators among reparam, stl, dreg, e.g. reparam,dreg")
+    diagnose.add_argument("--draws", type=_positive_int, default=100, help="gradient draws per estimate (>= 2)")
+    diagnose.add_argument("--batch-size", type=_positive_int, default=100, help="training images in the fixed batch")
+    _add_run_arguments(diagnose, batch_size=False)
+    diagnose.set_defaults(handler=_diagnose)
+
+    report = commands.add_parser(
+        "report", help="RUN/report.html: tables and figures of a run", formatter_class=formatter,
+        description="Write a self-contained RUN/report.html (figures embedded as PNG, also saved in RUN/figures/): "
+                    "the evaluation, the ELBO surgery and the diagnostics where their JSON files exist, KL per unit "
+                    "and a collapse warning, training curves, reconstructions, prior samples, latent traversals, "
+                    "for 2-D latents the learned manifold and the encodings by label, and the configuration.")
+    report.add_argument("--compute", action="store_true",
+                        help="compute evaluation.json and surgery.json with the defaults of `elbo evaluate` and `elbo "
+                             "surgery` where they are missing or older than the checkpoint (minutes on MNIST)")
+    _add_run_arguments(report, other_data=False, batch_size=False, json=False)
+    report.set_defaults(handler=_report)
     return parser
+
+
+def _add_run_arguments(parser, *, other_data: bool = True, batch_size: bool = True, json: bool = True) -> None:
+    """What the commands that measure a run share: RUN, which data, where, how, and how the result is printed."""
+    parser.add_argument("run_dir", metavar="RUN", help="run directory written by `elbo train`")
+    if other_data:
+        parser.add_argument("--data", choices=("digits", "mnist", "binarized_mnist", "frey"),
+                            help="measure on another data set with images of the model's size [default: the run's]")
+    parser.add_argument("--data-dir", metavar="DIR", help="where the data is, if not where the run was trained")
+    if batch_size:
+        parser.add_argument("--batch-size", type=_positive_int, default=100, help="images per batch")
+    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the samples")
+    if json:
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
 
 
 def _number(text: str, kind, what: str, ok):
@@ -248,6 +374,26 @@ def _non_negative_int(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     return _number(text, float, "a finite number > 0", lambda v: 0 < v < float("inf"))
+
+
+def _positive_int_list(text: str) -> tuple[int, ...]:
+    """``"1,5,50"`` → ``(1, 5, 50)``: positive integers separated by commas."""
+    try:
+        return tuple(_positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas (e.g. 1,5,50), got "
+                                         f"{text!r}") from None
+
+
+def _estimator_list(text: str) -> tuple[str, ...]:
+    """``"reparam,dreg"`` → ``("reparam", "dreg")``."""
+    from .diagnostics import SNR_ESTIMATORS
+
+    names = tuple(part.strip() for part in text.split(","))
+    if not all(name in SNR_ESTIMATORS for name in names):
+        raise argparse.ArgumentTypeError(f"expected estimators among {', '.join(SNR_ESTIMATORS)} separated by commas, "
+                                         f"got {text!r}")
+    return names
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
