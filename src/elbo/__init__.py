@@ -1,20 +1,25 @@
 """elbo: variational inference you can check.
 
 Bounds (``elbo.bounds``), gradient estimators (``elbo.estimators``), variational families
-(``elbo.families``) and models with exact answers to check them against (``elbo.exact``).
+(``elbo.families``), models with exact answers to check them against (``elbo.exact``), and black-box VI for
+user-defined models (``elbo.Model``, ``elbo.fit``; ``elbo.bbvi``) checked against NUTS (``elbo.mcmc``).
 """
 
-from . import bounds, estimators, exact, families
+from . import bbvi, bounds, diagnostics, estimators, exact, families, mcmc
+from .bbvi import Fit, Model, Param, fit, ordered_vector
 from .bounds import elbo, iwae, log_weights, renyi
 from .families import Flow, FullRank, LowRank, MeanField
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "bbvi",
     "bounds",
+    "diagnostics",
     "estimators",
     "exact",
     "families",
+    "mcmc",
     "elbo",
     "iwae",
     "log_weights",
@@ -23,5 +28,10 @@ __all__ = [
     "FullRank",
     "LowRank",
     "Flow",
+    "Model",
+    "Param",
+    "fit",
+    "Fit",
+    "ordered_vector",
     "__version__",
 ]
