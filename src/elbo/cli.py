@@ -35,6 +35,9 @@ def _fit(args) -> int:
     # Posterior summaries, k̂ and log-evidence estimates in double precision, as Stan computes them; the model file
     # is run after this line, so its tensors follow.
     torch.set_default_dtype(torch.float64)
+    # Models for `elbo fit` are small: a step is many tiny tensor operations, which more threads only slow down
+    # (by 10x and more while another process wants the cores).
+    torch.set_num_threads(args.threads)
     model = bbvi.load_model(args.model_file)
     progress = sys.stderr.isatty()
     start = time.perf_counter()
@@ -109,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--num-draws", type=_positive_int, default=10_000,
                      help="draws of q for k̂, log p(x) and the summaries (default 10000)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fit.add_argument("--threads", type=_positive_int, default=1,
+                     help="torch threads (default 1: fastest for small models; more help with large data)")
     fit.add_argument("--compare-nuts", action="store_true", help="also run Pyro's NUTS on the same log density")
     fit.add_argument("--nuts-samples", type=_positive_int, default=1000, help="NUTS draws kept (default 1000)")
     fit.add_argument("--nuts-warmup", type=_positive_int, default=1000, help="NUTS warmup steps (default 1000)")
