@@ -3,17 +3,21 @@
 Bounds (``elbo.bounds``), gradient estimators (``elbo.estimators``), variational families
 (``elbo.families``) and models with exact answers to check them against (``elbo.exact``); variational
 autoencoders (``elbo.vae``), their data (``elbo.data``), training (``elbo.train``) and evaluation
-(``elbo.evaluate``).
+(``elbo.evaluate``); black-box VI for user-defined models (``elbo.Model``, ``elbo.fit``; ``elbo.bbvi``) checked
+against NUTS (``elbo.mcmc``).
 """
 
-from . import bounds, data, estimators, evaluate, exact, families, train, vae
+from . import bbvi, bounds, data, diagnostics, estimators, evaluate, exact, families, mcmc, train, vae
+from .bbvi import Fit, Model, Param, fit, ordered_vector
 from .bounds import elbo, iwae, log_weights, renyi
 from .families import Flow, FullRank, LowRank, MeanField
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "bbvi",
     "bounds",
+    "diagnostics",
     "estimators",
     "exact",
     "families",
@@ -21,6 +25,7 @@ __all__ = [
     "evaluate",
     "train",
     "vae",
+    "mcmc",
     "elbo",
     "iwae",
     "log_weights",
@@ -29,5 +34,10 @@ __all__ = [
     "FullRank",
     "LowRank",
     "Flow",
+    "Model",
+    "Param",
+    "fit",
+    "Fit",
+    "ordered_vector",
     "__version__",
 ]
