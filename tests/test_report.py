@@ -88,7 +88,7 @@ def test_measurements_of_an_earlier_epoch_are_flagged_and_recomputed(run):
 
 
 def test_a_two_layer_run_gets_the_parts_that_exist_for_it(tmp_path):
-    """A hierarchical VAE has no single prior p(z): no surgery, no KL per unit, no decoded figures; the rest is there."""
+    """A hierarchical VAE has no single prior p(z): no surgery, no KL per unit, no decoded figure; the rest is there."""
     config = train.TrainConfig(data="digits", model=VAEConfig(latent_dims=(3, 2), hidden_dims=((16,), (8,))),
                                epochs=1, batch_size=100)
     path = train.train(config, tmp_path / "run", progress=False)

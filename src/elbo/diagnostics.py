@@ -1,4 +1,17 @@
-"""Why is a model's bound what it is? Per-unit KL, posterior collapse, and gradient signal-to-noise.
+"""Diagnostics: how far q is from the posterior, and why a VAE's bound is what it is.
+
+How far is q from the posterior? Pareto-smoothed importance sampling (PSIS) and its k̂ (``psis``, ``khat_meaning``).
+With draws ``z_s ~ q`` and log-weights ``log w_s = log p(x, z_s) - log q(z_s)``, PSIS (Vehtari et al. 2024) fits a
+generalized Pareto distribution to the largest weights and replaces them by its quantiles. The fitted shape k̂
+estimates how heavy the tail of the weights is: the weights have finite moments of order below 1/k. Yao et al.
+(2018) read it as a diagnostic of the variational approximation:
+
+- k̂ < 0.5: q is close to the posterior; importance-sampling estimates converge fast;
+- 0.5 ≤ k̂ < 0.7: the draws are usable, PSIS estimates converge, more slowly;
+- k̂ ≥ 0.7: q misses mass the posterior has; its draws and every importance-sampling estimate from them
+  (PSIS means, the log-evidence estimate) are unreliable.
+
+Why is a VAE's bound what it is? Per-unit KL, posterior collapse, and gradient signal-to-noise:
 
 - ``kl_per_dimension``: ``E_n KL(q(z_j|x_n) ‖ p(z_j))`` for each latent unit j, in closed form; the units' values
   add up to the ELBO's KL term. A unit whose KL is near 0 carries no information about x.
@@ -22,15 +35,43 @@ from torch.distributions import Normal, kl_divergence
 from tqdm.auto import tqdm
 
 from . import bounds
+from ._optional import require
 from .estimators import check_estimator
 from .evaluate import ACTIVITY_THRESHOLD, _batches, _check_data, _check_positive, diagonal_gaussian, latent_activity
 
-__all__ = ["KL_THRESHOLD", "kl_per_dimension", "posterior_collapse", "vae_parameter_groups", "gradient_snr",
-           "diagnose_run", "SNR_ESTIMATORS"]
+__all__ = ["KHAT_THRESHOLD", "psis", "khat_meaning", "KL_THRESHOLD", "kl_per_dimension", "posterior_collapse",
+           "vae_parameter_groups", "gradient_snr", "diagnose_run", "SNR_ESTIMATORS"]
 
+KHAT_THRESHOLD = 0.7
 KL_THRESHOLD = 0.01  # nats: a unit below it in every direction of x is, in effect, its prior
 SNR_ESTIMATORS = ("reparam", "stl", "dreg")
 
+
+# --- PSIS k̂: how far q is from the posterior ----------------------------------------------------------------------
+
+def psis(log_w: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Pareto-smoothed, self-normalized log-weights (shape of ``log_w``, ``(M,)``) and k̂, by ArviZ's ``psislw``.
+
+    The draws are independent (from q, not a Markov chain), so the relative efficiency ``reff`` is 1.
+    """
+    if log_w.dim() != 1 or log_w.shape[0] < 2:
+        raise ValueError(f"log_w must have shape (M,) with M >= 2 draws, got {tuple(log_w.shape)}")
+    arviz = require("arviz", extra="mcmc", feature="PSIS k̂")
+    log_w_smoothed, khat = arviz.psislw(log_w.detach().cpu().double().numpy(), reff=1.0)
+    return torch.as_tensor(log_w_smoothed, dtype=log_w.dtype, device=log_w.device), float(khat)
+
+
+def khat_meaning(khat: float) -> str:
+    """One line saying what a value of k̂ means for q (thresholds of Yao et al. 2018)."""
+    if khat < 0.5:
+        return "k̂ < 0.5: q is close to the posterior; importance-sampling estimates are reliable"
+    if khat < KHAT_THRESHOLD:
+        return "0.5 ≤ k̂ < 0.7: the draws are usable; importance-sampling estimates converge slowly"
+    return ("k̂ ≥ 0.7: q misses posterior mass; its draws and importance-sampling estimates "
+            "(PSIS means, log evidence) are unreliable")
+
+
+# --- VAEs: per-unit KL, posterior collapse, gradient signal-to-noise ---------------------------------------------
 
 @torch.no_grad()
 def kl_per_dimension(model, guide, data: torch.Tensor, *, batch_size: int = 100) -> torch.Tensor:
