@@ -7,6 +7,8 @@ TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-slow bench lint clean
+# The report's browser test (pytest -m browser) opens report.html in Debian's headless Chromium.
+CHROMIUM := /usr/bin/chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/elbo demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -m "not slow" -q
 
 test-slow: $(STAMP)
@@ -26,6 +28,12 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Installed only when missing, from Debian's package registry (as in CI): as root, or through sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples

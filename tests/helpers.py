@@ -49,9 +49,11 @@ SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 def write_idx(path, images, *, gz=False):
-    """An idx3-ubyte file of uint8 images (N, H, W); ``gz`` compresses it. Returns the path."""
+    """An idx-ubyte file of uint8 images (N, H, W) (idx3) or labels (N,) (idx1); ``gz`` compresses it. Returns the
+    path."""
     images = np.asarray(images, dtype=np.uint8)
-    content = b"\x00\x00\x08\x03" + b"".join(n.to_bytes(4, "big") for n in images.shape) + images.tobytes()
+    header = b"\x00\x00\x08" + bytes([images.ndim]) + b"".join(n.to_bytes(4, "big") for n in images.shape)
+    content = header + images.tobytes()
     path = Path(f"{path}.gz" if gz else path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(content) if gz else content)

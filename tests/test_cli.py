@@ -4,6 +4,7 @@ bad-input cases that need generated files trusted by the loaders."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,10 +38,17 @@ def test_bad_option_exits_2_with_one_line():
 
 
 def test_every_command_has_help():
-    for args in (["--help"], ["demo", "--help"], ["train", "--help"], ["evaluate", "--help"]):
+    for args in (["--help"], ["demo", "--help"], ["train", "--help"], ["evaluate", "--help"], ["fit", "--help"]):
         result = run_elbo(*args)
         assert result.returncode == 0 and "usage: elbo" in result.stdout
     assert "--resume DIR" in run_elbo("train", "--help").stdout
+
+
+def test_the_measuring_commands_have_help(capsys):
+    for command in ("surgery", "diagnose", "report"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([command, "--help"])
+        assert exit_.value.code == 0 and capsys.readouterr().out.startswith(f"usage: elbo {command} ")
 
 
 def test_train_one_epoch_then_evaluate(tmp_path):
@@ -129,6 +137,11 @@ def test_demo_trains_and_evaluates_a_vae_and_an_iwae_on_digits(tmp_path, capsys)
         assert elbo < log_p < 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iwae-5", "vae"]
     assert (tmp_path / "vae" / "evaluation.json").is_file()
+    assert lines[-2:] == [f"report of the VAE: {tmp_path / 'vae' / 'report.html'}",
+                          f"report of the IWAE (K=5): {tmp_path / 'iwae-5' / 'report.html'}"]
+    for run in ("vae", "iwae-5"):  # the demo's reports hold its evaluation and its surgery
+        document = (tmp_path / run / "report.html").read_text()
+        assert "index-code MI" in document and "log p(x) (IWAE-5000)" in document
 
 
 @pytest.mark.timeout(300)
@@ -154,3 +167,134 @@ def test_nproc_that_does_not_divide_the_batch_exits_2(tmp_path, capsys):
     _one_line_exit_2(capsys, ["train", *TINY, "--nproc", "3", "--out", str(tmp_path / "run")],
                      "batch_size 100 is the global batch, split evenly over the processes")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "run"
+    assert cli.main(["train", *TINY, "--epochs", "1", "--out", str(path)]) == 0
+    return path
+
+
+def test_surgery_prints_a_table_or_json_and_writes_surgery_json(tiny_run, capsys):
+    capsys.readouterr()
+    assert cli.main(["surgery", str(tiny_run), "--json", "--quiet", "--dimension-samples", "500"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tiny_run / "surgery.json").read_text())
+    assert printed["split"] == "train" and printed["num_points"] == 1350 and printed["dimension_samples"] == 500
+    assert cli.main(["surgery", str(tiny_run), "--quiet", "--split", "test", "--max-points", "100", "--k", "2"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].endswith("digits test set, N = 100 points, 2 draw(s) of z per point; nats per point, mean ± "
+                             "standard error")
+    assert [line.split()[0] for line in table[1:8]] == ["reconstruction", "index-code", "marginal", "total",
+                                                         "dimension-wise", "E_n", "ELBO"]
+    assert table[-2] == "standard errors: Monte Carlo error given the data set"
+    assert table[-1].startswith(f"written to {tiny_run}/surgery.json")
+    assert printed["standard_errors"].startswith("over the points (one draw each): an upper bound")
+
+
+def test_diagnose_prints_units_and_the_snr_table(tiny_run, capsys):
+    capsys.readouterr()
+    assert cli.main(["diagnose", str(tiny_run), "--k", "1,4", "--estimator", "reparam,dreg", "--draws", "3",
+                     "--batch-size", "10", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.startswith(("reparam ", "dreg "))]
+    assert [(row[0], row[1]) for row in rows] == [("reparam", "1"), ("reparam", "4"), ("dreg", "1"), ("dreg", "4")]
+    saved = json.loads((tiny_run / "diagnostics.json").read_text())
+    assert [float(row[2]) for row in rows] == pytest.approx([r["encoder"] for r in saved["gradient_snr"]], abs=1e-4)
+    assert saved["latent_dim"] == 3 and len(saved["kl_per_dimension"]) == 3 and saved["snr_batch_size"] == 10
+    assert cli.main(["diagnose", str(tiny_run), "--k", "2", "--estimator", "stl", "--draws", "2", "--json",
+                     "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["gradient_snr"][0]["estimator"] == "stl"
+
+
+def test_report_writes_report_html_and_prints_its_path(tiny_run, capsys):
+    capsys.readouterr()
+    assert cli.main(["report", str(tiny_run), "--quiet"]) == 0
+    assert capsys.readouterr().out == f"{tiny_run / 'report.html'}\n"
+    assert "<h2>ELBO surgery</h2>" in (tiny_run / "report.html").read_text()
+
+
+def test_bad_runs_data_and_k_exit_2_and_overwrite_nothing(tiny_run, tmp_path, capsys, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    for command in ("surgery", "diagnose", "report"):
+        _one_line_exit_2(capsys, [command, str(tmp_path / "empty")], "is not a run directory of `elbo train`: it "
+                                                                     "has no checkpoint.pt")
+    trust(monkeypatch, *random_mnist(tmp_path / "mnist"))  # 28x28 images for a model of 8x8 ones
+    before = {name: (tiny_run / name).read_bytes() if (tiny_run / name).exists() else None
+              for name in ("surgery.json", "diagnostics.json")}
+    for command in ("surgery", "diagnose"):
+        _one_line_exit_2(capsys, [command, str(tiny_run), "--data", "mnist", "--data-dir", str(tmp_path / "mnist")],
+                         "x must have shape (N, 64) (flattened (8, 8) images), got (")
+    for argv, match in ((["diagnose", str(tiny_run), "--k", "1,0"], "argument --k: expected positive integers "
+                                                                    "separated by commas (e.g. 1,5,50), got '1,0'"),
+                        (["diagnose", str(tiny_run), "--k", "5,x"], "got '5,x'"),
+                        (["diagnose", str(tiny_run), "--k", "-5"], "got '-5'"),
+                        (["diagnose", str(tiny_run), "--estimator", "reparam,score"], "got 'reparam,score'"),
+                        (["surgery", str(tiny_run), "--k", "0"], "argument --k: expected a positive integer")):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(argv)
+        error = capsys.readouterr().err
+        assert exit_.value.code == 2 and len(error.splitlines()) == 1 and match in error, error
+    after = {name: (tiny_run / name).read_bytes() if (tiny_run / name).exists() else None for name in before}
+    assert after == before
+
+
+# --- elbo fit ----------------------------------------------------------------------------------------------------
+
+EIGHT_SCHOOLS = str(Path(__file__).resolve().parent.parent / "examples" / "eight_schools.py")
+
+
+def test_fit_compares_vi_with_nuts_per_parameter_as_json():
+    """A short fit and a tiny NUTS run on eight schools: one row per scalar component, VI's errors in NUTS sds.
+    With 100 NUTS draws their means are known to ~0.15 sd, and VI after 500 steps is within ~0.2 sd of them
+    (the full run: README), so every |mean error| must be below 1.5."""
+    result = run_elbo("fit", EIGHT_SCHOOLS, "--family", "fullrank", "--max-steps", "500", "--num-draws", "2000",
+                      "--compare-nuts", "--nuts-samples", "100", "--nuts-warmup", "100", "--json")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    names = [row["name"] for row in output["parameters"]]
+    assert names == ["mu", "tau"] + [f"eta[{i}]" for i in range(8)]
+    for row in output["parameters"]:
+        assert abs(row["mean_error"]) < 1.5 and row["vi_sd"] > 0 and row["nuts_sd"] > 0
+        assert row["mean_error"] == (row["vi_mean"] - row["nuts_mean"]) / row["nuts_sd"]
+    assert output["steps"] == 500 and output["vi_seconds"] > 0 and output["nuts_seconds"] > 0
+    assert output["khat_meaning"].startswith(("k̂ <", "0.5 ≤", "k̂ ≥")) and isinstance(output["khat"], float)
+    assert output["elbo"] <= output["log_evidence"] + 4.5 * output["log_evidence_stderr"]
+
+
+def test_fit_prints_a_table():
+    result = run_elbo("fit", EIGHT_SCHOOLS, "--family", "meanfield", "--max-steps", "300", "--num-draws", "500")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == ["parameter", "VI", "mean", "VI", "sd"]
+    assert [line.split()[0] for line in lines[2:12]] == ["mu", "tau"] + [f"eta[{i}]" for i in range(8)]
+    assert lines[12].startswith("k̂ = ") and lines[14].startswith("VI: 300 steps (stopped at --max-steps)")
+
+
+@pytest.mark.parametrize("source, args, message", [
+    ("x = 1\n", [], "does not define `model` (an elbo.Model)"),
+    (None, ["--family", "gaussian"], "unknown family 'gaussian': use one of 'meanfield', 'fullrank'"),
+    ("import elbo\nmodel = elbo.Model(params={'a': elbo.Param(())}, log_joint=lambda p: p['a'] * float('nan'))\n",
+     [], "the log density is NaN or inf at every one of the 100 initial points tried"),
+    ("import elbo\nmodel = elbo.Model(params={'a': elbo.Param(())}, log_joint=lambda p: p['a'].sum())\n",
+     [], "log_joint returned (), expected shape (100,)"),
+    ("import elbo, torch\nmodel = elbo.Model(params={'a': elbo.Param((2, 2), "
+     "torch.distributions.constraints.positive_definite)}, log_joint=sum)\n", [], "unknown constraint"),
+])
+def test_fit_bad_input_exits_2_with_one_line(tmp_path, source, args, message):
+    path = tmp_path / "model.py"
+    if source is None:
+        path = Path(EIGHT_SCHOOLS)
+    else:
+        path.write_text(source)
+    result = run_elbo("fit", str(path), *args)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+    assert result.stderr.startswith("elbo fit: error: ") and message in result.stderr
+
+
+def test_fit_of_a_missing_file_exits_2(tmp_path):
+    result = run_elbo("fit", str(tmp_path / "missing.py"))
+    assert result.returncode == 2 and result.stderr.strip() == f"elbo fit: error: no model file {tmp_path}/missing.py"

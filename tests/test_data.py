@@ -27,6 +27,23 @@ def test_mnist_idx_files_load_as_pixels_over_255(tmp_path, monkeypatch, gz):
     assert torch.equal(images.test, again.test) and torch.equal(images.val, again.val)
 
 
+def test_mnist_labels_are_read_when_their_files_are_there(tmp_path, monkeypatch):
+    """Labels follow their images through the validation split; without the label files there are none."""
+    paths = random_mnist(tmp_path, num_train=30, num_test=10)
+    trust(monkeypatch, *paths)
+    assert data.load("mnist", data_dir=tmp_path, val_size=5, download=False).train_labels is None
+    rng = np.random.default_rng(2)
+    train, test = rng.integers(0, 10, 30), rng.integers(0, 10, 10)
+    trust(monkeypatch, write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte", train, gz=True),
+          write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", test))
+    images = data.load("mnist", data_dir=tmp_path, val_size=5, download=False)
+    assert images.train_labels.tolist() == train[:25].tolist() and images.val_labels.tolist() == train[25:].tolist()
+    assert images.test_labels.tolist() == test.tolist() and images.test_labels.dtype == torch.int64
+    trust(monkeypatch, write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", test[:9]))
+    with pytest.raises(ValueError, match="holds 9 labels for 10 images"):
+        data.load("mnist", data_dir=tmp_path, val_size=5, download=False)
+
+
 def test_files_are_also_found_directly_in_the_data_dir(tmp_path, monkeypatch):
     paths = random_mnist(tmp_path)
     for path in paths:
@@ -121,6 +138,13 @@ def test_digits_are_bundled_and_split_the_same_way_every_time():
     assert torch.equal(first.test, second.test)
     assert first.train.min() >= 0 and first.train.max() <= 1 and len(first.train.unique()) == 17  # 0..16 / 16
     assert set(first.test.unique().tolist()) == {0.0, 1.0}
+    # the labels are permuted with their images: each training image's label is sklearn's for that image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    label_of = {tuple(row): int(t) for row, t in zip(digits.data / 16.0, digits.target)}
+    assert [label_of[tuple(row)] for row in first.train.tolist()] == first.train_labels.tolist()
+    assert len(first.val_labels) == 150 and len(first.test_labels) == 297
 
 
 def test_bad_names_and_sizes_are_refused():
@@ -168,6 +192,8 @@ def test_real_mnist_matches_its_checksums_and_known_statistics():
     pixels = images.train  # all 60000 training images, as grey levels (validation images would be binarized)
     assert pixels.shape == (60000, 784) and images.test.shape == (10000, 784) and len(images.val) == 0
     assert abs(float(pixels.mean()) - 0.1307) < 5e-5 and abs(float(pixels.std()) - 0.3081) < 5e-5
+    assert images.train_labels[:5].tolist() == [5, 0, 4, 1, 9] and images.test_labels[:5].tolist() == [7, 2, 1, 0, 4]
+    assert torch.bincount(images.train_labels).tolist()[:2] == [5923, 6742]  # zeros and ones in MNIST's training set
 
 
 @real_data

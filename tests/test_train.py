@@ -150,8 +150,12 @@ def test_an_existing_run_is_not_overwritten_without_force(tmp_path):
     with pytest.raises(ValueError, match="already holds a run .* --resume .* --force"):
         train.train(_config(epochs=2), tmp_path / "run", progress=False)
     assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+    for name in ("surgery.json", "diagnostics.json", "report.html", "notes.txt"):  # measurements of the old model
+        (tmp_path / "run" / name).write_text("{}")
     train.train(_config(epochs=2), tmp_path / "run", progress=False, force=True)
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt", "config.json", "metrics.jsonl",
+                                                                     "notes.txt"]  # a file not of the run stays
 
 
 def test_unreadable_runs_are_refused_in_one_line(tmp_path):

@@ -2,18 +2,24 @@
 
 Bounds (``elbo.bounds``), gradient estimators (``elbo.estimators``), variational families
 (``elbo.families``) and models with exact answers to check them against (``elbo.exact``); variational
-autoencoders (``elbo.vae``), their data (``elbo.data``), training (``elbo.train``) and evaluation
-(``elbo.evaluate``).
+autoencoders (``elbo.vae``), their data (``elbo.data``), training (``elbo.train``), evaluation and ELBO surgery
+(``elbo.evaluate``); black-box VI for user-defined models (``elbo.Model``, ``elbo.fit``; ``elbo.bbvi``) checked
+against NUTS (``elbo.mcmc``); diagnostics (``elbo.diagnostics``: PSIS k̂, KL per unit, gradient signal-to-noise);
+and, imported on demand since they load matplotlib, figures (``elbo.plots``) and the HTML report of a run
+(``elbo.report``).
 """
 
-from . import bounds, data, estimators, evaluate, exact, families, train, vae
+from . import bbvi, bounds, data, diagnostics, estimators, evaluate, exact, families, mcmc, train, vae
+from .bbvi import Fit, Model, Param, fit, ordered_vector
 from .bounds import elbo, iwae, log_weights, renyi
 from .families import Flow, FullRank, LowRank, MeanField
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "bbvi",
     "bounds",
+    "diagnostics",
     "estimators",
     "exact",
     "families",
@@ -21,6 +27,7 @@ __all__ = [
     "evaluate",
     "train",
     "vae",
+    "mcmc",
     "elbo",
     "iwae",
     "log_weights",
@@ -29,5 +36,10 @@ __all__ = [
     "FullRank",
     "LowRank",
     "Flow",
+    "Model",
+    "Param",
+    "fit",
+    "Fit",
+    "ordered_vector",
     "__version__",
 ]

@@ -52,6 +52,8 @@ def _demo(args) -> int:
         print(f"{row['name']:<12} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} "
               f"{sum(e['active_units']):>3}/{sum(e['latent_dims']):<3} {row['train_seconds']:>8.1f}")
     print(f"log p(x) is IWAE with K = {result['num_samples']}; runs are in {args.out}/ (see `elbo evaluate --help`)")
+    for row in result["rows"]:
+        print(f"report of the {row['name']}: {row['report']}")
     return 0
 
 
@@ -112,18 +114,29 @@ def _print_last_epoch(path) -> None:
     print(f"run {path}: epoch {last['epoch']}, training bound {last['train_bound']:.3f}{val} nats per image")
 
 
-def _evaluate(args) -> int:
+def _measure(args, measure, **settings) -> dict | None:
+    """``measure(RUN, ...)``, one of the ``*_run`` functions that write a run's JSON files; with ``--json`` its result
+    is printed and ``None`` returned, otherwise the result is returned for a table (``None`` in a process other than
+    rank 0 of a torchrun group: one process reports)."""
     from .distributed import is_main_process
-    from .evaluate import evaluate_run
 
     _set_threads(args)
-    result = evaluate_run(args.run_dir, num_samples=args.k, iwae_samples=tuple(args.iwae_k), max_images=args.max_images,
-                          batch_size=args.batch_size, compile=args.compile, data_dir=args.data_dir, device=args.device,
-                          seed=args.seed, progress=not args.quiet, nproc=args.nproc)
-    if not is_main_process():  # under torchrun, every process runs this command; one of them reports
-        return 0
+    result = measure(args.run_dir, data_dir=args.data_dir, device=args.device, seed=args.seed,
+                     progress=not args.quiet, **settings)
+    if not is_main_process():  # under torchrun every process runs the command; rank 0 reports
+        return None
     if args.json:
         print(json.dumps(result, indent=2))
+        return None
+    return result
+
+
+def _evaluate(args) -> int:
+    from .evaluate import evaluate_run
+
+    result = _measure(args, evaluate_run, num_samples=args.k, iwae_samples=tuple(args.iwae_k),
+                      max_images=args.max_images, batch_size=args.batch_size, compile=args.compile, nproc=args.nproc)
+    if result is None:
         return 0
     print(f"run {result['run']} (epoch {result['epoch']}), {result['data']} test set, {result['num_images']} images; "
           f"nats per image, mean ± standard error")
@@ -137,6 +150,129 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _surgery(args) -> int:
+    from .evaluate import SURGERY_LABELS, surgery_run
+
+    result = _measure(args, surgery_run, split=args.split, max_points=args.max_points, num_samples=args.k,
+                      dimension_samples=args.dimension_samples, data=args.data, batch_size=args.batch_size,
+                      chunk_size=args.chunk_size)
+    if result is None:
+        return 0
+    print(f"run {result['run']} (epoch {result['epoch']}), {result['data']} {result['split']} set, "
+          f"N = {result['num_points']} points, {result['num_samples']} draw(s) of z per point; nats per point, "
+          f"mean ± standard error")
+    remarks = {"index_code_mi": f"(at most log N = {result['log_num_points']:.3f})",
+               "total_correlation": f"(from {result['dimension_samples']} draws)",
+               "dimensionwise_kl": f"(from {result['dimension_samples']} draws)",
+               "kl": "(= MI + marginal KL)", "elbo": "(= reconstruction − MI − marginal KL)"}
+    for name, label in SURGERY_LABELS.items():
+        print(f"{label:<30} {result[name]['mean']:>10.3f} ± {result[name]['stderr']:<7.3f} "
+              f"{remarks.get(name, '')}".rstrip())
+    print(f"standard errors: {result['standard_errors']}")
+    print(f"written to {args.run_dir}/surgery.json ({result['seconds']:.1f} s)")
+    return 0
+
+
+def _diagnose(args) -> int:
+    from .diagnostics import diagnose_run
+
+    result = _measure(args, diagnose_run, num_samples=args.k, estimators=args.estimator, num_draws=args.draws,
+                      batch_size=args.batch_size, data=args.data)
+    if result is None:
+        return 0
+    kl = result["kl_per_dimension"]
+    print(f"run {result['run']} (epoch {result['epoch']}), {result['data']}: latent units on "
+          f"{result['num_test_images']} test images")
+    print(f"{'unit':>4} {'KL (nats)':>10} {'activity':>10}")
+    for unit, activity in enumerate(result["activity"]):
+        print(f"{unit:>4} {'—' if kl is None else format(kl[unit], '.4f'):>10} {activity:>10.4f}")
+    total = "" if kl is None else f"; KL(q(z|x) ‖ p(z)) = {sum(kl):.3f} nats per image"
+    print(f"active units: {result['active_units']} of {result['latent_dim']}{total}")
+    print(f"warning: {result['collapse_warning']}" if result["collapse_warning"] else "no posterior collapse")
+    print()
+    print(f"gradient signal-to-noise ratio |E g| / std g (Rainforth et al. 2018), mean over each network's parameters; "
+          f"{result['num_draws']} draws on {result['snr_batch_size']} training images")
+    print(f"{'estimator':<10} {'K':>5} {'encoder SNR':>12} {'decoder SNR':>12}")
+    for row in result["gradient_snr"]:
+        print(f"{row['estimator']:<10} {row['k']:>5} {row['encoder']:>12.4f} {row['decoder']:>12.4f}")
+    print(f"written to {args.run_dir}/diagnostics.json")
+    return 0
+
+
+def _report(args) -> int:
+    from .report import write_report
+
+    _set_threads(args)
+    print(write_report(args.run_dir, compute=args.compute, data_dir=args.data_dir, device=args.device,
+                       seed=args.seed, progress=not args.quiet))
+    return 0
+
+
+def _fit(args) -> int:
+    import json
+    import time
+
+    import torch
+
+    from . import bbvi, diagnostics, mcmc
+
+    # Posterior summaries, k̂ and log-evidence estimates in double precision, as Stan computes them; the model file
+    # is run after this line, so its tensors follow.
+    torch.set_default_dtype(torch.float64)
+    # Models for `elbo fit` are small: a step is many tiny tensor operations, which more threads only slow down
+    # (by 10x and more while another process wants the cores).
+    torch.set_num_threads(args.threads)
+    model = bbvi.load_model(args.model_file)
+    progress = sys.stderr.isatty()
+    start = time.perf_counter()
+    fit = bbvi.fit(model, family=args.family, num_samples=args.num_samples, estimator=args.estimator,
+                   max_steps=args.max_steps, batch_size=args.batch_size, num_draws=args.num_draws, seed=args.seed,
+                   progress=progress)
+    vi_seconds = time.perf_counter() - start
+    result = {"model_file": args.model_file, "family": args.family, "steps": fit.num_steps,
+              "converged": fit.converged, "elbo": fit.elbo, "log_evidence": fit.log_evidence,
+              "log_evidence_stderr": fit.log_evidence_stderr, "khat": fit.khat,
+              "khat_meaning": diagnostics.khat_meaning(fit.khat), "vi_seconds": vi_seconds}
+    if args.compare_nuts:
+        try:
+            reference = mcmc.nuts(model, num_samples=args.nuts_samples, warmup_steps=args.nuts_warmup,
+                                  seed=args.seed, progress=progress)
+        except ModuleNotFoundError as error:
+            raise UsageError(str(error)) from None
+        result |= {"nuts_seconds": reference.seconds, "nuts_samples": args.nuts_samples,
+                   "nuts_warmup": args.nuts_warmup, "nuts_divergent": reference.num_divergent,
+                   "parameters": mcmc.compare(fit.draws, reference.draws)}
+    else:
+        result["parameters"] = [{"name": name, "vi_mean": row["mean"], "vi_sd": row["sd"]}
+                                for name, row in fit.summary().items()]
+    print(json.dumps(result, indent=2) if args.json else _fit_table(result))
+    return 0
+
+
+def _fit_table(result: dict) -> str:
+    nuts = "nuts_seconds" in result
+    header = f"{'parameter':<16} {'VI mean':>10} {'VI sd':>10}"
+    if nuts:
+        header += f" {'NUTS mean':>10} {'NUTS sd':>10} {'mean err':>9} {'sd err':>9}"
+    lines = [f"{result['model_file']}: {result['family']} q, errors in NUTS sds" if nuts else
+             f"{result['model_file']}: {result['family']} q", header]
+    for row in result["parameters"]:
+        line = f"{row['name']:<16} {row['vi_mean']:>10.4g} {row['vi_sd']:>10.4g}"
+        if nuts:
+            errors = [("" if row[key] is None else f"{row[key]:+.3f}") for key in ("mean_error", "sd_error")]
+            line += f" {row['nuts_mean']:>10.4g} {row['nuts_sd']:>10.4g} {errors[0]:>9} {errors[1]:>9}"
+        lines.append(line)
+    lines += [f"k̂ = {result['khat']:.2f} ({result['khat_meaning']})",
+              f"ELBO {result['elbo']:.4f}; log p(x) ≈ {result['log_evidence']:.4f} ± "
+              f"{result['log_evidence_stderr']:.4f} (importance sampling)",
+              f"VI: {result['steps']} steps ({'converged' if result['converged'] else 'stopped at --max-steps'}), "
+              f"{result['vi_seconds']:.1f} s"]
+    if nuts:
+        lines.append(f"NUTS: {result['nuts_warmup']} warmup + {result['nuts_samples']} draws, "
+                     f"{result['nuts_divergent']} divergent, {result['nuts_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="elbo", description="Variational inference you can check.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -146,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Fit a mean-field and a full-rank q on a linear-Gaussian model and print "
                                            "ELBO and IWAE-K next to the exact log p(x); then train a small VAE and "
                                            "IWAE (K = 5) on scikit-learn's bundled 8x8 digits (about a minute on "
-                                           "2 cores), evaluate both and print a table.", formatter_class=formatter)
+                                           "2 cores), evaluate both, print a table, and write each run's report.html "
+                                           "(with its ELBO surgery) and print its path.", formatter_class=formatter)
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.add_argument("--k", type=_positive_int, default=1000, help="samples for the linear-Gaussian estimates")
     demo.add_argument("--epochs", type=_positive_int, default=500, help="training epochs of each digits model")
@@ -223,24 +360,102 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate the last checkpoint of a run on its test set: log p(x) estimated by importance "
                     "sampling with K samples (IWAE-K, chunked so memory does not grow with K), the ELBO, IWAE-K for "
                     "smaller K, and active units (Burda et al.: Cov_x(E_q[u]) > 0.01). Writes RUN/evaluation.json.")
-    evaluate.add_argument("run_dir", metavar="RUN", help="run directory written by `elbo train`")
     evaluate.add_argument("--k", type=_positive_int, default=5000, help="importance samples for log p(x)")
     evaluate.add_argument("--iwae-k", type=_positive_int, nargs="*", default=[5, 50], metavar="K",
                           help="the K of the IWAE bounds also reported")
     evaluate.add_argument("--max-images", type=_positive_int, metavar="N", help="only the first N test images")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=100, help="images per batch")
-    evaluate.add_argument("--data-dir", metavar="DIR", help="where the data is, if not where the run was trained")
-    evaluate.add_argument("--device", default="cpu", help="torch device")
-    evaluate.add_argument("--seed", type=int, default=0, help="random seed of the samples")
+    _add_run_arguments(evaluate, other_data=False)
     evaluate.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
                           help="processes on this machine, each evaluating a block of the test images")
     evaluate.add_argument("--compile", action="store_true",
                           help="run the decoder through torch.compile (seconds to start; faster for large K)")
-    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
-    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
-    evaluate.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
     evaluate.set_defaults(handler=_evaluate)
+
+    surgery = commands.add_parser(
+        "surgery", help="the ELBO taken apart: reconstruction, index-code MI, marginal KL (TC + dimension-wise)",
+        formatter_class=formatter,
+        description="ELBO surgery (Hoffman & Johnson 2016) over a run's training set: ELBO = reconstruction - "
+                    "I[n; z] - KL(q(z) || p(z)), with the exact aggregate posterior q(z) = 1/N sum_n q(z|x_n), and "
+                    "the marginal KL split into total correlation and dimension-wise KL (Chen et al. 2018). Every "
+                    "term with its standard error, in nats per point. Writes RUN/surgery.json.")
+    surgery.add_argument("--split", choices=("train", "val", "test"), default="train", help="which images")
+    surgery.add_argument("--max-points", type=_positive_int, default=60000, metavar="N", help="the first N images")
+    surgery.add_argument("--k", type=_positive_int, default=1, help="draws of z per point")
+    surgery.add_argument("--dimension-samples", type=_positive_int, default=5000, metavar="M",
+                         help="draws (of all N·K) that estimate the total correlation and dimension-wise KL; each "
+                              "costs N·D exponentials")
+    surgery.add_argument("--chunk-size", type=_positive_int, default=512,
+                         help="draws and mixture components per block (memory grows with its square)")
+    _add_run_arguments(surgery)
+    surgery.set_defaults(handler=_surgery)
+
+    diagnose = commands.add_parser(
+        "diagnose", help="KL per latent unit, active units, posterior collapse, gradient signal-to-noise",
+        formatter_class=formatter,
+        description="Per-unit KL and activity on the test set, a warning when the posterior collapses (every unit "
+                    "below 0.01 nats of KL, or more than half the units inactive), and the signal-to-noise ratio "
+                    "of encoder and decoder gradients of the IWAE bound (Rainforth et al. 2018) for each estimator "
+                    "and K, over repeated draws on a fixed batch of training images. Writes RUN/diagnostics.json.")
+    diagnose.add_argument("--k", type=_positive_int_list, default=(1, 5, 50), metavar="K,K,...",
+                          help="samples of the IWAE bound, e.g. 1,5,50")
+    diagnose.add_argument("--estimator", type=_estimator_list, default=("reparam", "dreg"), metavar="NAME,...",
+                          help="gradient estimators among reparam, stl, dreg, e.g. reparam,dreg")
+    diagnose.add_argument("--draws", type=_positive_int, default=100, help="gradient draws per estimate (>= 2)")
+    diagnose.add_argument("--batch-size", type=_positive_int, default=100, help="training images in the fixed batch")
+    _add_run_arguments(diagnose, batch_size=False)
+    diagnose.set_defaults(handler=_diagnose)
+
+    report = commands.add_parser(
+        "report", help="RUN/report.html: tables and figures of a run", formatter_class=formatter,
+        description="Write a self-contained RUN/report.html (figures embedded as PNG, also saved in RUN/figures/): "
+                    "the evaluation, the ELBO surgery and the diagnostics where their JSON files exist, KL per unit "
+                    "and a collapse warning, training curves, reconstructions, prior samples, latent traversals, "
+                    "for 2-D latents the learned manifold and the encodings by label, and the configuration.")
+    report.add_argument("--compute", action="store_true",
+                        help="compute evaluation.json and surgery.json with the defaults of `elbo evaluate` and `elbo "
+                             "surgery` where they are missing or older than the checkpoint (minutes on MNIST)")
+    _add_run_arguments(report, other_data=False, batch_size=False, json=False)
+    report.set_defaults(handler=_report)
+
+    fit = commands.add_parser("fit", help="fit q to a user-defined model, optionally against NUTS",
+                              description="Fit q by maximising the ELBO to the posterior of the elbo.Model that "
+                                          "MODEL_FILE defines as `model`; print per parameter the VI mean and sd "
+                                          "(and NUTS's, with VI's errors in NUTS sds), k̂, log p(x), wall times.")
+    fit.add_argument("model_file", metavar="MODEL_FILE", help="a Python file defining `model` (an elbo.Model)")
+    fit.add_argument("--family", default="fullrank", help="meanfield, fullrank, lowrank or flow (default fullrank)")
+    fit.add_argument("--estimator", default="stl", help="stl, reparam or score (default stl)")
+    fit.add_argument("--num-samples", type=_positive_int, default=8, help="draws of q per step (default 8)")
+    fit.add_argument("--max-steps", type=_positive_int, default=10_000, help="cap on steps (default 10000)")
+    fit.add_argument("--batch-size", type=_positive_int, default=None,
+                     help="subsample this many data points per step (models given with data)")
+    fit.add_argument("--num-draws", type=_positive_int, default=10_000,
+                     help="draws of q for k̂, log p(x) and the summaries (default 10000)")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fit.add_argument("--threads", type=_positive_int, default=1,
+                     help="torch threads (default 1: fastest for small models; more help with large data)")
+    fit.add_argument("--compare-nuts", action="store_true", help="also run Pyro's NUTS on the same log density")
+    fit.add_argument("--nuts-samples", type=_positive_int, default=1000, help="NUTS draws kept (default 1000)")
+    fit.add_argument("--nuts-warmup", type=_positive_int, default=1000, help="NUTS warmup steps (default 1000)")
+    fit.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    fit.set_defaults(handler=_fit)
     return parser
+
+
+def _add_run_arguments(parser, *, other_data: bool = True, batch_size: bool = True, json: bool = True) -> None:
+    """What the commands that measure a run share: RUN, which data, where, how, and how the result is printed."""
+    parser.add_argument("run_dir", metavar="RUN", help="run directory written by `elbo train`")
+    if other_data:
+        parser.add_argument("--data", choices=("digits", "mnist", "binarized_mnist", "frey"),
+                            help="measure on another data set with images of the model's size [default: the run's]")
+    parser.add_argument("--data-dir", metavar="DIR", help="where the data is, if not where the run was trained")
+    if batch_size:
+        parser.add_argument("--batch-size", type=_positive_int, default=100, help="images per batch")
+    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the samples")
+    if json:
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
 
 
 def _number(text: str, kind, what: str, ok):
@@ -263,6 +478,26 @@ def _non_negative_int(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     return _number(text, float, "a finite number > 0", lambda v: 0 < v < float("inf"))
+
+
+def _positive_int_list(text: str) -> tuple[int, ...]:
+    """``"1,5,50"`` → ``(1, 5, 50)``: positive integers separated by commas."""
+    try:
+        return tuple(_positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas (e.g. 1,5,50), got "
+                                         f"{text!r}") from None
+
+
+def _estimator_list(text: str) -> tuple[str, ...]:
+    """``"reparam,dreg"`` → ``("reparam", "dreg")``."""
+    from .diagnostics import SNR_ESTIMATORS
+
+    names = tuple(part.strip() for part in text.split(","))
+    if not all(name in SNR_ESTIMATORS for name in names):
+        raise argparse.ArgumentTypeError(f"expected estimators among {', '.join(SNR_ESTIMATORS)} separated by commas, "
+                                         f"got {text!r}")
+    return names
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:

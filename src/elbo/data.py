@@ -14,6 +14,10 @@
 - ``"frey"``: Frey faces, ``frey_rawface.mat`` (variable ``ff``, 560 x 1965 uint8, one 28 x 20 image per column),
   pixels / 255, Gaussian likelihood (Kingma & Welling 2013). A fixed permutation puts 365 images in the test set.
 
+Class labels (``train_labels``, ``val_labels``, ``test_labels``; they only colour figures) come with the digits, and
+with MNIST when ``train-labels-idx1-ubyte`` and ``t10k-labels-idx1-ubyte`` lie next to its images (they are not
+downloaded: a missing labels file is no error); the other data sets have none.
+
 Files are looked for in ``data_dir/<folder>/`` and ``data_dir/`` (``folder`` as in ``FOLDERS``, the layout of the
 project's shared data directory). A missing file is downloaded from its canonical source when ``download`` is
 true and the machine can reach it, then verified; otherwise ``load`` fails with one line naming the file and the
@@ -35,9 +39,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["DATASETS", "ImageData", "load", "epoch_batches", "binarize", "SHA256", "URLS"]
+__all__ = ["DATASETS", "SPLITS", "ImageData", "load", "scored_split", "epoch_batches", "binarize", "SHA256", "URLS"]
 
 DATASETS = ("digits", "mnist", "binarized_mnist", "frey")
+SPLITS = ("train", "val", "test")
 DEFAULT_DATA_DIR = "data"
 FOLDERS = {"mnist": "mnist", "binarized_mnist": "binarized_mnist", "frey": "frey_faces"}
 
@@ -45,6 +50,8 @@ FOLDERS = {"mnist": "mnist", "binarized_mnist": "binarized_mnist", "frey": "frey
 SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
     "binarized_mnist_train.amat": "ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d",
     "binarized_mnist_valid.amat": "1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2",
     "binarized_mnist_test.amat": "e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c",
@@ -72,6 +79,7 @@ class ImageData:
 
     ``dynamic_binarization``: train on ``x ~ Bernoulli(train)``, resampled every epoch (``epoch_batches``);
     ``val`` and ``test`` are then already binary. ``likelihood``: the decoder this data calls for.
+    ``*_labels``: the class of each image (int64, ``(N,)``), or ``None`` where the data set has no labels.
     """
 
     name: str
@@ -81,6 +89,9 @@ class ImageData:
     image_shape: tuple[int, int]
     likelihood: str
     dynamic_binarization: bool
+    train_labels: torch.Tensor | None = None
+    val_labels: torch.Tensor | None = None
+    test_labels: torch.Tensor | None = None
 
 
 def load(name: str, *, data_dir=None, val_size: int | None = None, download: bool = True) -> ImageData:
@@ -92,12 +103,16 @@ def load(name: str, *, data_dir=None, val_size: int | None = None, download: boo
     if name not in DATASETS:
         raise ValueError(f"data set must be one of {', '.join(map(repr, DATASETS))}, got {name!r}")
     directory = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
+    pool_labels = test_labels = None
     if name == "digits":
-        pool, test = _split_off_test(_digits(), _TEST_SIZE["digits"])
+        images, labels = _digits()
+        (pool, test), (pool_labels, test_labels) = (_split_off_test(a, _TEST_SIZE["digits"]) for a in (images, labels))
         image_shape, likelihood, dynamic = (8, 8), "bernoulli", True
     elif name == "mnist":
         pool, image_shape = _idx_images(_read(directory, "mnist", "train-images-idx3-ubyte", download))
         test, _ = _idx_images(_read(directory, "mnist", "t10k-images-idx3-ubyte", download))
+        pool_labels = _optional_labels(directory, "train-labels-idx1-ubyte", len(pool))
+        test_labels = _optional_labels(directory, "t10k-labels-idx1-ubyte", len(test))
         likelihood, dynamic = "bernoulli", True
     elif name == "binarized_mnist":
         train, valid, test = (_amat(_read(directory, name, f"binarized_mnist_{split}.amat", download), split)
@@ -112,7 +127,10 @@ def load(name: str, *, data_dir=None, val_size: int | None = None, download: boo
                                                                    pool[len(pool) - val_size:], test))
     if dynamic:
         val, test = binarize(val, seed=_FIXED_SEED), binarize(test, seed=_FIXED_SEED + 1)
-    return ImageData(name, train, val, test, image_shape, likelihood, dynamic)
+    labels = (None,) * 3 if pool_labels is None else (
+        torch.as_tensor(a, dtype=torch.int64) for a in (pool_labels[:len(pool) - val_size],
+                                                          pool_labels[len(pool) - val_size:], test_labels))
+    return ImageData(name, train, val, test, image_shape, likelihood, dynamic, *labels)
 
 
 def _check_val_size(val_size, pool_size: int, *, default: int) -> int:
@@ -122,6 +140,18 @@ def _check_val_size(val_size, pool_size: int, *, default: int) -> int:
         raise ValueError(f"val_size must be an integer in [0, {pool_size}) for this data set "
                          f"({pool_size} non-test images), got {val_size!r}")
     return val_size
+
+
+def scored_split(images: ImageData, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The images of ``split`` (``"train"``, ``"val"`` or ``"test"``) as a model is scored on them, and their labels
+    (or ``None``): dynamically binarized training images are binarized once, with a fixed seed, like the validation
+    and test images, so that every measurement of a run sees the same binary images."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}")
+    x = getattr(images, split)
+    if split == "train" and images.dynamic_binarization:
+        x = binarize(x, seed=_FIXED_SEED + 2)  # + 0 and + 1 binarize the validation and test images
+    return x, getattr(images, f"{split}_labels")
 
 
 def binarize(x: torch.Tensor, *, seed: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -147,18 +177,34 @@ def epoch_batches(x: torch.Tensor, batch_size: int, *, shuffle: torch.Generator,
 
 # --- files -------------------------------------------------------------------------------------------------------
 
+def _find(directory: Path, dataset: str, name: str) -> Path | None:
+    """File ``name`` (or ``name.gz``) in ``directory/<folder>/`` or ``directory/``, or ``None``."""
+    candidates = [d / f for d in (directory / FOLDERS[dataset], directory) for f in (name, name + ".gz")]
+    return next((p for p in candidates if p.is_file()), None)
+
+
 def _read(directory: Path, dataset: str, name: str, download: bool) -> bytes:
     """The verified, decompressed content of file ``name`` (found as ``name`` or ``name.gz``)."""
     folder = FOLDERS[dataset]
-    candidates = [d / f for d in (directory / folder, directory) for f in (name, name + ".gz")]
-    path = next((p for p in candidates if p.is_file()), None)
+    path = _find(directory, dataset, name)
     if path is None:
         reason = _download(name, directory / folder) if download else "downloading is off"
         if reason is not None:
             raise FileNotFoundError(f"{dataset}: {name} (or {name}.gz) is missing from {directory / folder} and "
                                     f"could not be downloaded ({reason}): put the file there, or pass --data-dir DIR")
-        path = next(p for p in candidates if p.is_file())
+        path = _find(directory, dataset, name)
     return _verified(path, name)
+
+
+def _optional_labels(directory: Path, name: str, count: int) -> np.ndarray | None:
+    """MNIST's labels from idx1-ubyte file ``name`` when it is present (verified), else ``None``."""
+    path = _find(directory, "mnist", name)
+    if path is None:
+        return None
+    labels = _idx_labels(_verified(path, name))
+    if len(labels) != count:
+        raise ValueError(f"{path} holds {len(labels)} labels for {count} images")
+    return labels
 
 
 def _decompressed(path: Path) -> bytes:
@@ -217,6 +263,16 @@ def _idx_images(content: bytes) -> tuple[np.ndarray, tuple[int, int]]:
     return pixels.reshape(count, height * width) / 255.0, (height, width)
 
 
+def _idx_labels(content: bytes) -> np.ndarray:
+    """An idx1-ubyte file (magic 0x00000801, then N as big-endian int32, then N bytes) as ``(N,)`` integers."""
+    if len(content) < 8 or content[:4] != b"\x00\x00\x08\x01":
+        raise ValueError(f"not an idx1-ubyte label file (magic {content[:4].hex()}, expected 00000801)")
+    labels, count = np.frombuffer(content, dtype=np.uint8, offset=8), int.from_bytes(content[4:8], "big")
+    if labels.size != count:
+        raise ValueError(f"idx1-ubyte file holds {labels.size} labels, its header says {count}")
+    return labels.astype(np.int64)
+
+
 def _amat(content: bytes, split: str) -> np.ndarray:
     """Larochelle's ``.amat`` text: one image per line, 784 values 0 or 1 separated by spaces."""
     chars = np.frombuffer(content, dtype=np.uint8)
@@ -241,10 +297,11 @@ def _frey(content: bytes) -> np.ndarray:
     return images / 255.0 if np.issubdtype(ff.dtype, np.integer) else images
 
 
-def _digits() -> np.ndarray:
+def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
-    return load_digits().data / 16.0
+    digits = load_digits()
+    return digits.data / 16.0, digits.target
 
 
 def _split_off_test(images: np.ndarray, test_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -46,11 +46,13 @@ def digits_demo(*, out="runs/demo", seed: int = 0, epochs: int = 500, num_sample
                 progress: bool = True) -> dict:
     """Train a small VAE (ELBO) and an IWAE (K = 5) with the same architecture (64-64-64-8, tanh) on scikit-learn's
     8x8 digits, dynamically binarized, into ``out/vae`` and ``out/iwae-5`` (replacing their run files), and
-    evaluate each on the test set: ELBO, IWAE-50, ``log p(x)`` by IWAE with ``num_samples`` samples, active units.
+    evaluate each on the test set: ELBO, IWAE-50, ``log p(x)`` by IWAE with ``num_samples`` samples, active units;
+    then write each run's ``report.html`` (with its ELBO surgery over the training set).
 
-    Returns ``rows`` (``name``, ``path``, ``train_seconds``, ``evaluation``) and the sizes of the data.
+    Returns ``rows`` (``name``, ``path``, ``train_seconds``, ``evaluation``, ``report``) and the sizes of the data.
     """
     from .evaluate import evaluate_run
+    from .report import write_report
     from .train import TrainConfig, train
     from .vae import VAEConfig
 
@@ -66,7 +68,9 @@ def digits_demo(*, out="runs/demo", seed: int = 0, epochs: int = 500, num_sample
         train(config, path, force=True, progress=False)  # its per-epoch lines would bury the table
         train_seconds = time.perf_counter() - started
         evaluation = evaluate_run(path, num_samples=num_samples, iwae_samples=(50,), seed=seed)
-        rows.append({"name": name, "path": str(path), "train_seconds": train_seconds, "evaluation": evaluation})
+        report = write_report(path, compute=True, seed=seed)
+        rows.append({"name": name, "path": str(path), "train_seconds": train_seconds, "evaluation": evaluation,
+                     "report": str(report)})
     from .data import load
 
     images = load("digits")

@@ -58,7 +58,9 @@ __all__ = ["TrainConfig", "OBJECTIVES", "SCHEDULES", "Run", "TrainingDiverged", 
 
 OBJECTIVES = ("vae", "iwae")
 SCHEDULES = ("constant", "iwae")
-RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.pt", "evaluation.json")
+# the files of a run, replaced by `train(..., force=True)`: measurements of an earlier model must not outlive it
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.pt", "evaluation.json", "surgery.json", "diagnostics.json",
+             "report.html")
 IWAE_SCHEDULE_EPOCHS = sum(3**i for i in range(8))  # 3280
 
 
