@@ -41,6 +41,8 @@ def test_every_command_has_help():
     for args in (["--help"], ["demo", "--help"], ["train", "--help"], ["evaluate", "--help"], ["fit", "--help"]):
         result = run_elbo(*args)
         assert result.returncode == 0 and "usage: elbo" in result.stdout
+        # a default is shown where it says something, never as "(default: None)" or "(default: False)"
+        assert "(default: None)" not in result.stdout and "(default: False)" not in result.stdout
     assert "--resume DIR" in run_elbo("train", "--help").stdout
 
 

@@ -13,6 +13,15 @@ class UsageError(Exception):
     """Bad input from the command line: printed as one line, exit code 2."""
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, except for flags and options whose default is None (they say it in their help)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``elbo train: error: ...``) rather than the usage and the error."""
 
@@ -276,7 +285,7 @@ def _fit_table(result: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="elbo", description="Variational inference you can check.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = _Formatter
 
     demo = commands.add_parser("demo", help="fit q where the answer is known, then a VAE and an IWAE on 8x8 digits",
                                description="Fit a mean-field and a full-rank q on a linear-Gaussian model and print "
