@@ -46,6 +46,10 @@ def test_every_command_has_help():
     assert "--resume DIR" in run_elbo("train", "--help").stdout
 
 
+def test_the_data_set_choices_are_the_loaders():
+    assert cli._DATASETS == data.DATASETS
+
+
 def test_the_measuring_commands_have_help(capsys):
     for command in ("surgery", "diagnose", "report"):
         with pytest.raises(SystemExit) as exit_:

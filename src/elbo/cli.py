@@ -9,6 +9,10 @@ import sys
 __all__ = ["main", "build_parser"]
 
 
+# elbo.data.DATASETS, written out so that `elbo --help` need not import torch (a test holds them equal)
+_DATASETS = ("digits", "mnist", "binarized_mnist", "frey")
+
+
 class UsageError(Exception):
     """Bad input from the command line: printed as one line, exit code 2."""
 
@@ -218,7 +222,6 @@ def _report(args) -> int:
 
 
 def _fit(args) -> int:
-    import json
     import time
 
     import torch
@@ -229,8 +232,8 @@ def _fit(args) -> int:
     # is run after this line, so its tensors follow.
     torch.set_default_dtype(torch.float64)
     # Models for `elbo fit` are small: a step is many tiny tensor operations, which more threads only slow down
-    # (by 10x and more while another process wants the cores).
-    torch.set_num_threads(args.threads)
+    # (by 10x and more while another process wants the cores): --threads defaults to 1.
+    _set_threads(args)
     model = bbvi.load_model(args.model_file)
     progress = sys.stderr.isatty()
     start = time.perf_counter()
@@ -311,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "epoch, atomically) to --out. --resume DIR continues an interrupted run exactly. The defaults "
                     "are Burda et al. (2015): 784-200-200-50 tanh networks, batch 20, Adam(0.9, 0.999, eps 1e-4).")
     data = train.add_argument_group("data")
-    data.add_argument("--data", choices=("digits", "mnist", "binarized_mnist", "frey"),
+    data.add_argument("--data", choices=_DATASETS,
                       help="data set [default: digits, bundled with scikit-learn]")
     data.add_argument("--data-dir", metavar="DIR",
                       help="where the data files are (DIR/mnist/, DIR/binarized_mnist/, DIR/frey_faces/ or DIR "
@@ -454,7 +457,7 @@ def _add_run_arguments(parser, *, other_data: bool = True, batch_size: bool = Tr
     """What the commands that measure a run share: RUN, which data, where, how, and how the result is printed."""
     parser.add_argument("run_dir", metavar="RUN", help="run directory written by `elbo train`")
     if other_data:
-        parser.add_argument("--data", choices=("digits", "mnist", "binarized_mnist", "frey"),
+        parser.add_argument("--data", choices=_DATASETS,
                             help="measure on another data set with images of the model's size [default: the run's]")
     parser.add_argument("--data-dir", metavar="DIR", help="where the data is, if not where the run was trained")
     if batch_size:
