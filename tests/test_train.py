@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from elbo import train
+from elbo import bounds, train
 from elbo.vae import VAEConfig, make_vae
 from helpers import trust, write_frey
 
@@ -70,8 +70,8 @@ def test_a_run_directory_holds_config_metrics_and_a_weights_only_checkpoint(tmp_
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == list(range(1, 7))
     for m in metrics:
-        assert {"lr", "train_bound", "val_bound", "val_elbo", "examples_per_sec", "seconds"} <= m.keys()
-        assert m["val_bound"] == m["val_elbo"] and m["examples_per_sec"] > 0
+        assert {"lr", "elbo", "train_bound", "val_bound", "val_elbo", "examples_per_sec", "seconds"} <= m.keys()
+        assert m["val_bound"] == m["val_elbo"] and m["elbo"] == m["train_bound"] and m["examples_per_sec"] > 0
     assert metrics[-1]["val_elbo"] > metrics[0]["val_elbo"] + 1  # training raises the bound
     loaded = train.load_run(run)
     assert loaded.epoch == 6 and loaded.config == train.TrainConfig.from_dict(saved) and not loaded.model.training
@@ -132,8 +132,8 @@ def test_a_nan_bound_stops_training_and_keeps_the_last_finite_checkpoint(tmp_pat
 
     def breaks_in_epoch_2(model, x, config, **options):  # 14 steps per epoch (1350 images, batches of 100)
         calls["steps"] += 1
-        value = bound(model, x, config, **options)
-        return value * math.nan if calls["steps"] > 20 else value
+        value, elbo = bound(model, x, config, **options)
+        return (value * math.nan, elbo) if calls["steps"] > 20 else (value, elbo)
 
     monkeypatch.setattr(train, "training_bound", breaks_in_epoch_2)
     with pytest.raises(train.TrainingDiverged, match=r"became nan in epoch 2; stopped, .*keeps epoch 1") as error:
@@ -202,10 +202,33 @@ def test_the_compiled_objective_has_the_eager_value_and_gradient(changes):
     for compile_ in (False, True):
         objective = train.make_objective(model, dataclasses.replace(config, compile=compile_))
         torch.manual_seed(1)
-        bound = objective(x)
+        bound, elbo = objective(x)
         gradients = torch.autograd.grad(bound.mean(), list(model.parameters()))
-        results.append((bound, gradients))
+        results.append((torch.stack([bound.detach(), elbo]), gradients))
     (eager, eager_gradients), (compiled, compiled_gradients) = results
     torch.testing.assert_close(compiled, eager, rtol=1e-12, atol=1e-12)
     for got, expected in zip(compiled_gradients, eager_gradients, strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("estimator", ["reparam", "dreg"])
+def test_the_training_elbo_is_the_mean_of_the_log_weights_the_iwae_bound_reduces(estimator):
+    """For the IWAE objective the step's second output is ``mean_k log w_k`` of the very draws whose
+    ``log mean_k w_k`` is the bound (so it is below the bound, by Jensen, image by image), without a gradient."""
+    config = _config(objective="iwae", num_samples=7, estimator=estimator)
+    model = make_vae(dataclasses.replace(TINY, image_shape=(4, 4), likelihood="bernoulli"))
+    x = torch.bernoulli(torch.rand(6, 16))
+    torch.manual_seed(3)
+    bound, elbo = train.training_bound(model, x, config)
+    torch.manual_seed(3)
+    log_w, _ = bounds.log_weights(model, model.guide, x, 7)
+    torch.testing.assert_close(elbo, log_w.mean(0), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(bound, torch.logsumexp(log_w, 0) - math.log(7), rtol=1e-12, atol=1e-12)
+    assert not elbo.requires_grad and bound.requires_grad and (elbo < bound).all()
+
+
+def test_an_iwae_run_logs_the_training_elbo_below_the_training_bound(tmp_path):
+    train.train(_config(objective="iwae", num_samples=5, epochs=2), tmp_path / "run", progress=False)
+    for m in (json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()):
+        assert math.isfinite(m["elbo"]) and m["elbo"] < m["train_bound"]
+        assert m["val_elbo"] < m["val_bound"]

@@ -165,8 +165,14 @@ def iwae(model, guide, x: torch.Tensor, num_samples: int = 1, *, estimator: str 
     """
     estimators.check_estimator(estimator, bound="iwae")
     _check_score_samples(estimator, num_samples)
+    return iwae_and_log_weights(model, guide, x, num_samples, estimator, validate_args)[0]
+
+
+def iwae_and_log_weights(model, guide, x, num_samples, estimator, validate_args):
+    """``iwae`` (its estimator not checked) and the log-weights ``(K, B)`` it reduces, for a caller that also
+    wants their mean, the ELBO of the same draws (``elbo.train`` logs both)."""
     _, z, log_q, log_w = _log_weights(model, guide, x, num_samples, estimator, validate_args)
-    return estimators.log_mean_exp(log_w, log_q, z, estimator)
+    return estimators.log_mean_exp(log_w, log_q, z, estimator), log_w
 
 
 def renyi(model, guide, x: torch.Tensor, num_samples: int = 1, *, alpha: float = 0.5, estimator: str = "reparam",

@@ -3,9 +3,11 @@
 ``train(config, out)`` fits a model and writes the run directory ``out``:
 
 - ``config.json``: the ``TrainConfig`` (with the model's data-dependent fields filled in);
-- ``metrics.jsonl``: one JSON object per epoch: ``epoch``, ``lr``, ``train_bound`` (the objective's running mean
-  over the epoch's batches, in nats per image), ``val_bound`` (the objective on the validation set at the end of
-  the epoch), ``val_elbo``, ``examples_per_sec`` (training only), ``seconds`` (the epoch, with validation);
+- ``metrics.jsonl``: one JSON object per epoch: ``epoch``, ``lr``, ``elbo`` and ``train_bound`` (the ELBO and the
+  objective, running means over the epoch's batches, in nats per image; the two are one for the VAE, while for
+  the IWAE the ELBO is the mean of the same log-weights whose log-mean-exp is the bound), ``val_bound`` (the
+  objective on the validation set at the end of the epoch), ``val_elbo``, ``examples_per_sec`` (training only),
+  ``seconds`` (the epoch, with validation);
 - ``checkpoint.pt``: model, optimizer, epoch and every random state, after each epoch (and before the first),
   written atomically (a temporary file, then ``os.replace``) and read back with ``torch.load(weights_only=True)``.
 
@@ -158,19 +160,24 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
     return config.lr * 10 ** (-stage / 7)
 
 
-def training_bound(model, x: torch.Tensor, config: TrainConfig, *, guide=None) -> torch.Tensor:
-    """The objective's per-image bound ``(B,)`` with the estimator's gradient; ``x`` was checked once already.
-    ``guide`` defaults to ``model.guide``."""
+def training_bound(model, x: torch.Tensor, config: TrainConfig, *, guide=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The objective's per-image bound ``(B,)`` with the estimator's gradient, and the ELBO of the same draws
+    ``(B,)``, detached: the mean of the log-weights over the K samples for the IWAE objective (free: they are
+    computed anyway), the bound itself for the VAE. ``x`` was checked once already; ``guide`` defaults to
+    ``model.guide``."""
     guide = model.guide if guide is None else guide
     if config.objective == "vae":
         form = "analytic" if hasattr(model, "prior") else "mc"  # a hierarchical model has no closed-form KL
-        return bounds.elbo(model, guide, x, config.num_samples, form=form, validate_args=False)
-    return bounds.iwae(model, guide, x, config.num_samples, estimator=config.estimator, validate_args=False)
+        bound = bounds.elbo(model, guide, x, config.num_samples, form=form, validate_args=False)
+        return bound, bound.detach()
+    bound, log_w = bounds.iwae_and_log_weights(model, guide, x, config.num_samples, config.estimator, False)
+    return bound, log_w.detach().mean(0)
 
 
 class Objective(nn.Module):
-    """The training objective as a module, ``forward(x) = training_bound(model, x, config)`` of shape ``(B,)``, so
-    that ``DistributedDataParallel`` (which synchronises the gradients of what its forward computes) can wrap it.
+    """The training objective as a module, ``forward(x) = training_bound(model, x, config)``: the bound and the
+    ELBO, each ``(B,)``, so that ``DistributedDataParallel`` (which synchronises the gradients of what its forward
+    computes) can wrap it.
 
     In a group of ``world_size > 1`` processes, ``x`` is block ``rank`` of the global batch and ``z`` is drawn as
     that block's rows of the whole batch's noise (``elbo.distributed.SharedNoise``).
@@ -214,15 +221,15 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
                             fused=True)
 
 
-def step(objective: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> torch.Tensor:
-    """One step of gradient ascent on the mean bound of batch ``x``; returns the bound ``(B,)``, detached. Nothing
-    here waits for the device."""
-    bound = objective(x)
+def step(objective: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of gradient ascent on the mean bound of batch ``x``; returns the bound and the ELBO, each ``(B,)``,
+    detached. Nothing here waits for the device."""
+    bound, elbo = objective(x)
     loss = -bound.mean()  # the one place a bound is negated
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return bound.detach()
+    return bound.detach(), elbo
 
 
 def train(config: TrainConfig, out, *, nproc: int = 1, force: bool = False, progress: bool = True,
@@ -350,27 +357,28 @@ def _fit(state: _State, *, progress: bool, time_limit: float | None) -> Path:
             group["lr"] = lr
         model.train()
         epoch_start = time.perf_counter()
-        bound_sum = torch.zeros((), device=device)  # accumulated on the device: no host sync per step
+        sums = torch.zeros(2, device=device)  # the bound's and the ELBO's, on the device: no host sync per step
         bar = tqdm(total=images_per_epoch, unit="ex", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
                    leave=False, disable=not progress, dynamic_ncols=True)
         batches = data.epoch_batches(x_train, config.batch_size, shuffle=generators["shuffle"],
                                      binarize_with=binarize_with)
         for batch_index, x in enumerate(batches):
             x = x[distributed.block(len(x) - len(x) % world_size)]  # this process's rows of the global batch
-            bound_sum += step(objective, optimizer, x).sum()
+            sums += torch.stack([values.sum() for values in step(objective, optimizer, x)])
             bar.update(len(x) * world_size)
             if progress and (batch_index + 1) % config.log_every == 0:  # the only host sync in the loop
-                bar.set_postfix(bound=f"{bound_sum.item() * world_size / bar.n:.2f}")  # this process's running mean
+                bar.set_postfix(bound=f"{sums[0].item() * world_size / bar.n:.2f}")  # this process's running mean
         bar.close()
         # .item() waits for the device, so the time below is honest
-        train_bound = distributed.all_reduce_sum(bound_sum).item() / images_per_epoch
+        train_bound, train_elbo = (distributed.all_reduce_sum(sums) / images_per_epoch).tolist()
         train_seconds = time.perf_counter() - epoch_start
         if not (math.isfinite(train_bound) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
             raise TrainingDiverged(f"the training bound became {train_bound} in epoch {epoch + 1}; stopped, and "
                                    f"{state.out / 'checkpoint.pt'} keeps epoch {state.epoch}, the last finite one "
                                    f"(a smaller --lr may help)")
-        record = {"epoch": epoch + 1, "lr": lr, "train_bound": train_bound, **_validate(model, state),
-                  "examples_per_sec": images_per_epoch / train_seconds, "seconds": time.perf_counter() - epoch_start}
+        record = {"epoch": epoch + 1, "lr": lr, "elbo": train_elbo, "train_bound": train_bound,
+                  **_validate(model, state), "examples_per_sec": images_per_epoch / train_seconds,
+                  "seconds": time.perf_counter() - epoch_start}
         state.epoch = epoch + 1
         if main:
             with open(state.out / "metrics.jsonl", "a") as metrics:
@@ -385,9 +393,10 @@ def _fit(state: _State, *, progress: bool, time_limit: float | None) -> Path:
 
 
 def _summary(record: dict, config: TrainConfig) -> str:
+    elbo = "" if config.objective == "vae" else f" (ELBO {record['elbo']:.2f})"
     val = f"  val {record['val_bound']:.2f}" if "val_bound" in record else ""
-    return (f"epoch {record['epoch']}/{config.epochs}  lr {record['lr']:.2e}  train {record['train_bound']:.2f}{val}"
-            f"  ({record['examples_per_sec']:.0f} ex/s)")
+    return (f"epoch {record['epoch']}/{config.epochs}  lr {record['lr']:.2e}  train {record['train_bound']:.2f}{elbo}"
+            f"{val}  ({record['examples_per_sec']:.0f} ex/s)")
 
 
 def _validate(model, state: _State) -> dict:
