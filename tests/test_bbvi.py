@@ -324,7 +324,7 @@ def test_unknown_family_estimator_and_settings_are_refused():
     model = _regression_model()
     with pytest.raises(ValueError, match="unknown family 'gaussian': use one of 'meanfield', 'fullrank'"):
         elbo.fit(model, family="gaussian")
-    with pytest.raises(ValueError, match="estimator must be 'reparam', 'stl' or 'score', got 'dreg'"):
+    with pytest.raises(ValueError, match="estimator must be one of 'stl', 'reparam', 'score' for elbo.fit, got 'dreg'"):
         elbo.fit(model, estimator="dreg")
     with pytest.raises(ValueError, match="unexpected keyword argument 'steps'"):
         elbo.fit(model, steps=10)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from elbo import cli, data
+from elbo import bbvi, cli, data
 from helpers import random_mnist, trust, write_frey
 
 TINY = ["--data", "digits", "--latent", "3", "--hidden", "16", "--batch-size", "100", "--quiet"]
@@ -41,13 +41,18 @@ def test_every_command_has_help():
     for args in (["--help"], ["demo", "--help"], ["train", "--help"], ["evaluate", "--help"], ["fit", "--help"]):
         result = run_elbo(*args)
         assert result.returncode == 0 and "usage: elbo" in result.stdout
-        # a default is shown where it says something, never as "(default: None)" or "(default: False)"
-        assert "(default: None)" not in result.stdout and "(default: False)" not in result.stdout
+        # a default is shown in one form, where it says something: never "None" for an option that names its own
+        # default in its help, nor "False" for a flag
+        assert "(default" not in result.stdout
+        assert "[default: None]" not in result.stdout and "[default: False]" not in result.stdout
+    fit_help = run_elbo("fit", "--help").stdout
+    assert "--family {meanfield,fullrank,lowrank,flow}" in fit_help and "random seed [default: 0]" in fit_help
     assert "--resume DIR" in run_elbo("train", "--help").stdout
 
 
-def test_the_data_set_choices_are_the_loaders():
+def test_the_choices_written_out_in_the_cli_are_the_library_s():
     assert cli._DATASETS == data.DATASETS
+    assert cli._FAMILIES == tuple(bbvi.FAMILIES) and cli._FIT_ESTIMATORS == bbvi.ESTIMATORS
 
 
 def test_the_measuring_commands_have_help(capsys):
@@ -281,7 +286,7 @@ def test_fit_prints_a_table():
 
 @pytest.mark.parametrize("source, args, message", [
     ("x = 1\n", [], "does not define `model` (an elbo.Model)"),
-    (None, ["--family", "gaussian"], "unknown family 'gaussian': use one of 'meanfield', 'fullrank'"),
+    (None, ["--family", "gaussian"], "argument --family: invalid choice: 'gaussian' (choose from 'meanfield', "),
     ("import elbo\nmodel = elbo.Model(params={'a': elbo.Param(())}, log_joint=lambda p: p['a'] * float('nan'))\n",
      [], "the log density is NaN or inf at every one of the 100 initial points tried"),
     ("import elbo\nmodel = elbo.Model(params={'a': elbo.Param(())}, log_joint=lambda p: p['a'].sum())\n",

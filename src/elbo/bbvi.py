@@ -36,14 +36,15 @@ from torch.distributions import Transform, biject_to, constraints
 from torch.distributions.constraints import Constraint
 from tqdm.auto import tqdm
 
-from . import bounds, diagnostics, families
+from . import bounds, diagnostics, estimators, families
 from ._optional import require
 
 __all__ = ["Param", "Model", "FitConfig", "Fit", "fit", "load_model", "summarize", "relative_changes", "has_converged",
-           "ordered_vector", "OrderedTransform", "FAMILIES", "seeded"]
+           "ordered_vector", "OrderedTransform", "FAMILIES", "ESTIMATORS", "seeded"]
 
 FAMILIES = {"meanfield": families.MeanField, "fullrank": families.FullRank, "lowrank": families.LowRank,
             "flow": families.Flow}
+ESTIMATORS = ("stl", "reparam", "score")  # of the ELBO's gradient; stl (the default) for a reparameterizable q
 
 
 class _OrderedVector(Constraint):
@@ -351,8 +352,7 @@ class FitConfig:
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise ValueError(f"unknown family {self.family!r}: use one of {', '.join(map(repr, FAMILIES))}")
-        if self.estimator not in ("reparam", "stl", "score"):
-            raise ValueError(f"estimator must be 'reparam', 'stl' or 'score', got {self.estimator!r}")
+        estimators.check_estimator(self.estimator, ESTIMATORS, bound="elbo.fit")
         for name in ("num_samples", "lr_decay_steps", "window", "max_steps", "num_draws"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

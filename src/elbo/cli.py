@@ -11,6 +11,9 @@ __all__ = ["main", "build_parser"]
 
 # elbo.data.DATASETS, written out so that `elbo --help` need not import torch (a test holds them equal)
 _DATASETS = ("digits", "mnist", "binarized_mnist", "frey")
+# elbo.bbvi.FAMILIES and elbo.bbvi.ESTIMATORS, likewise
+_FAMILIES = ("meanfield", "fullrank", "lowrank", "flow")
+_FIT_ESTIMATORS = ("stl", "reparam", "score")
 
 
 class UsageError(Exception):
@@ -18,12 +21,14 @@ class UsageError(Exception):
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default, except for flags and options whose default is None (they say it in their help)."""
+    """Shows an option's default as ``[default: X]``, except for flags and options whose default is None (they say
+    it in their help, in the same form)."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False:
+        says_nothing = any(action.default is default for default in (None, False, argparse.SUPPRESS))  # not 0 == False
+        if says_nothing or not action.option_strings:
             return action.help
-        return super()._get_help_string(action)
+        return f"{action.help} [default: %(default)s]"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -432,22 +437,23 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="fit q to a user-defined model, optionally against NUTS",
                               description="Fit q by maximising the ELBO to the posterior of the elbo.Model that "
                                           "MODEL_FILE defines as `model`; print per parameter the VI mean and sd "
-                                          "(and NUTS's, with VI's errors in NUTS sds), k̂, log p(x), wall times.")
+                                          "(and NUTS's, with VI's errors in NUTS sds), k̂, log p(x), wall times.",
+                              formatter_class=formatter)
     fit.add_argument("model_file", metavar="MODEL_FILE", help="a Python file defining `model` (an elbo.Model)")
-    fit.add_argument("--family", default="fullrank", help="meanfield, fullrank, lowrank or flow (default fullrank)")
-    fit.add_argument("--estimator", default="stl", help="stl, reparam or score (default stl)")
-    fit.add_argument("--num-samples", type=_positive_int, default=8, help="draws of q per step (default 8)")
-    fit.add_argument("--max-steps", type=_positive_int, default=10_000, help="cap on steps (default 10000)")
-    fit.add_argument("--batch-size", type=_positive_int, default=None,
-                     help="subsample this many data points per step (models given with data)")
+    fit.add_argument("--family", choices=_FAMILIES, default="fullrank", help="the family of q")
+    fit.add_argument("--estimator", choices=_FIT_ESTIMATORS, default="stl", help="the gradient estimator")
+    fit.add_argument("--num-samples", type=_positive_int, default=8, help="draws of q per step")
+    fit.add_argument("--max-steps", type=_positive_int, default=10_000, help="cap on steps")
+    fit.add_argument("--batch-size", type=_positive_int,
+                     help="subsample this many data points per step (models given with data) [default: all]")
     fit.add_argument("--num-draws", type=_positive_int, default=10_000,
-                     help="draws of q for k̂, log p(x) and the summaries (default 10000)")
-    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+                     help="draws of q for k̂, log p(x) and the summaries")
+    fit.add_argument("--seed", type=int, default=0, help="random seed")
     fit.add_argument("--threads", type=_positive_int, default=1,
-                     help="torch threads (default 1: fastest for small models; more help with large data)")
+                     help="torch threads (1 is fastest for small models; more help with large data)")
     fit.add_argument("--compare-nuts", action="store_true", help="also run Pyro's NUTS on the same log density")
-    fit.add_argument("--nuts-samples", type=_positive_int, default=1000, help="NUTS draws kept (default 1000)")
-    fit.add_argument("--nuts-warmup", type=_positive_int, default=1000, help="NUTS warmup steps (default 1000)")
+    fit.add_argument("--nuts-samples", type=_positive_int, default=1000, help="NUTS draws kept")
+    fit.add_argument("--nuts-warmup", type=_positive_int, default=1000, help="NUTS warmup steps")
     fit.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     fit.set_defaults(handler=_fit)
     return parser
@@ -467,7 +473,7 @@ def _add_run_arguments(parser, *, other_data: bool = True, batch_size: bool = Tr
     if json:
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads for torch [default: torch's choice]")
 
 
 def _number(text: str, kind, what: str, ok):

@@ -55,9 +55,14 @@ def _check_data(model, data: torch.Tensor) -> None:
         raise ValueError(f"the data must be finite: {int((~torch.isfinite(data)).sum())} values are NaN or inf")
 
 
+def _chunks(size: int, chunk_size: int, *, progress: bool = False, what: str = ""):
+    """The slices of ``range(size)`` in steps of ``chunk_size``, with a progress bar named ``what`` if asked."""
+    starts = tqdm(range(0, size, chunk_size), desc=what, disable=not progress, leave=False)
+    return (slice(start, start + chunk_size) for start in starts)
+
+
 def _batches(data: torch.Tensor, batch_size: int, progress: bool, what: str):
-    for start in tqdm(range(0, len(data), batch_size), desc=what, disable=not progress, leave=False):
-        yield data[start:start + batch_size]
+    return (data[rows] for rows in _chunks(len(data), batch_size, progress=progress, what=what))
 
 
 @torch.no_grad()
@@ -237,10 +242,6 @@ def diagonal_gaussian(q: Distribution, *, what: str = "q(z|x)") -> tuple[torch.T
     raise ValueError(f"{what} must be a diagonal Gaussian, Independent(Normal(loc, scale), 1), got {kind}")
 
 
-def _chunks(size: int, chunk_size: int):
-    return (slice(start, start + chunk_size) for start in range(0, size, chunk_size))
-
-
 def _quadratic_features(z: torch.Tensor) -> torch.Tensor:
     """``[z², z, 1]``: ``(..., Q, d)`` → ``(..., Q, 2d + 1)``, the features of ``_quadratic_coefficients``."""
     return torch.cat([z.pow(2), z, torch.ones_like(z[..., :1])], -1)
@@ -275,7 +276,7 @@ def _log_mixture_density(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
     features, coefficients = _quadratic_features(z.double()), _quadratic_coefficients(loc.double(), scale.double())
     num_draws, num_components = features.shape[-2], coefficients.shape[-2]
     log_sum = torch.full(features.shape[:-1], -math.inf, dtype=torch.float64, device=z.device)
-    for draws in tqdm(list(_chunks(num_draws, rows)), desc=what, disable=not progress, leave=False):
+    for draws in _chunks(num_draws, rows, progress=progress, what=what):
         for components in _chunks(num_components, columns):
             block = features[..., draws, :] @ coefficients[..., components, :].mT  # (..., rows, columns)
             log_sum[..., draws] = torch.logaddexp(log_sum[..., draws], _log_sum_exp_last(block))
