@@ -96,6 +96,20 @@ def test_download_with_the_wrong_content_is_refused_and_not_kept(tmp_path, monke
     assert not (tmp_path / "data" / "frey_faces" / "frey_rawface.mat").exists()
 
 
+def test_a_download_that_cannot_be_written_leaves_no_temporary_file(tmp_path, monkeypatch):
+    frey = write_frey(tmp_path / "source" / "frey_rawface.mat", np.zeros((560, 400), np.uint8))
+    trust(monkeypatch, frey)
+    monkeypatch.setitem(data.URLS, "frey_rawface.mat", [frey.as_uri()])
+
+    def full_disk(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data.os, "replace", full_disk)  # the temporary file is written; renaming it fails
+    with pytest.raises(FileNotFoundError, match="could not be downloaded .*No space left on device"):
+        data.load("frey", data_dir=tmp_path / "data")
+    assert list((tmp_path / "data" / "frey_faces").iterdir()) == []
+
+
 @pytest.mark.parametrize("gz", [False, True])
 def test_binarized_mnist_amat_keeps_the_files_split(tmp_path, monkeypatch, gz):
     rng = np.random.default_rng(2)
