@@ -44,6 +44,21 @@ def test_mnist_labels_are_read_when_their_files_are_there(tmp_path, monkeypatch)
         data.load("mnist", data_dir=tmp_path, val_size=5, download=False)
 
 
+def test_mnist_with_one_labels_file_labels_its_splits_only(tmp_path, monkeypatch):
+    """The two labels files come separately; either alone labels the splits it covers, the others have None."""
+    trust(monkeypatch, *random_mnist(tmp_path, num_train=30, num_test=10))
+    train, test = np.arange(30) % 10, np.arange(10)[::-1]
+    train_path = write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte", train)
+    trust(monkeypatch, train_path)
+    images = data.load("mnist", data_dir=tmp_path, val_size=5, download=False)
+    assert images.train_labels.tolist() == train[:25].tolist() and images.val_labels.tolist() == train[25:].tolist()
+    assert images.test_labels is None
+    train_path.unlink()
+    trust(monkeypatch, write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", test))
+    images = data.load("mnist", data_dir=tmp_path, val_size=5, download=False)
+    assert images.train_labels is None and images.val_labels is None and images.test_labels.tolist() == test.tolist()
+
+
 def test_files_are_also_found_directly_in_the_data_dir(tmp_path, monkeypatch):
     paths = random_mnist(tmp_path)
     for path in paths:

@@ -122,14 +122,14 @@ def load(name: str, *, data_dir=None, val_size: int | None = None, download: boo
         pool, test = _split_off_test(_frey(_read(directory, "frey", "frey_rawface.mat", download)), _TEST_SIZE["frey"])
         image_shape, likelihood, dynamic = (28, 20), "gaussian", False
     val_size = _check_val_size(val_size, len(pool), default=10000 if "mnist" in name else len(pool) // 10)
+    cut = len(pool) - val_size  # the validation set is the last val_size non-test images
     dtype = torch.get_default_dtype()
-    train, val, test = (torch.as_tensor(a, dtype=dtype) for a in (pool[:len(pool) - val_size],
-                                                                   pool[len(pool) - val_size:], test))
+    train, val, test = (torch.as_tensor(a, dtype=dtype) for a in (pool[:cut], pool[cut:], test))
     if dynamic:
         val, test = binarize(val, seed=_FIXED_SEED), binarize(test, seed=_FIXED_SEED + 1)
-    labels = (None,) * 3 if pool_labels is None else (
-        torch.as_tensor(a, dtype=torch.int64) for a in (pool_labels[:len(pool) - val_size],
-                                                          pool_labels[len(pool) - val_size:], test_labels))
+    # MNIST's two labels files come separately: either may be missing, and each split has labels or None
+    split_labels = (None, None) if pool_labels is None else (pool_labels[:cut], pool_labels[cut:])
+    labels = (None if a is None else torch.as_tensor(a, dtype=torch.int64) for a in (*split_labels, test_labels))
     return ImageData(name, train, val, test, image_shape, likelihood, dynamic, *labels)
 
 
