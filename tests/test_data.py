@@ -2,6 +2,8 @@
 the real files in ../shared/data."""
 
 import gzip
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -42,6 +44,21 @@ def test_mnist_labels_are_read_when_their_files_are_there(tmp_path, monkeypatch)
     trust(monkeypatch, write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", test[:9]))
     with pytest.raises(ValueError, match="holds 9 labels for 10 images"):
         data.load("mnist", data_dir=tmp_path, val_size=5, download=False)
+
+
+def test_mnist_with_one_labels_file_labels_its_splits_only(tmp_path, monkeypatch):
+    """The two labels files come separately; either alone labels the splits it covers, the others have None."""
+    trust(monkeypatch, *random_mnist(tmp_path, num_train=30, num_test=10))
+    train, test = np.arange(30) % 10, np.arange(10)[::-1]
+    train_path = write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte", train)
+    trust(monkeypatch, train_path)
+    images = data.load("mnist", data_dir=tmp_path, val_size=5, download=False)
+    assert images.train_labels.tolist() == train[:25].tolist() and images.val_labels.tolist() == train[25:].tolist()
+    assert images.test_labels is None
+    train_path.unlink()
+    trust(monkeypatch, write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", test))
+    images = data.load("mnist", data_dir=tmp_path, val_size=5, download=False)
+    assert images.train_labels is None and images.val_labels is None and images.test_labels.tolist() == test.tolist()
 
 
 def test_files_are_also_found_directly_in_the_data_dir(tmp_path, monkeypatch):
@@ -94,6 +111,74 @@ def test_download_with_the_wrong_content_is_refused_and_not_kept(tmp_path, monke
         data.load("frey", data_dir=tmp_path / "data")
     assert "\n" not in str(error.value)
     assert not (tmp_path / "data" / "frey_faces" / "frey_rawface.mat").exists()
+
+
+def test_a_download_that_cannot_be_written_leaves_no_temporary_file(tmp_path, monkeypatch):
+    frey = write_frey(tmp_path / "source" / "frey_rawface.mat", np.zeros((560, 400), np.uint8))
+    trust(monkeypatch, frey)
+    monkeypatch.setitem(data.URLS, "frey_rawface.mat", [frey.as_uri()])
+
+    def full_disk(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data.os, "replace", full_disk)  # the temporary file is written; renaming it fails
+    with pytest.raises(FileNotFoundError, match="could not be downloaded .*No space left on device"):
+        data.load("frey", data_dir=tmp_path / "data")
+    assert list((tmp_path / "data" / "frey_faces").iterdir()) == []
+
+
+def _mnist_source(directory, monkeypatch, *, train_labels, test_labels):
+    """Generated MNIST files (gzipped, as on the mirrors) in ``directory``, trusted, and each file's URLs pointed at
+    them: a first mirror that does not answer, then ``directory``. Returns the four paths by name."""
+    paths = {path.name.removesuffix(".gz"): path for path in random_mnist(directory, num_train=30, num_test=10)}
+    for name, labels in (("train-labels-idx1-ubyte", train_labels), ("t10k-labels-idx1-ubyte", test_labels)):
+        paths[name] = write_idx(directory / "mnist" / name, labels, gz=True)
+    trust(monkeypatch, *paths.values())
+    for name, path in paths.items():
+        monkeypatch.setitem(data.URLS, name, [(directory / "offline" / path.name).as_uri(), path.as_uri()])
+    return paths
+
+
+def test_download_fetches_mnist_labels_with_its_images(tmp_path, monkeypatch):
+    """A user who downloads MNIST gets its labels; labels missing beside images already there are fetched too."""
+    train, test = np.arange(30) % 10, np.arange(10)[::-1]
+    source = _mnist_source(tmp_path / "source", monkeypatch, train_labels=train, test_labels=test)
+    folder = tmp_path / "data" / "mnist"
+    images = data.load("mnist", data_dir=tmp_path / "data", val_size=5)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in source.values())
+    for path in source.values():
+        assert (folder / path.name).read_bytes() == path.read_bytes()
+    assert images.train_labels.tolist() == train[:25].tolist() and images.val_labels.tolist() == train[25:].tolist()
+    assert images.test_labels.tolist() == test.tolist()
+    (folder / "train-labels-idx1-ubyte.gz").unlink()  # as an older elbo, which fetched only the images, left it
+    assert data.load("mnist", data_dir=tmp_path / "data", val_size=5).train_labels.tolist() == train[:25].tolist()
+    assert (folder / "train-labels-idx1-ubyte.gz").read_bytes() == source["train-labels-idx1-ubyte"].read_bytes()
+
+
+def test_a_wrong_labels_download_warns_and_is_not_kept_a_corrupt_labels_file_is_an_error(tmp_path, monkeypatch):
+    """Labels only colour figures: a failed download of them is one warning line and no labels, not an error, and
+    leaves no file; a labels file that is there but corrupt is an error, downloading or not."""
+    _mnist_source(tmp_path / "source", monkeypatch, train_labels=np.arange(30) % 10, test_labels=np.arange(10))
+    monkeypatch.setitem(data.SHA256, "t10k-labels-idx1-ubyte", "0" * 64)
+    folder = tmp_path / "data" / "mnist"
+    with pytest.warns(UserWarning) as caught:
+        images = data.load("mnist", data_dir=tmp_path / "data", val_size=5)
+    message = str(caught[0].message)
+    assert len(caught) == 1 and "\n" not in message and caught[0].filename == __file__  # stacklevel: the caller
+    assert re.search(r"t10k-labels-idx1-ubyte \(or .*\) is missing from .* could not be downloaded "
+                     r"\(.*offline.*; .*t10k-labels-idx1-ubyte.gz: wrong SHA-256\).* without labels", message)
+    assert images.test_labels is None and images.train_labels is not None
+    assert sorted(p.name for p in folder.iterdir()) == ["t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz",
+                                                         "train-labels-idx1-ubyte.gz"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not downloading: a missing labels file is no error and no warning
+        assert data.load("mnist", data_dir=tmp_path / "data", val_size=5, download=False).test_labels is None
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(10), gz=True)  # there, but not the expected content
+    for download in (False, True):
+        with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.gz: SHA-256 of the content is .* expected 0000"
+                           ) as error:
+            data.load("mnist", data_dir=tmp_path / "data", val_size=5, download=download)
+        assert "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize("gz", [False, True])

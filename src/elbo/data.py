@@ -15,13 +15,15 @@
   pixels / 255, Gaussian likelihood (Kingma & Welling 2013). A fixed permutation puts 365 images in the test set.
 
 Class labels (``train_labels``, ``val_labels``, ``test_labels``; they only colour figures) come with the digits, and
-with MNIST when ``train-labels-idx1-ubyte`` and ``t10k-labels-idx1-ubyte`` lie next to its images (they are not
-downloaded: a missing labels file is no error); the other data sets have none.
+with MNIST from ``train-labels-idx1-ubyte`` and ``t10k-labels-idx1-ubyte``, looked for, downloaded and verified like its
+images; the other data sets have none. MNIST without its labels is no error: when a labels file is missing and is not
+downloaded (``download`` is false), or cannot be (a warning says why), the splits it covers (train and validation, or
+test) have labels ``None``; a labels file that is there but corrupt is an error, as for images.
 
 Files are looked for in ``data_dir/<folder>/`` and ``data_dir/`` (``folder`` as in ``FOLDERS``, the layout of the
 project's shared data directory). A missing file is downloaded from its canonical source when ``download`` is
-true and the machine can reach it, then verified; otherwise ``load`` fails with one line naming the file and the
-directory to put it in. The validation set is the last ``val_size`` images of the non-test data.
+true and the machine can reach it, then verified; otherwise ``load`` fails (MNIST's labels aside) with one line
+naming the file and the directory to put it in. The validation set is the last ``val_size`` images of the non-test data.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import io
 import os
 import tempfile
 import urllib.request
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,9 +63,10 @@ SHA256 = {
 
 _MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
 _LAROCHELLE = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
+_MNIST_FILES = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte",
+                "train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte")
 URLS = {
-    "train-images-idx3-ubyte": [m + "train-images-idx3-ubyte.gz" for m in _MNIST_MIRRORS],
-    "t10k-images-idx3-ubyte": [m + "t10k-images-idx3-ubyte.gz" for m in _MNIST_MIRRORS],
+    **{name: [m + name + ".gz" for m in _MNIST_MIRRORS] for name in _MNIST_FILES},
     "binarized_mnist_train.amat": [_LAROCHELLE + "binarized_mnist_train.amat"],
     "binarized_mnist_valid.amat": [_LAROCHELLE + "binarized_mnist_valid.amat"],
     "binarized_mnist_test.amat": [_LAROCHELLE + "binarized_mnist_test.amat"],
@@ -111,8 +115,8 @@ def load(name: str, *, data_dir=None, val_size: int | None = None, download: boo
     elif name == "mnist":
         pool, image_shape = _idx_images(_read(directory, "mnist", "train-images-idx3-ubyte", download))
         test, _ = _idx_images(_read(directory, "mnist", "t10k-images-idx3-ubyte", download))
-        pool_labels = _optional_labels(directory, "train-labels-idx1-ubyte", len(pool))
-        test_labels = _optional_labels(directory, "t10k-labels-idx1-ubyte", len(test))
+        pool_labels = _optional_labels(directory, "train-labels-idx1-ubyte", len(pool), download)
+        test_labels = _optional_labels(directory, "t10k-labels-idx1-ubyte", len(test), download)
         likelihood, dynamic = "bernoulli", True
     elif name == "binarized_mnist":
         train, valid, test = (_amat(_read(directory, name, f"binarized_mnist_{split}.amat", download), split)
@@ -122,14 +126,14 @@ def load(name: str, *, data_dir=None, val_size: int | None = None, download: boo
         pool, test = _split_off_test(_frey(_read(directory, "frey", "frey_rawface.mat", download)), _TEST_SIZE["frey"])
         image_shape, likelihood, dynamic = (28, 20), "gaussian", False
     val_size = _check_val_size(val_size, len(pool), default=10000 if "mnist" in name else len(pool) // 10)
+    cut = len(pool) - val_size  # the validation set is the last val_size non-test images
     dtype = torch.get_default_dtype()
-    train, val, test = (torch.as_tensor(a, dtype=dtype) for a in (pool[:len(pool) - val_size],
-                                                                   pool[len(pool) - val_size:], test))
+    train, val, test = (torch.as_tensor(a, dtype=dtype) for a in (pool[:cut], pool[cut:], test))
     if dynamic:
         val, test = binarize(val, seed=_FIXED_SEED), binarize(test, seed=_FIXED_SEED + 1)
-    labels = (None,) * 3 if pool_labels is None else (
-        torch.as_tensor(a, dtype=torch.int64) for a in (pool_labels[:len(pool) - val_size],
-                                                          pool_labels[len(pool) - val_size:], test_labels))
+    # MNIST's two labels files come separately: either may be missing, and each split has labels or None
+    split_labels = (None, None) if pool_labels is None else (pool_labels[:cut], pool_labels[cut:])
+    labels = (None if a is None else torch.as_tensor(a, dtype=torch.int64) for a in (*split_labels, test_labels))
     return ImageData(name, train, val, test, image_shape, likelihood, dynamic, *labels)
 
 
@@ -183,23 +187,34 @@ def _find(directory: Path, dataset: str, name: str) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-def _read(directory: Path, dataset: str, name: str, download: bool) -> bytes:
-    """The verified, decompressed content of file ``name`` (found as ``name`` or ``name.gz``)."""
-    folder = FOLDERS[dataset]
+def _find_or_download(directory: Path, dataset: str, name: str, download: bool) -> Path:
+    """File ``name`` as ``_find`` finds it, downloaded into ``directory/<folder>/`` first when it is missing and
+    ``download`` is true; ``FileNotFoundError`` (one line: the file, the folder and why) when it is still missing."""
+    folder = directory / FOLDERS[dataset]
     path = _find(directory, dataset, name)
     if path is None:
-        reason = _download(name, directory / folder) if download else "downloading is off"
+        reason = _download(name, folder) if download else "downloading is off"
         if reason is not None:
-            raise FileNotFoundError(f"{dataset}: {name} (or {name}.gz) is missing from {directory / folder} and "
-                                    f"could not be downloaded ({reason}): put the file there, or pass --data-dir DIR")
+            raise FileNotFoundError(f"{dataset}: {name} (or {name}.gz) is missing from {folder} and could not be "
+                                    f"downloaded ({reason}): put the file there, or pass --data-dir DIR")
         path = _find(directory, dataset, name)
-    return _verified(path, name)
+    return path
 
 
-def _optional_labels(directory: Path, name: str, count: int) -> np.ndarray | None:
-    """MNIST's labels from idx1-ubyte file ``name`` when it is present (verified), else ``None``."""
-    path = _find(directory, "mnist", name)
-    if path is None:
+def _read(directory: Path, dataset: str, name: str, download: bool) -> bytes:
+    """The verified, decompressed content of file ``name`` (found as ``name`` or ``name.gz``, or downloaded)."""
+    return _verified(_find_or_download(directory, dataset, name, download), name)
+
+
+def _optional_labels(directory: Path, name: str, count: int, download: bool) -> np.ndarray | None:
+    """MNIST's labels from idx1-ubyte file ``name``, found or downloaded like the images and verified; ``None`` when
+    the file is missing and not downloaded. Labels only colour figures, so a failed download is a warning, not an
+    error; a file that is there is checked as strictly as an image file."""
+    try:
+        path = _find_or_download(directory, "mnist", name, download)
+    except FileNotFoundError as error:
+        if download:
+            warnings.warn(f"{error}; MNIST is loaded without labels", stacklevel=3)
         return None
     labels = _idx_labels(_verified(path, name))
     if len(labels) != count:
@@ -240,13 +255,24 @@ def _download(name: str, folder: Path) -> str | None:
             if hashlib.sha256(content).hexdigest() != SHA256[name]:
                 reasons.append(f"{url}: wrong SHA-256")
                 continue
-            with tempfile.NamedTemporaryFile(dir=folder, delete=False) as part:  # atomic: a temp file, then rename
-                part.write(raw)
-            os.replace(part.name, target)
+            _write_atomically(target, raw)
             return None
         except (OSError, EOFError, zlib.error) as error:  # URLError and timeouts are OSErrors
             reasons.append(f"{url}: {getattr(error, 'reason', error)}")
     return "; ".join(reasons)
+
+
+def _write_atomically(target: Path, content: bytes) -> None:
+    """Write a temporary file beside ``target``, then rename it: ``target`` is whole or absent, and the temporary
+    file is removed when the write or the rename fails (a full disk, an interrupt)."""
+    part = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f"{target.name}.", suffix=".part", delete=False)
+    try:
+        with part:
+            part.write(content)
+        os.replace(part.name, target)
+    except BaseException:
+        Path(part.name).unlink(missing_ok=True)
+        raise
 
 
 # --- formats -----------------------------------------------------------------------------------------------------
