@@ -29,6 +29,7 @@ body { font-family: sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.subterm { padding-left: 2.4em; }
 figure { margin: 1em 0 2em; }
 img { max-width: 100%; }
 .warning { background: #fff3cd; border-left: 4px solid #e0a800; padding: 0.5em 1em; }
@@ -56,10 +57,19 @@ def _estimate(value: dict) -> str:
     return f"{value['mean']:.3f} ± {value['stderr']:.3f}"
 
 
+def _label(text) -> str:
+    """A row's first cell. Leading spaces mark a sub-term of the row above, as the plain-text tables indent it
+    (``SURGERY_LABELS``); HTML would collapse them, so they become the ``subterm`` class, indented by the style."""
+    text = str(text)
+    if text.startswith(" "):
+        return f'<td class="subterm">{html.escape(text.lstrip())}</td>'
+    return f"<td>{html.escape(text)}</td>"
+
+
 def _table(header, rows) -> str:
     cells = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="number">{html.escape(str(c))}</td>' if i else
-                                    f"<td>{html.escape(str(c))}</td>" for i, c in enumerate(row)) + "</tr>"
+    body = "".join("<tr>" + "".join(f'<td class="number">{html.escape(str(c))}</td>' if i else _label(c)
+                                    for i, c in enumerate(row)) + "</tr>"
                    for row in rows)
     return f"<table><tr>{cells}</tr>{body}</table>"
 
@@ -100,7 +110,7 @@ def _surgery_section(surgery: dict | None, path: Path, epoch: int, one_layer: bo
     if surgery is None:
         return _note(f"No surgery.json: run `elbo surgery {path}` (or `elbo report {path} --compute`).")
     remedy = f"run `elbo surgery {path}` again (or `elbo report {path} --compute`)"
-    rows = [(label.strip(), _estimate(surgery[name])) for name, label in SURGERY_LABELS.items()]
+    rows = [(label, _estimate(surgery[name])) for name, label in SURGERY_LABELS.items()]
     return (_stale(surgery, epoch, remedy)
             + _note(f"{surgery['data']} {surgery['split']} set, epoch {surgery['epoch']}, N = "
                     f"{surgery['num_points']} points, {surgery['num_samples']} draw(s) of z per point; total "
