@@ -55,12 +55,25 @@ def test_training_curves_are_the_metrics(model):
 
 
 @torch.no_grad()
-def test_reconstructions_sit_next_to_their_inputs(model):
-    x = torch.rand(10, 12).bernoulli()
+def test_reconstructions_sit_under_their_inputs_and_grey_levels(model):
+    """Panels from top to bottom, titled: the grey levels where given, the binary inputs, their reconstructions."""
+    grey = torch.rand(10, 12)
+    x = grey.bernoulli()
+    means = torch.sigmoid(model.decoder(model.guide(x).mean))  # the Bernoulli mean is sigmoid(logits)
+    figure = plots.reconstructions(model, x, grey=grey, image_shape=SHAPE, columns=4)
+    assert [axes.get_title() for axes in figure.axes] == [
+        "grey-level images", "binarized inputs x ~ Bernoulli(grey level), which the model encodes",
+        "reconstructions E[x | z], z = E_q[z|x]: pixel probabilities"]
+    bottoms = [axes.get_position().y0 for axes in figure.axes]
+    assert bottoms[0] > bottoms[1] > bottoms[2]  # one above the other, in that order
+    for axes, images in zip(figure.axes, (grey, x, means)):
+        _assert_images(axes, images, 4)
     inputs, outputs = plots.reconstructions(model, x, image_shape=SHAPE, columns=4).axes
+    assert [inputs.get_title(), outputs.get_title()] == ["inputs x", "reconstructions E[x | z], z = E_q[z|x]"]
     _assert_images(inputs, x, 4)
-    z = model.guide(x).mean
-    _assert_images(outputs, torch.sigmoid(model.decoder(z)), 4)  # the Bernoulli mean is sigmoid(logits)
+    _assert_images(outputs, means, 4)
+    with pytest.raises(ValueError, match=r"grey must have the shape of x, \(10, 12\), got \(9, 12\)"):
+        plots.reconstructions(model, x, grey=grey[:9], image_shape=SHAPE)
 
 
 @torch.no_grad()

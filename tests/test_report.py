@@ -49,6 +49,8 @@ def test_report_without_measurements_says_how_to_make_them(run):
     names = [name for name, _ in _images(document)]
     assert names == ["training_curves", "reconstructions", "prior_samples", "latent_traversals", "manifold",
                      "encodings", "kl_per_unit"]
+    # digits are binarized dynamically: only the training images keep the grey levels the figure shows above them
+    assert "The first 16 training images: grey levels (top), the binary images the model is scored on" in document
 
 
 def test_report_is_self_contained_and_holds_the_runs_numbers(run):
@@ -69,6 +71,19 @@ def test_report_is_self_contained_and_holds_the_runs_numbers(run):
     for name, data in images:
         assert base64.b64decode(data) == (run / "figures" / f"{name}.png").read_bytes()
     assert not re.search(r"<script|<link|<iframe|\b(src|href)=\"(?!data:)|url\(", document)
+
+
+def test_the_sub_terms_of_the_surgery_table_are_indented(run):
+    """Total correlation and dimension-wise KL, the parts of the marginal KL, sit indented under it as in `elbo
+    surgery`'s plain text: HTML collapses the labels' leading spaces, so their cells carry a class the style
+    indents; every other row's label is a plain cell."""
+    evaluate.surgery_run(run)
+    document = report.write_report(run).read_text()
+    assert re.search(r"td\.subterm \{ padding-left: [1-9]", document)
+    rows = re.findall(r'<tr><td( class="subterm")?>([^<]*)</td><td class="number">[^<]* ± ', document)
+    assert rows == [(' class="subterm"' if label.startswith(" ") else "", label.strip())
+                    for label in evaluate.SURGERY_LABELS.values()]
+    assert [label for indented, label in rows if indented] == ["total correlation", "dimension-wise KL"]
 
 
 def test_measurements_of_an_earlier_epoch_are_flagged_and_recomputed(run):

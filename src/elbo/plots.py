@@ -4,7 +4,8 @@ The figures are built on ``Figure`` objects directly, never through ``pyplot``: 
 no window or backend is chosen, and nothing needs closing; ``figure.savefig(...)`` renders with Agg.
 
 - ``training_curves``: the training and validation bound per epoch (``metrics.jsonl``);
-- ``reconstructions``: images next to the mean of ``p(x|z)`` at their posterior mean ``z = E_q[z|x]``;
+- ``reconstructions``: images (and the grey levels they were binarized from) above the mean of ``p(x|z)`` at
+  their posterior mean ``z = E_q[z|x]``;
 - ``prior_samples``: the mean of ``p(x|z)`` for ``z ~ p(z)``;
 - ``latent_traversals``: one unit of ``E_q[z|x]`` moved across a range of values, the others held;
 - ``manifold`` (2-D latents): the mean of ``p(x|z)`` over a grid ``z = Φ⁻¹(u)``, ``u`` evenly spaced in the unit
@@ -93,13 +94,25 @@ def training_curves(metrics: list[dict]) -> Figure:
     return figure
 
 
-def reconstructions(model, x: torch.Tensor, *, image_shape, columns: int = 8) -> Figure:
-    """The images ``x: (n, H·W)`` (left) and the mean of ``p(x|z)`` at ``z = E_q[z|x]`` (right), tile for tile."""
+def reconstructions(model, x: torch.Tensor, *, image_shape, grey: torch.Tensor | None = None,
+                    columns: int = 8) -> Figure:
+    """Panels from top to bottom, image i in the same place in each: the grey-level images ``grey`` where given
+    (``x`` is then their binarization ``x ~ Bernoulli(grey)``), the images ``x: (n, H·W)`` the model encodes, and
+    the mean of ``p(x|z)`` at ``z = E_q[z|x]`` (pixel probabilities for a Bernoulli decoder)."""
+    if grey is not None and grey.shape != x.shape:
+        raise ValueError(f"grey must have the shape of x, {tuple(x.shape)}, got {tuple(grey.shape)}")
     means = decoded_mean(model, _posterior_mean(model, x))
-    figure = Figure(figsize=(9, 4.5 * math.ceil(len(x) / columns) / columns + 0.5), layout="constrained")
-    left, right = figure.subplots(1, 2)
-    _image_axes(left, x, image_shape, columns, "inputs x")
-    _image_axes(right, means, image_shape, columns, "reconstructions E[x | z = E_q[z|x]]")
+    if grey is None:
+        panels = [(x, "inputs x"), (means, "reconstructions E[x | z], z = E_q[z|x]")]
+    else:
+        panels = [(grey, "grey-level images"),
+                  (x, "binarized inputs x ~ Bernoulli(grey level), which the model encodes"),
+                  (means, "reconstructions E[x | z], z = E_q[z|x]: pixel probabilities")]
+    height, width = image_shape
+    panel_height = 9 * math.ceil(len(x) / columns) * (height + 1) / (columns * (width + 1)) + 0.35  # and a title
+    figure = Figure(figsize=(9, len(panels) * panel_height), layout="constrained")
+    for axes, (images, title) in zip(figure.subplots(len(panels), 1), panels):
+        _image_axes(axes, images, image_shape, columns, title)
     return figure
 
 

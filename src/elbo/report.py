@@ -29,6 +29,7 @@ body { font-family: sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.subterm { padding-left: 2.4em; }
 figure { margin: 1em 0 2em; }
 img { max-width: 100%; }
 .warning { background: #fff3cd; border-left: 4px solid #e0a800; padding: 0.5em 1em; }
@@ -56,10 +57,19 @@ def _estimate(value: dict) -> str:
     return f"{value['mean']:.3f} ± {value['stderr']:.3f}"
 
 
+def _label(text) -> str:
+    """A row's first cell. Leading spaces mark a sub-term of the row above, as the plain-text tables indent it
+    (``SURGERY_LABELS``); HTML would collapse them, so they become the ``subterm`` class, indented by the style."""
+    text = str(text)
+    if text.startswith(" "):
+        return f'<td class="subterm">{html.escape(text.lstrip())}</td>'
+    return f"<td>{html.escape(text)}</td>"
+
+
 def _table(header, rows) -> str:
     cells = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="number">{html.escape(str(c))}</td>' if i else
-                                    f"<td>{html.escape(str(c))}</td>" for i, c in enumerate(row)) + "</tr>"
+    body = "".join("<tr>" + "".join(f'<td class="number">{html.escape(str(c))}</td>' if i else _label(c)
+                                    for i, c in enumerate(row)) + "</tr>"
                    for row in rows)
     return f"<table><tr>{cells}</tr>{body}</table>"
 
@@ -100,7 +110,7 @@ def _surgery_section(surgery: dict | None, path: Path, epoch: int, one_layer: bo
     if surgery is None:
         return _note(f"No surgery.json: run `elbo surgery {path}` (or `elbo report {path} --compute`).")
     remedy = f"run `elbo surgery {path}` again (or `elbo report {path} --compute`)"
-    rows = [(label.strip(), _estimate(surgery[name])) for name, label in SURGERY_LABELS.items()]
+    rows = [(label, _estimate(surgery[name])) for name, label in SURGERY_LABELS.items()]
     return (_stale(surgery, epoch, remedy)
             + _note(f"{surgery['data']} {surgery['split']} set, epoch {surgery['epoch']}, N = "
                     f"{surgery['num_points']} points, {surgery['num_samples']} draw(s) of z per point; total "
@@ -133,6 +143,15 @@ def _diagnostics_section(warning: str | None, activity, kl, diagnostics: dict | 
     return "".join(parts)
 
 
+def _reconstruction_images(data, count: int) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """``(x, grey, split)``: the first ``count`` images of ``split`` as a model is scored on them and, for dynamically
+    binarized data, the grey-level images ``x`` was drawn from. Only the training split keeps its grey levels (``load``
+    binarizes the validation and test images once), so such data shows training images; other data, test images."""
+    if data.dynamic_binarization:
+        return scored_split(data, "train")[0][:count], data.train[:count], "training"
+    return scored_split(data, "test")[0][:count], None, "test"
+
+
 def _figures(run, kl, activity, surgery: dict | None) -> tuple[list, list]:
     """``(name, caption, Figure)`` for every figure this run allows, and notes on those it does not."""
     model, shape = run.model, run.config.model.image_shape
@@ -143,8 +162,13 @@ def _figures(run, kl, activity, surgery: dict | None) -> tuple[list, list]:
     if not hasattr(model, "prior"):
         skipped.append("Reconstructions, samples, traversals and KL per unit need a model with one stochastic layer.")
         return made, skipped
-    made.append(("reconstructions", "Test images and the mean of p(x|z) at their posterior mean.",
-                 plots.reconstructions(model, test[:32], image_shape=shape)))
+    x, grey, split = _reconstruction_images(run.data, 16)
+    caption = (f"The first {len(x)} {split} images (top) and the mean of p(x|z) at their posterior mean (bottom)."
+               if grey is None else
+               f"The first {len(x)} {split} images: grey levels (top), the binary images the model is scored on (drawn "
+               f"once with a fixed seed, as the ELBO surgery's), and the mean of p(x|z) at their posterior mean.")
+    made.append(("reconstructions", caption,
+                 plots.reconstructions(model, x, grey=grey, image_shape=shape, columns=len(x))))
     made.append(("prior_samples", "The mean of p(x|z) for z drawn from the prior.",
                  plots.prior_samples(model, image_shape=shape)))
     units = torch.argsort(kl, descending=True)[:8].tolist()
