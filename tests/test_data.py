@@ -2,6 +2,7 @@
 the real files in ../shared/data."""
 
 import gzip
+import os
 import re
 import warnings
 
@@ -121,7 +122,7 @@ def test_a_download_that_cannot_be_written_leaves_no_temporary_file(tmp_path, mo
     def full_disk(source, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(data.os, "replace", full_disk)  # the temporary file is written; renaming it fails
+    monkeypatch.setattr(os, "replace", full_disk)  # the temporary file is written; renaming it fails
     with pytest.raises(FileNotFoundError, match="could not be downloaded .*No space left on device"):
         data.load("frey", data_dir=tmp_path / "data")
     assert list((tmp_path / "data" / "frey_faces").iterdir()) == []

@@ -31,8 +31,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
-import tempfile
 import urllib.request
 import warnings
 import zlib
@@ -41,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ._files import write_atomically
 
 __all__ = ["DATASETS", "SPLITS", "ImageData", "load", "scored_split", "epoch_batches", "binarize", "SHA256", "URLS"]
 
@@ -255,24 +255,11 @@ def _download(name: str, folder: Path) -> str | None:
             if hashlib.sha256(content).hexdigest() != SHA256[name]:
                 reasons.append(f"{url}: wrong SHA-256")
                 continue
-            _write_atomically(target, raw)
+            write_atomically(target, raw)
             return None
         except (OSError, EOFError, zlib.error) as error:  # URLError and timeouts are OSErrors
             reasons.append(f"{url}: {getattr(error, 'reason', error)}")
     return "; ".join(reasons)
-
-
-def _write_atomically(target: Path, content: bytes) -> None:
-    """Write a temporary file beside ``target``, then rename it: ``target`` is whole or absent, and the temporary
-    file is removed when the write or the rename fails (a full disk, an interrupt)."""
-    part = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f"{target.name}.", suffix=".part", delete=False)
-    try:
-        with part:
-            part.write(content)
-        os.replace(part.name, target)
-    except BaseException:
-        Path(part.name).unlink(missing_ok=True)
-        raise
 
 
 # --- formats -----------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from torch.distributions import Normal, kl_divergence
 from tqdm.auto import tqdm
 
 from . import bounds
+from ._files import write_atomically
 from ._optional import require
 from .estimators import check_estimator
 from .evaluate import ACTIVITY_THRESHOLD, _batches, _check_data, _check_positive, diagonal_gaussian, latent_activity
@@ -170,7 +171,7 @@ def diagnose_run(path, *, num_samples=(1, 5, 50), estimators=("reparam", "dreg")
     ``data``: another data set with images of the same size to measure on.
     """
     from . import data as datasets
-    from .train import _write_atomically, load_run  # train imports evaluate, which this module imports
+    from .train import load_run  # train imports evaluate, which this module imports
 
     for k in num_samples:
         _check_positive(num_samples=k)
@@ -200,5 +201,5 @@ def diagnose_run(path, *, num_samples=(1, 5, 50), estimators=("reparam", "dreg")
               "collapse_warning": posterior_collapse(kl, activity),
               "snr_batch_size": len(batch), "num_draws": num_draws, "gradient_snr": snr,
               "seconds": time.perf_counter() - started}
-    _write_atomically(Path(path) / "diagnostics.json", (json.dumps(result, indent=2) + "\n").encode())
+    write_atomically(Path(path) / "diagnostics.json", (json.dumps(result, indent=2) + "\n").encode())
     return result

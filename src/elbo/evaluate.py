@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from . import bounds, distributed
 from ._compiler import compiled
+from ._files import write_atomically
 
 __all__ = ["iwae_per_point", "elbo_per_point", "log_likelihood", "mean_and_stderr", "latent_activity",
            "active_units", "evaluate", "evaluate_run", "ACTIVITY_THRESHOLD", "diagonal_gaussian",
@@ -192,7 +193,7 @@ def evaluate_run(path, *, num_samples: int = 5000, iwae_samples=(5, 50), max_ima
     ``distributed.rank_seed(seed)``); under torchrun each process calls this with ``nproc=1``. Every process
     returns the result; only rank 0 writes it.
     """
-    from .train import _write_atomically, load_run  # train imports this module for its validation bound
+    from .train import load_run  # train imports this module for its validation bound
 
     if max_images is not None:
         _check_positive(max_images=max_images)
@@ -214,7 +215,7 @@ def evaluate_run(path, *, num_samples: int = 5000, iwae_samples=(5, 50), max_ima
                              chunk_size=chunk_size, compile=compile,
                              progress=progress and distributed.is_main_process())}
         if distributed.is_main_process():
-            _write_atomically(Path(path) / "evaluation.json", (json.dumps(result, indent=2) + "\n").encode())
+            write_atomically(Path(path) / "evaluation.json", (json.dumps(result, indent=2) + "\n").encode())
     return result
 
 
@@ -419,7 +420,7 @@ def surgery_run(path, *, split: str = "train", max_points: int | None = 60000, n
     The default is the training set, the data the aggregate posterior was fitted to (dynamically binarized images
     binarized once with a fixed seed: ``elbo.data.scored_split``)."""
     from . import data as datasets
-    from .train import _write_atomically, load_run  # train imports this module for its validation bound
+    from .train import load_run  # train imports this module for its validation bound
 
     if max_points is not None:
         _check_positive(max_points=max_points)
@@ -432,5 +433,5 @@ def surgery_run(path, *, split: str = "train", max_points: int | None = 60000, n
               **elbo_surgery(run.model, run.model.guide, x[:max_points].to(device), num_samples=num_samples,
                              dimension_samples=dimension_samples, batch_size=batch_size, chunk_size=chunk_size,
                              progress=progress)}
-    _write_atomically(Path(path) / "surgery.json", (json.dumps(result, indent=2) + "\n").encode())
+    write_atomically(Path(path) / "surgery.json", (json.dumps(result, indent=2) + "\n").encode())
     return result

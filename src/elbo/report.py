@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from . import plots
+from ._files import write_atomically
 from .data import scored_split
 from .diagnostics import KL_THRESHOLD, kl_per_dimension, posterior_collapse
 from .evaluate import ACTIVITY_THRESHOLD, SURGERY_LABELS, evaluate_run, latent_activity, surgery_run
@@ -192,7 +193,7 @@ def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", se
                  progress: bool = False) -> Path:
     """Write ``path/report.html`` (and ``path/figures/*.png``) for run directory ``path``; returns the report's
     path. ``compute``: run ``evaluate_run`` and ``surgery_run`` with their defaults where their JSON is missing."""
-    from .train import _write_atomically, load_run  # train imports evaluate, which plots imports
+    from .train import load_run  # train imports evaluate, which plots imports
 
     path = Path(path)
     run = load_run(path, data_dir=data_dir, device=device)
@@ -212,7 +213,7 @@ def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", se
     blocks = []
     for name, caption, figure in figures:
         image = png(figure)
-        _write_atomically(path / "figures" / f"{name}.png", image)
+        write_atomically(path / "figures" / f"{name}.png", image)
         blocks.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
                       f'{base64.b64encode(image).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>')
     written = {f"{name}.png" for name, _, _ in figures}
@@ -248,5 +249,5 @@ def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", se
 </body>
 </html>
 """
-    _write_atomically(path / "report.html", document.encode())
+    write_atomically(path / "report.html", document.encode())
     return path / "report.html"

@@ -36,10 +36,9 @@ times exactly these.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +51,7 @@ from tqdm.auto import tqdm
 
 from . import bounds, data, distributed, evaluate
 from ._compiler import compiled
+from ._files import write_atomically
 from .vae import VAEConfig, make_vae
 
 __all__ = ["TrainConfig", "OBJECTIVES", "SCHEDULES", "Run", "TrainingDiverged", "train", "resume", "load_run",
@@ -283,7 +283,7 @@ def _train(config: TrainConfig, out: Path, *, force: bool, progress: bool, time_
         out.mkdir(parents=True, exist_ok=True)
         for name in existing:
             (out / name).unlink()
-        _write_atomically(out / "config.json", json.dumps(config.to_dict(), indent=2).encode())
+        write_atomically(out / "config.json", json.dumps(config.to_dict(), indent=2).encode())
         (out / "metrics.jsonl").touch()
         _save_checkpoint(state)
     return _fit(state, progress=progress, time_limit=time_limit)
@@ -335,7 +335,7 @@ def _resume(checkpoint: dict, config: TrainConfig, model, out: Path, *, progress
         raise ValueError(f"{out / 'checkpoint.pt'}: cannot restore the training state ({error})") from None
     if distributed.is_main_process():
         metrics = [m for m in _read_metrics(out) if m["epoch"] <= checkpoint["epoch"]]  # drop epochs after it
-        _write_atomically(out / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics).encode())
+        write_atomically(out / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics).encode())
     state = _State(config, out, model, images, optimizer, generators, epoch=checkpoint["epoch"])
     return _fit(state, progress=progress, time_limit=time_limit)
 
@@ -447,14 +447,6 @@ def _generators(seed: int, device: torch.device) -> dict:
             "binarize": torch.Generator(device).manual_seed(binarize_seed)}
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as part:
-        part.write(content)
-        part.flush()
-        os.fsync(part.fileno())
-    os.replace(part.name, path)
-
-
 def _save_checkpoint(state: _State) -> None:
     """Only tensors and primitive containers, so that ``torch.load(weights_only=True)`` can read it."""
     device = next(state.model.parameters()).device
@@ -463,12 +455,9 @@ def _save_checkpoint(state: _State) -> None:
         rng["cuda"] = torch.cuda.get_rng_state(device)
     checkpoint = {"config": state.config.to_dict(), "epoch": state.epoch, "model": state.model.state_dict(),
                   "optimizer": state.optimizer.state_dict(), "rng": rng}
-    path = state.out / "checkpoint.pt"
-    with tempfile.NamedTemporaryFile(dir=state.out, prefix="checkpoint.pt", suffix=".tmp", delete=False) as part:
-        torch.save(checkpoint, part)
-        part.flush()
-        os.fsync(part.fileno())
-    os.replace(part.name, path)
+    content = io.BytesIO()
+    torch.save(checkpoint, content)
+    write_atomically(state.out / "checkpoint.pt", content.getvalue())
 
 
 def _read_checkpoint(out: Path) -> dict:

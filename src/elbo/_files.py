@@ -1,0 +1,24 @@
+"""Writing a file so that a reader finds it whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomically(path, content: bytes) -> None:
+    """Write ``content`` to a temporary file beside ``path``, flush it to the disk, then rename it to ``path``: a
+    reader, or a run killed half-way, sees the old file or the new one, never part of one. The temporary file is
+    removed when the write or the rename fails (a full disk, an interrupt)."""
+    path = Path(path)
+    part = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp", delete=False)
+    try:
+        with part:
+            part.write(content)
+            part.flush()
+            os.fsync(part.fileno())
+        os.replace(part.name, path)
+    except BaseException:
+        Path(part.name).unlink(missing_ok=True)
+        raise
