@@ -28,6 +28,8 @@ def test_mnist_idx_files_load_as_pixels_over_255(tmp_path, monkeypatch, gz):
     assert set(images.val.unique().tolist()) <= {0.0, 1.0} and images.test.shape == (10, 784)
     again = data.load("mnist", data_dir=tmp_path, val_size=5, download=False)
     assert torch.equal(images.test, again.test) and torch.equal(images.val, again.val)
+    # the grey levels the test images were drawn from are kept beside them (for figures that show both)
+    torch.testing.assert_close(images.test_grey, torch.as_tensor(test.reshape(10, 784) / 255.0), rtol=0, atol=0)
 
 
 def test_mnist_labels_are_read_when_their_files_are_there(tmp_path, monkeypatch):

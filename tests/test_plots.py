@@ -141,6 +141,9 @@ def test_surgery_terms_are_the_means_with_their_log_n_bound():
     assert [bar.get_width() for bar in left.patches] == [-3.0, -2.0]
     assert [bar.get_width() for bar in right.patches] == [-1.0, 0.0, 1.0, 2.0, 3.0]
     assert list(right.get_lines()[-1].get_xdata()) == [math.log(100)] * 2
+    labels = [label.get_text() for label in right.get_yticklabels()]  # right-aligned: indenting would not show
+    assert labels[2:4] == ["↳ total correlation", "↳ dimension-wise KL"]
+    assert right.patches[2].get_facecolor() == right.patches[3].get_facecolor() != right.patches[1].get_facecolor()
 
 
 def test_figures_do_not_touch_pyplot_or_the_backend(model):

@@ -49,8 +49,8 @@ def test_report_without_measurements_says_how_to_make_them(run):
     names = [name for name, _ in _images(document)]
     assert names == ["training_curves", "reconstructions", "prior_samples", "latent_traversals", "manifold",
                      "encodings", "kl_per_unit"]
-    # digits are binarized dynamically: only the training images keep the grey levels the figure shows above them
-    assert "The first 16 training images: grey levels (top), the binary images the model is scored on" in document
+    # digits are binarized dynamically: the figure shows the grey levels the test images were drawn from
+    assert "The first 16 test images: grey levels (top), the binary images the model is scored on" in document
 
 
 def test_report_is_self_contained_and_holds_the_runs_numbers(run):

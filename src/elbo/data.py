@@ -84,6 +84,8 @@ class ImageData:
     ``dynamic_binarization``: train on ``x ~ Bernoulli(train)``, resampled every epoch (``epoch_batches``);
     ``val`` and ``test`` are then already binary. ``likelihood``: the decoder this data calls for.
     ``*_labels``: the class of each image (int64, ``(N,)``), or ``None`` where the data set has no labels.
+    ``test_grey``: the grey-level images the binary ``test`` images were drawn from (``None`` for data that is not
+    dynamically binarized), for figures that show both.
     """
 
     name: str
@@ -96,6 +98,7 @@ class ImageData:
     train_labels: torch.Tensor | None = None
     val_labels: torch.Tensor | None = None
     test_labels: torch.Tensor | None = None
+    test_grey: torch.Tensor | None = None
 
 
 def load(name: str, *, data_dir=None, val_size: int | None = None, download: bool = True) -> ImageData:
@@ -129,12 +132,13 @@ def load(name: str, *, data_dir=None, val_size: int | None = None, download: boo
     cut = len(pool) - val_size  # the validation set is the last val_size non-test images
     dtype = torch.get_default_dtype()
     train, val, test = (torch.as_tensor(a, dtype=dtype) for a in (pool[:cut], pool[cut:], test))
+    test_grey = test if dynamic else None
     if dynamic:
         val, test = binarize(val, seed=_FIXED_SEED), binarize(test, seed=_FIXED_SEED + 1)
     # MNIST's two labels files come separately: either may be missing, and each split has labels or None
     split_labels = (None, None) if pool_labels is None else (pool_labels[:cut], pool_labels[cut:])
     labels = (None if a is None else torch.as_tensor(a, dtype=torch.int64) for a in (*split_labels, test_labels))
-    return ImageData(name, train, val, test, image_shape, likelihood, dynamic, *labels)
+    return ImageData(name, train, val, test, image_shape, likelihood, dynamic, *labels, test_grey=test_grey)
 
 
 def _check_val_size(val_size, pool_size: int, *, default: int) -> int:

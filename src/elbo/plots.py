@@ -203,15 +203,19 @@ def kl_bars(kl: torch.Tensor, activity: torch.Tensor | None = None, *,
 
 def surgery_terms(result: dict) -> Figure:
     """The terms of ``elbo.evaluate.elbo_surgery`` as bars with ± 2 standard errors, in nats per point: the
-    reconstruction and the ELBO (left), the KL terms (right), with ``log N``, the most the MI can be."""
+    reconstruction and the ELBO (left), the KL terms (right), with ``log N``, the most the MI can be. The two parts
+    of the marginal KL (the labels indented in ``SURGERY_LABELS``) are lighter bars, their labels marked ↳."""
     figure = Figure(figsize=(9, 3.4), layout="constrained")
     left, right = figure.subplots(1, 2, width_ratios=(2, 3))
     for axes, names in ((left, ("reconstruction", "elbo")),
                         (right, ("index_code_mi", "marginal_kl", "total_correlation", "dimensionwise_kl", "kl"))):
         means = [result[name]["mean"] for name in names]
         errors = [2 * result[name]["stderr"] for name in names]
-        axes.barh(range(len(names)), means, xerr=errors, color="C0", ecolor="0.3", capsize=3)
-        axes.set_yticks(range(len(names)), [SURGERY_LABELS[name] for name in names])
+        parts = [SURGERY_LABELS[name].startswith(" ") for name in names]
+        axes.barh(range(len(names)), means, xerr=errors, color=["#9ecae1" if part else "C0" for part in parts],
+                  ecolor="0.3", capsize=3)
+        axes.set_yticks(range(len(names)), [f"↳ {SURGERY_LABELS[name].strip()}" if part else SURGERY_LABELS[name]
+                                            for name, part in zip(names, parts)])
         axes.invert_yaxis()
         axes.set_xlabel("nats per data point")
         axes.grid(axis="x", alpha=0.3)

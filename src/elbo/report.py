@@ -144,30 +144,22 @@ def _diagnostics_section(warning: str | None, activity, kl, diagnostics: dict | 
     return "".join(parts)
 
 
-def _reconstruction_images(data, count: int) -> tuple[torch.Tensor, torch.Tensor | None, str]:
-    """``(x, grey, split)``: the first ``count`` images of ``split`` as a model is scored on them and, for dynamically
-    binarized data, the grey-level images ``x`` was drawn from. Only the training split keeps its grey levels (``load``
-    binarizes the validation and test images once), so such data shows training images; other data, test images."""
-    if data.dynamic_binarization:
-        return scored_split(data, "train")[0][:count], data.train[:count], "training"
-    return scored_split(data, "test")[0][:count], None, "test"
-
-
 def _figures(run, kl, activity, surgery: dict | None) -> tuple[list, list]:
     """``(name, caption, Figure)`` for every figure this run allows, and notes on those it does not."""
     model, shape = run.model, run.config.model.image_shape
     test, labels = scored_split(run.data, "test")
+    test = test.to(next(model.parameters()).device)
     made, skipped = [], []
     if run.metrics:
         made.append(("training_curves", "Training and validation bound per epoch.", plots.training_curves(run.metrics)))
     if not hasattr(model, "prior"):
         skipped.append("Reconstructions, samples, traversals and KL per unit need a model with one stochastic layer.")
         return made, skipped
-    x, grey, split = _reconstruction_images(run.data, 16)
-    caption = (f"The first {len(x)} {split} images (top) and the mean of p(x|z) at their posterior mean (bottom)."
+    x, grey = test[:16], None if run.data.test_grey is None else run.data.test_grey[:16].to(test)
+    caption = (f"The first {len(x)} test images (top) and the mean of p(x|z) at their posterior mean (bottom)."
                if grey is None else
-               f"The first {len(x)} {split} images: grey levels (top), the binary images the model is scored on (drawn "
-               f"once with a fixed seed, as the ELBO surgery's), and the mean of p(x|z) at their posterior mean.")
+               f"The first {len(x)} test images: grey levels (top), the binary images the model is scored on (drawn "
+               f"once with a fixed seed), and the mean of p(x|z) at their posterior mean.")
     made.append(("reconstructions", caption,
                  plots.reconstructions(model, x, grey=grey, image_shape=shape, columns=len(x))))
     made.append(("prior_samples", "The mean of p(x|z) for z drawn from the prior.",
