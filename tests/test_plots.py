@@ -52,6 +52,13 @@ def test_training_curves_are_the_metrics(model):
     assert list(val.get_xdata()) == [1, 3] and list(val.get_ydata()) == [-31.0, -27.5]
     with pytest.raises(ValueError, match="no epoch has finished"):
         plots.training_curves([])
+    for m in metrics:  # a VAE run: the ELBO is the bound, and is not drawn twice
+        m["elbo"] = m["train_bound"]
+    assert len(plots.training_curves(metrics).axes[0].get_lines()) == 2
+    for m in metrics:  # an IWAE run: the training ELBO lies below the bound, dashed
+        m["elbo"] = m["train_bound"] - 1
+    _, elbo, _ = plots.training_curves(metrics).axes[0].get_lines()
+    assert list(elbo.get_ydata()) == [-31.0, -29.5, -28.0] and elbo.get_linestyle() == "--"
 
 
 @torch.no_grad()

@@ -76,7 +76,8 @@ def _image_figure(images: torch.Tensor, image_shape, columns: int, title: str, s
 
 
 def training_curves(metrics: list[dict]) -> Figure:
-    """``train_bound`` and, where present, ``val_bound`` against ``epoch``, in nats per image."""
+    """``train_bound`` and, where present, ``val_bound`` against ``epoch``, in nats per image; and the training ELBO
+    (``elbo``) where it is not the bound itself (an IWAE run), dashed."""
     if not metrics:
         raise ValueError("no epoch has finished: there are no training curves to draw")
     figure = Figure(figsize=(6, 3.6), layout="constrained")
@@ -84,6 +85,9 @@ def training_curves(metrics: list[dict]) -> Figure:
     marker = "." if len(metrics) <= 50 else None  # a dot per epoch, while the dots stay apart
     axes.plot([m["epoch"] for m in metrics], [m["train_bound"] for m in metrics], marker=marker,
               label="training bound (mean over the epoch)")
+    elbo = [(m["epoch"], m["elbo"]) for m in metrics if "elbo" in m and m["elbo"] != m["train_bound"]]
+    if elbo:
+        axes.plot(*zip(*elbo), marker=marker, linestyle="--", color="C0", alpha=0.6, label="training ELBO")
     validation = [(m["epoch"], m["val_bound"]) for m in metrics if "val_bound" in m]
     if validation:
         axes.plot(*zip(*validation), marker=marker, label="validation bound (end of the epoch)")

@@ -151,7 +151,9 @@ def _figures(run, kl, activity, surgery: dict | None) -> tuple[list, list]:
     test = test.to(next(model.parameters()).device)
     made, skipped = [], []
     if run.metrics:
-        made.append(("training_curves", "Training and validation bound per epoch.", plots.training_curves(run.metrics)))
+        caption = "Training and validation bound per epoch" + (
+            "; dashed, the training ELBO of the same draws." if run.config.objective == "iwae" else ".")
+        made.append(("training_curves", caption, plots.training_curves(run.metrics)))
     if not hasattr(model, "prior"):
         skipped.append("Reconstructions, samples, traversals and KL per unit need a model with one stochastic layer.")
         return made, skipped
