@@ -102,26 +102,41 @@ def _elbo_train(*args):
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path):
-    """`elbo train` killed with SIGKILL in its third epoch or later, then `elbo train --resume`, ends with the same
-    parameters, bit for bit, as the same command never interrupted (each in its own process, CPU, float32)."""
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole") / "run"
+    whole = _elbo_train("--out", str(out))
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+    return out
+
+
+@pytest.mark.parametrize("signal_", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_resume_after_a_kill_or_ctrl_c_matches_an_uninterrupted_run(tmp_path, uninterrupted, signal_):
+    """`elbo train` killed with SIGKILL, or interrupted by SIGINT (Ctrl-C: exit 130 and a one-line hint), in its
+    third epoch or later, then `elbo train --resume`, ends with the same parameters, bit for bit, as the same command
+    never interrupted (each in its own process, CPU, float32)."""
     killed = _elbo_train("--out", str(tmp_path / "killed"))
     metrics = tmp_path / "killed" / "metrics.jsonl"
     deadline = time.monotonic() + 300
     while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):  # so epoch 1 is checkpointed
         assert killed.poll() is None and time.monotonic() < deadline, killed.stderr.read() if killed.stderr else ""
         time.sleep(0.01)
-    os.kill(killed.pid, signal.SIGKILL)
-    killed.wait()
-    assert killed.returncode == -signal.SIGKILL
+    os.kill(killed.pid, signal_)
+    _, stderr = killed.communicate(timeout=60)
     epoch = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["epoch"]
     assert 1 <= epoch < 12, f"the run was not interrupted mid-way (checkpoint of epoch {epoch})"
+    if signal_ == signal.SIGKILL:
+        assert killed.returncode == -signal.SIGKILL
+    else:
+        assert killed.returncode == 130
+        assert stderr.splitlines() == [f"elbo train: interrupted; continue with: elbo train --resume "
+                                       f"{tmp_path / 'killed'}"]
+        # an epoch's line is written just before its checkpoint, and `--resume` drops a line the checkpoint lacks
+        assert epoch <= len(metrics.read_text().splitlines()) <= epoch + 1
     resumed = subprocess.run([sys.executable, "-m", "elbo", "train", "--resume", str(tmp_path / "killed"),
                               "--quiet"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    whole = _elbo_train("--out", str(tmp_path / "whole"))
-    assert whole.wait(timeout=600) == 0, whole.stderr.read()
-    _assert_same_parameters(_parameters(tmp_path / "killed"), _parameters(tmp_path / "whole"))
+    _assert_same_parameters(_parameters(tmp_path / "killed"), _parameters(uninterrupted))
     lines = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == list(range(1, 13))
 
