@@ -35,3 +35,12 @@ def test_an_interrupted_write_removes_the_temporary_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_atomically(tmp_path / "report.html", b"<html>")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_file_has_the_permissions_of_a_new_file(tmp_path):
+    umask = os.umask(0o027)
+    try:
+        write_atomically(tmp_path / "report.html", b"<html>")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o640  # 0o666 less the umask, not 0o600

@@ -10,7 +10,8 @@ from pathlib import Path
 def write_atomically(path, content: bytes) -> None:
     """Write ``content`` to a temporary file beside ``path``, flush it to the disk, then rename it to ``path``: a
     reader, or a run killed half-way, sees the old file or the new one, never part of one. The temporary file is
-    removed when the write or the rename fails (a full disk, an interrupt)."""
+    removed when the write or the rename fails (a full disk, an interrupt). The file gets the permissions of any
+    new file (``0o666`` less the umask), not the temporary file's ``0o600``."""
     path = Path(path)
     part = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp", delete=False)
     try:
@@ -18,7 +19,14 @@ def write_atomically(path, content: bytes) -> None:
             part.write(content)
             part.flush()
             os.fsync(part.fileno())
+        os.chmod(part.name, 0o666 & ~_umask())
         os.replace(part.name, path)
     except BaseException:
         Path(part.name).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    umask = os.umask(0)  # reading it means setting it: set it back at once
+    os.umask(umask)
+    return umask
