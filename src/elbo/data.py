@@ -252,13 +252,13 @@ def _download(name: str, folder: Path) -> str | None:
     for url in URLS[name]:
         target = folder / url.rsplit("/", 1)[-1]
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             with urllib.request.urlopen(url, timeout=30) as response:
                 raw = response.read()
             content = gzip.decompress(raw) if target.suffix == ".gz" else raw
             if hashlib.sha256(content).hexdigest() != SHA256[name]:
                 reasons.append(f"{url}: wrong SHA-256")
                 continue
+            folder.mkdir(parents=True, exist_ok=True)  # only now: a download that fails leaves no empty folder
             write_atomically(target, raw)
             return None
         except (OSError, EOFError, zlib.error) as error:  # URLError and timeouts are OSErrors
