@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -24,6 +25,11 @@ def write_atomically(path, content: bytes) -> None:
     except BaseException:
         Path(part.name).unlink(missing_ok=True)
         raise
+
+
+def write_json(path, value) -> None:
+    """``value`` as indented JSON (a run's ``config.json`` and its measurements), written atomically."""
+    write_atomically(path, (json.dumps(value, indent=2) + "\n").encode())
 
 
 def _umask() -> int:

@@ -64,9 +64,7 @@ def _demo(args) -> int:
     print(f"{'model':<12} {'ELBO':>14} {'IWAE-50':>14} {'log p(x)':>14} {'active':>7} {'train s':>8}")
     for row in result["rows"]:
         e = row["evaluation"]
-        cells = [f"{e[k]['mean']:.2f} ± {e[k]['stderr']:.2f}" for k in ("elbo",)] + \
-                [f"{e['iwae']['50']['mean']:.2f} ± {e['iwae']['50']['stderr']:.2f}",
-                 f"{e['log_likelihood']['mean']:.2f} ± {e['log_likelihood']['stderr']:.2f}"]
+        cells = [f"{v['mean']:.2f} ± {v['stderr']:.2f}" for v in (e["elbo"], e["iwae"]["50"], e["log_likelihood"])]
         print(f"{row['name']:<12} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} "
               f"{sum(e['active_units']):>3}/{sum(e['latent_dims']):<3} {row['train_seconds']:>8.1f}")
     print(f"log p(x) is IWAE with K = {result['num_samples']}; runs are in {args.out}/ (see `elbo evaluate --help`)")

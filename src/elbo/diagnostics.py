@@ -25,7 +25,6 @@ Why is a VAE's bound what it is? Per-unit KL, posterior collapse, and gradient s
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -35,10 +34,11 @@ from torch.distributions import Normal, kl_divergence
 from tqdm.auto import tqdm
 
 from . import bounds
-from ._files import write_atomically
+from ._checks import check_positive
+from ._files import write_json
 from ._optional import require
 from .estimators import check_estimator
-from .evaluate import ACTIVITY_THRESHOLD, _batches, _check_data, _check_positive, diagonal_gaussian, latent_activity
+from .evaluate import ACTIVITY_THRESHOLD, _batches, _check_data, _measured_images, diagonal_gaussian, latent_activity
 
 __all__ = ["KHAT_THRESHOLD", "psis", "khat_meaning", "KL_THRESHOLD", "kl_per_dimension", "posterior_collapse",
            "vae_parameter_groups", "gradient_snr", "diagnose_run", "SNR_ESTIMATORS"]
@@ -78,7 +78,7 @@ def khat_meaning(khat: float) -> str:
 def kl_per_dimension(model, guide, data: torch.Tensor, *, batch_size: int = 100) -> torch.Tensor:
     """``E_n KL(q(z_j|x_n) ‖ p(z_j))`` for each unit j, shape ``(D,)``, in nats: the closed form for a diagonal
     Gaussian ``q`` and a factorized Gaussian prior, averaged over the points of ``data: (N, ...)``."""
-    _check_positive(batch_size=batch_size)
+    check_positive(batch_size=batch_size)
     if not hasattr(model, "prior"):
         raise ValueError(f"KL per dimension needs a model with prior() (one stochastic layer); "
                          f"{type(model).__name__} gives only the log joint")
@@ -133,7 +133,7 @@ def gradient_snr(model, guide, x: torch.Tensor, *, num_samples: int, estimator: 
     Returns ``{group: mean SNR}``; ``estimator``: ``"reparam"``, ``"stl"`` or ``"dreg"``.
     """
     check_estimator(estimator, SNR_ESTIMATORS, bound="gradient_snr")
-    _check_positive(num_samples=num_samples)
+    check_positive(num_samples=num_samples)
     if not isinstance(num_draws, int) or isinstance(num_draws, bool) or num_draws < 2:
         raise ValueError(f"num_draws must be an integer >= 2 (a standard deviation needs two), got {num_draws!r}")
     groups = {name: [p for p in group if p.requires_grad] for name, group in parameters.items()}
@@ -174,19 +174,17 @@ def diagnose_run(path, *, num_samples=(1, 5, 50), estimators=("reparam", "dreg")
     from .train import load_run  # train imports evaluate, which this module imports
 
     for k in num_samples:
-        _check_positive(num_samples=k)
+        check_positive(num_samples=k)
     for estimator in estimators:
         check_estimator(estimator, SNR_ESTIMATORS, bound="gradient_snr")
     started = time.perf_counter()
     run = load_run(path, data_dir=data_dir, device=device)
-    images = run.data if data is None else datasets.load(
-        data, data_dir=run.config.data_dir if data_dir is None else data_dir)
+    images = _measured_images(run, data, data_dir)
     test, _ = datasets.scored_split(images, "test")
     batch, _ = datasets.scored_split(images, "train")
     model, test, batch = run.model, test.to(device), batch[:batch_size].to(device)
-    _check_data(model, test)
     torch.manual_seed(seed)
-    activity = latent_activity(model, model.guide, test)
+    activity = latent_activity(model, model.guide, test)  # checks the test images once, before any other work
     kl = kl_per_dimension(model, model.guide, test) if hasattr(model, "prior") else None
     groups = vae_parameter_groups(model)
     settings = [(estimator, k) for estimator in estimators for k in num_samples]
@@ -201,5 +199,5 @@ def diagnose_run(path, *, num_samples=(1, 5, 50), estimators=("reparam", "dreg")
               "collapse_warning": posterior_collapse(kl, activity),
               "snr_batch_size": len(batch), "num_draws": num_draws, "gradient_snr": snr,
               "seconds": time.perf_counter() - started}
-    write_atomically(Path(path) / "diagnostics.json", (json.dumps(result, indent=2) + "\n").encode())
+    write_json(Path(path) / "diagnostics.json", result)
     return result

@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch.distributions import Distribution, kl_divergence, register_kl
 
 from . import estimators
+from ._checks import check_positive
 
 __all__ = ["WorkerFailed", "rank", "world_size", "is_main_process", "joined", "device_of_rank", "launch", "block",
            "gather", "map_blocks", "all_reduce_sum", "any_rank", "rank_seed", "SharedNoise"]
@@ -102,8 +103,7 @@ def launch(fn, nproc: int, *args, threads: int | None = None, **kwargs):
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
-        raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
+    check_positive(nproc=nproc)
     if dist.is_initialized() or _environment_world_size() > 1:
         raise ValueError(f"nproc={nproc} starts its own processes; this one is already part of a group of "
                          f"{_environment_world_size()} (torchrun): leave nproc out")

@@ -20,7 +20,6 @@ Every function runs under ``torch.no_grad()`` and returns nats (per image), not 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 from pathlib import Path
@@ -31,8 +30,9 @@ from torch.distributions import Distribution, Independent, Normal, kl_divergence
 from tqdm.auto import tqdm
 
 from . import bounds, distributed
+from ._checks import check_positive
 from ._compiler import compiled
-from ._files import write_atomically
+from ._files import write_json
 
 __all__ = ["iwae_per_point", "elbo_per_point", "log_likelihood", "mean_and_stderr", "latent_activity",
            "active_units", "evaluate", "evaluate_run", "ACTIVITY_THRESHOLD", "diagonal_gaussian",
@@ -42,18 +42,19 @@ __all__ = ["iwae_per_point", "elbo_per_point", "log_likelihood", "mean_and_stder
 ACTIVITY_THRESHOLD = 0.01
 
 
-def _check_positive(**settings) -> None:
-    for name, value in settings.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def _check_data(model, data: torch.Tensor) -> None:
     """Check the whole data set once, so that the batches can skip validation (a host sync each)."""
     if hasattr(model, "check_data"):
         model.check_data(data)
     elif data.is_floating_point() and not torch.isfinite(data).all():
         raise ValueError(f"the data must be finite: {int((~torch.isfinite(data)).sum())} values are NaN or inf")
+
+
+def check_one_layer(model, what: str) -> None:
+    """``what`` needs ``prior()`` and ``likelihood(z)``: a model with one stochastic layer, not a log joint alone."""
+    if not (hasattr(model, "prior") and hasattr(model, "likelihood")):
+        raise ValueError(f"{what} needs a model with prior() and likelihood(z) (one stochastic layer); "
+                         f"{type(model).__name__} gives only the log joint")
 
 
 def _chunks(size: int, chunk_size: int, *, progress: bool = False, what: str = ""):
@@ -80,7 +81,7 @@ def iwae_per_point(model, guide, data: torch.Tensor, num_samples: int, *, batch_
     ``torch.compile``, which fuses its element-wise work (activations, the likelihood and its sum over pixels)
     into a few passes over memory; the samples are drawn as before.
     """
-    _check_positive(num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size)
+    check_positive(num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size)
     _check_data(model, data)
     log_joint = functools.partial(bounds.log_joint, model)
     # bounds.log_weights sees the model through its log joint alone, compiled or not
@@ -102,7 +103,7 @@ def elbo_per_point(model, guide, data: torch.Tensor, *, num_samples: int = 1, ba
                    progress: bool = False) -> torch.Tensor:
     """The ELBO of each image, shape ``(N,)``: form ``"analytic"`` (closed-form KL) for a model with ``prior()``,
     ``"mc"`` otherwise, with ``num_samples`` samples of ``z`` each."""
-    _check_positive(num_samples=num_samples, batch_size=batch_size)
+    check_positive(num_samples=num_samples, batch_size=batch_size)
     _check_data(model, data)
     form = "analytic" if hasattr(model, "prior") else "mc"
     return torch.cat([bounds.elbo(model, guide, x, num_samples, form=form, validate_args=False)
@@ -196,12 +197,12 @@ def evaluate_run(path, *, num_samples: int = 5000, iwae_samples=(5, 50), max_ima
     from .train import load_run  # train imports this module for its validation bound
 
     if max_images is not None:
-        _check_positive(max_images=max_images)
+        check_positive(max_images=max_images)
     options = dict(num_samples=num_samples, iwae_samples=iwae_samples, max_images=max_images, batch_size=batch_size,
                    chunk_size=chunk_size, compile=compile, data_dir=data_dir, device=device, seed=seed,
                    progress=progress)
     if nproc != 1:
-        _check_positive(nproc=nproc)
+        check_positive(nproc=nproc)
         load_run(path, data_dir=data_dir)  # a bad run directory or missing data fails here, in this process
         return distributed.launch(evaluate_run, nproc, path, **options)
     with distributed.joined(device):
@@ -215,7 +216,7 @@ def evaluate_run(path, *, num_samples: int = 5000, iwae_samples=(5, 50), max_ima
                              chunk_size=chunk_size, compile=compile,
                              progress=progress and distributed.is_main_process())}
         if distributed.is_main_process():
-            write_atomically(Path(path) / "evaluation.json", (json.dumps(result, indent=2) + "\n").encode())
+            write_json(Path(path) / "evaluation.json", result)
     return result
 
 
@@ -292,7 +293,7 @@ def log_aggregate_density(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tenso
     ``z: (Q, D)``, ``loc, scale: (N, D)``; returns ``(Q,)`` in float64, from blocks of ``chunk_size`` draws by
     ``chunk_size`` components (``Q·N`` exponentials in all).
     """
-    _check_positive(chunk_size=chunk_size)
+    check_positive(chunk_size=chunk_size)
     return _log_mixture_density(z, loc, scale, rows=chunk_size, columns=chunk_size, progress=progress,
                                 what="log q(z)")
 
@@ -307,7 +308,7 @@ def log_marginal_densities(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tens
     by ``chunk_size`` components by D dimensions (memory ``O(chunk_size²)``). This is the expensive part of ELBO
     surgery: ``Q·N·D`` exponentials.
     """
-    _check_positive(chunk_size=chunk_size)
+    check_positive(chunk_size=chunk_size)
     # the D dimensions are a batch of one-dimensional mixtures: (D, Q, 1) draws, (D, N, 1) components
     log_q = _log_mixture_density(z.T[..., None], loc.T[..., None], scale.T[..., None],
                                  rows=max(1, chunk_size // z.shape[1]), columns=chunk_size, progress=progress,
@@ -366,11 +367,9 @@ def elbo_surgery(model, guide, data: torch.Tensor, *, num_samples: int = 1,
     Densities are computed in float64; the likelihood gets ``z`` in the dtype of ``data``. Cost: ``S·N`` and
     ``dimension_samples · N · D`` exponentials (S = ``num_samples``), in blocks of ``chunk_size²``.
     """
-    _check_positive(num_samples=num_samples, dimension_samples=dimension_samples, batch_size=batch_size,
+    check_positive(num_samples=num_samples, dimension_samples=dimension_samples, batch_size=batch_size,
                     chunk_size=chunk_size)
-    if not (hasattr(model, "prior") and hasattr(model, "likelihood")):
-        raise ValueError(f"ELBO surgery needs a model with prior() and likelihood(z) (one stochastic layer); "
-                         f"{type(model).__name__} gives only the log joint")
+    check_one_layer(model, "ELBO surgery")
     _check_data(model, data)
     if len(data) < 2:
         raise ValueError(f"ELBO surgery needs at least 2 data points, got {len(data)}")
@@ -411,6 +410,16 @@ def elbo_surgery(model, guide, data: torch.Tensor, *, num_samples: int = 1,
     return result
 
 
+def _measured_images(run, data: str | None, data_dir):
+    """The data set a run is measured on: its own, or ``data``, another with images of the same size (looked for in
+    ``data_dir``, else where the run's own was)."""
+    from . import data as datasets  # `data` names the data set here
+
+    if data is None:
+        return run.data
+    return datasets.load(data, data_dir=run.config.data_dir if data_dir is None else data_dir)
+
+
 def surgery_run(path, *, split: str = "train", max_points: int | None = 60000, num_samples: int = 1,
                 dimension_samples: int = DIMENSION_SAMPLES, data: str | None = None, data_dir=None, device="cpu",
                 seed: int = 0, batch_size: int = 100, chunk_size: int = CHUNK_SIZE, progress: bool = False) -> dict:
@@ -423,15 +432,14 @@ def surgery_run(path, *, split: str = "train", max_points: int | None = 60000, n
     from .train import load_run  # train imports this module for its validation bound
 
     if max_points is not None:
-        _check_positive(max_points=max_points)
+        check_positive(max_points=max_points)
     run = load_run(path, data_dir=data_dir, device=device)
-    images = run.data if data is None else datasets.load(
-        data, data_dir=run.config.data_dir if data_dir is None else data_dir)
+    images = _measured_images(run, data, data_dir)
     x, _ = datasets.scored_split(images, split)
     torch.manual_seed(seed)
     result = {"run": str(run.path), "epoch": run.epoch, "data": images.name, "split": split, "seed": seed,
               **elbo_surgery(run.model, run.model.guide, x[:max_points].to(device), num_samples=num_samples,
                              dimension_samples=dimension_samples, batch_size=batch_size, chunk_size=chunk_size,
                              progress=progress)}
-    write_atomically(Path(path) / "surgery.json", (json.dumps(result, indent=2) + "\n").encode())
+    write_json(Path(path) / "surgery.json", result)
     return result

@@ -25,7 +25,7 @@ import torch
 from matplotlib.figure import Figure
 from torch.distributions import Normal
 
-from .evaluate import ACTIVITY_THRESHOLD, SURGERY_LABELS, diagonal_gaussian
+from .evaluate import ACTIVITY_THRESHOLD, SURGERY_LABELS, check_one_layer, diagonal_gaussian
 
 __all__ = ["tile", "decoded_mean", "training_curves", "reconstructions", "prior_samples", "latent_traversals",
            "manifold_grid", "manifold", "encodings", "kl_bars", "surgery_terms"]
@@ -43,17 +43,11 @@ def tile(images, *, columns: int, pad: int = 1) -> np.ndarray:
     return grid
 
 
-def _one_layer(model) -> None:
-    if not (hasattr(model, "prior") and hasattr(model, "likelihood")):
-        raise ValueError(f"this figure needs a model with prior() and likelihood(z) (one stochastic layer); "
-                         f"{type(model).__name__} gives only the log joint")
-
-
 @torch.no_grad()
 def decoded_mean(model, z: torch.Tensor) -> torch.Tensor:
     """``E[x | z]``, the mean of ``p(x|z)`` (pixel probabilities for a Bernoulli decoder), shape ``(n, H·W)``
     for ``z: (n, D)``."""
-    _one_layer(model)
+    check_one_layer(model, "this figure")
     return model.likelihood(z).mean
 
 
@@ -123,7 +117,7 @@ def reconstructions(model, x: torch.Tensor, *, image_shape, grey: torch.Tensor |
 def prior_samples(model, *, image_shape, num_images: int = 64, columns: int = 8, seed: int = 0) -> Figure:
     """The mean of ``p(x|z)`` for ``num_images`` draws ``z ~ p(z)``, drawn with torch seeded by ``seed`` inside a
     forked random state (the caller's stream is left as it was)."""
-    _one_layer(model)
+    check_one_layer(model, "this figure")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         z = model.prior().sample((num_images,))

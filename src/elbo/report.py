@@ -144,11 +144,10 @@ def _diagnostics_section(warning: str | None, activity, kl, diagnostics: dict | 
     return "".join(parts)
 
 
-def _figures(run, kl, activity, surgery: dict | None) -> tuple[list, list]:
-    """``(name, caption, Figure)`` for every figure this run allows, and notes on those it does not."""
+def _figures(run, test, labels, kl, activity, surgery: dict | None) -> tuple[list, list]:
+    """``(name, caption, Figure)`` for every figure this run allows, and notes on those it does not; ``test`` is the
+    scored test split on the model's device, ``labels`` its labels or ``None``."""
     model, shape = run.model, run.config.model.image_shape
-    test, labels = scored_split(run.data, "test")
-    test = test.to(next(model.parameters()).device)
     made, skipped = [], []
     if run.metrics:
         caption = "Training and validation bound per epoch" + (
@@ -196,12 +195,12 @@ def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", se
         evaluation = evaluate_run(path, data_dir=data_dir, device=device, seed=seed, progress=progress)
     if compute and (surgery is None or surgery["epoch"] != run.epoch) and hasattr(run.model, "prior"):
         surgery = surgery_run(path, data_dir=data_dir, device=device, seed=seed, progress=progress)
-    test, _ = scored_split(run.data, "test")
+    test, labels = scored_split(run.data, "test")
     test = test.to(device)
     activity = latent_activity(run.model, run.model.guide, test)
     kl = kl_per_dimension(run.model, run.model.guide, test) if hasattr(run.model, "prior") else None
     warning = posterior_collapse(kl, activity)
-    figures, skipped = _figures(run, kl, activity, surgery)
+    figures, skipped = _figures(run, test, labels, kl, activity, surgery)
 
     (path / "figures").mkdir(exist_ok=True)
     blocks = []

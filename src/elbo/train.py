@@ -50,8 +50,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import bounds, data, distributed, evaluate
+from ._checks import check_positive
 from ._compiler import compiled
-from ._files import write_atomically
+from ._files import write_atomically, write_json
 from .vae import VAEConfig, make_vae
 
 __all__ = ["TrainConfig", "OBJECTIVES", "SCHEDULES", "Run", "TrainingDiverged", "train", "resume", "load_run",
@@ -103,10 +104,7 @@ class TrainConfig:
         if self.estimator not in estimators:
             raise ValueError(f"estimator must be one of {', '.join(map(repr, estimators))} for objective "
                              f"{self.objective!r}, got {self.estimator!r}")
-        for name in ("num_samples", "epochs", "batch_size", "log_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_positive(**{name: getattr(self, name) for name in ("num_samples", "epochs", "batch_size", "log_every")})
         for name in ("lr", "adam_eps"):
             if not (isinstance(getattr(self, name), (int, float)) and 0 < getattr(self, name) < math.inf):
                 raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
@@ -252,8 +250,7 @@ def train(config: TrainConfig, out, *, nproc: int = 1, force: bool = False, prog
 
 
 def _check_processes(config: TrainConfig, nproc: int) -> None:
-    if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
-        raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
+    check_positive(nproc=nproc)
     if config.batch_size % nproc:
         raise ValueError(f"batch_size {config.batch_size} is the global batch, split evenly over the processes: "
                          f"it must be a multiple of their number, {nproc}")
@@ -283,7 +280,7 @@ def _train(config: TrainConfig, out: Path, *, force: bool, progress: bool, time_
         out.mkdir(parents=True, exist_ok=True)
         for name in existing:
             (out / name).unlink()
-        write_atomically(out / "config.json", json.dumps(config.to_dict(), indent=2).encode())
+        write_json(out / "config.json", config.to_dict())
         (out / "metrics.jsonl").touch()
         _save_checkpoint(state)
     return _fit(state, progress=progress, time_limit=time_limit)
