@@ -53,6 +53,7 @@ def test_every_command_has_help():
 def test_the_choices_written_out_in_the_cli_are_the_library_s():
     assert cli._DATASETS == data.DATASETS
     assert cli._FAMILIES == tuple(bbvi.FAMILIES) and cli._FIT_ESTIMATORS == bbvi.ESTIMATORS
+    assert cli._FIT_METHODS == bbvi.METHODS and cli._FIT_INITS == bbvi.INITS
 
 
 def test_the_measuring_commands_have_help(capsys):
@@ -262,8 +263,9 @@ def test_fit_compares_vi_with_nuts_per_parameter_as_json():
     """A short fit and a tiny NUTS run on eight schools: one row per scalar component, VI's errors in NUTS sds.
     With 100 NUTS draws their means are known to ~0.15 sd, and VI after 500 steps is within ~0.2 sd of them
     (the full run: README), so every |mean error| must be below 1.5."""
-    result = run_elbo("fit", EIGHT_SCHOOLS, "--family", "fullrank", "--max-steps", "500", "--num-draws", "2000",
-                      "--compare-nuts", "--nuts-samples", "100", "--nuts-warmup", "100", "--json")
+    result = run_elbo("fit", EIGHT_SCHOOLS, "--family", "fullrank", "--method", "advi", "--init", "point",
+                      "--max-steps", "500", "--num-draws", "2000", "--compare-nuts", "--nuts-samples", "100",
+                      "--nuts-warmup", "100", "--json")
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     names = [row["name"] for row in output["parameters"]]
@@ -272,6 +274,7 @@ def test_fit_compares_vi_with_nuts_per_parameter_as_json():
         assert abs(row["mean_error"]) < 1.5 and row["vi_sd"] > 0 and row["nuts_sd"] > 0
         assert row["mean_error"] == (row["vi_mean"] - row["nuts_mean"]) / row["nuts_sd"]
     assert output["steps"] == 500 and output["vi_seconds"] > 0 and output["nuts_seconds"] > 0
+    assert output["method"] == "advi" and output["num_grad_evals"] == 500 * 8 and not output["converged"]
     assert output["khat_meaning"].startswith(("k̂ <", "0.5 ≤", "k̂ ≥")) and isinstance(output["khat"], float)
     assert output["elbo"] <= output["log_evidence"] + 4.5 * output["log_evidence_stderr"]
 
@@ -280,9 +283,10 @@ def test_fit_prints_a_table():
     result = run_elbo("fit", EIGHT_SCHOOLS, "--family", "meanfield", "--max-steps", "300", "--num-draws", "500")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].split() == ["parameter", "VI", "mean", "VI", "sd"]
+    assert lines[1].split() == ["parameter", "VI", "mean", "VI", "sd", "PSIS", "mean", "PSIS", "sd"]
     assert [line.split()[0] for line in lines[2:12]] == ["mu", "tau"] + [f"eta[{i}]" for i in range(8)]
-    assert lines[12].startswith("k̂ = ") and lines[14].startswith("VI: 300 steps (stopped at --max-steps)")
+    assert lines[12].startswith("k̂ = ") and lines[14].startswith("VI (advi): ")
+    assert "warning: the fit did not converge; raise --max-steps" in lines or "converged at step" in lines[14]
 
 
 @pytest.mark.parametrize("source, args, message", [

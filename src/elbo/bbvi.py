@@ -22,11 +22,12 @@ The model meets ``elbo.bounds`` as a model with one global posterior: ``model.lo
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import math
 import runpy
-import statistics
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -36,11 +37,11 @@ from torch.distributions import Transform, biject_to, constraints
 from torch.distributions.constraints import Constraint
 from tqdm.auto import tqdm
 
-from . import bounds, diagnostics, estimators, families
+from . import bam, bounds, diagnostics, estimators, families, pathfinder
 from ._optional import require
 
-__all__ = ["Param", "Model", "FitConfig", "Fit", "fit", "load_model", "summarize", "relative_changes", "has_converged",
-           "ordered_vector", "OrderedTransform", "FAMILIES", "ESTIMATORS", "seeded"]
+__all__ = ["Param", "Model", "FitConfig", "Fit", "fit", "load_model", "summarize", "has_converged", "ordered_vector",
+           "OrderedTransform", "FAMILIES", "ESTIMATORS", "METHODS", "INITS", "NumericalError", "seeded"]
 
 FAMILIES = {"meanfield": families.MeanField, "fullrank": families.FullRank, "lowrank": families.LowRank,
             "flow": families.Flow}
@@ -313,84 +314,112 @@ def load_model(path) -> Model:
 
 # --- fitting ---------------------------------------------------------------------------------------------------
 
+METHODS = ("bam", "advi", "pathfinder")
+INITS = ("pathfinder", "map", "point")
+
 
 @dataclass(frozen=True)
 class FitConfig:
     """Settings of ``fit``, validated on construction.
 
-    - ``family``: q, one of ``"meanfield"``, ``"fullrank"``, ``"lowrank"`` (rank 2), ``"flow"`` (``elbo.families``);
-    - ``num_samples``: draws of q per step for the ELBO estimate;
-    - ``estimator``: ``"stl"`` (Roeder et al. 2017; with the ELBO's ``"mc"`` form), ``"reparam"`` or ``"score"``
-      (with its ``"entropy"`` form: the entropy in closed form where the family has one);
-    - ``lr``, ``lr_decay_steps``: Adam with learning rate ``lr / (1 + t / lr_decay_steps)`` at step t;
-    - ``init_scale``: q starts at ``Model.initial_point()`` with this scale in every coordinate (1, as Stan);
-    - ``window``, ``rel_tol``, ``max_steps``: stop when the relative change of the mean ELBO from one window of
-      ``window`` steps to the next has a median below ``rel_tol`` over the last 5 windows (``has_converged``), or
-      after ``max_steps``. A relative tolerance is loose where |ELBO| is large: 3e-4 of 500 nats is 0.15 nats
-      per window; lower it (or raise ``max_steps``) for such models;
-    - ``batch_size``: minibatches of that many data points, the log-likelihood scaled by N/B (a model given with
-      ``data``); ``None``: all data every step;
+    - ``family``: q, one of ``"fullrank"``, ``"meanfield"``, ``"lowrank"`` (rank 2), ``"flow"`` (``elbo.families``);
+    - ``method``: how q is fitted. ``"bam"`` (the default for a full-rank q): batch and match (Cai et al. 2024,
+      ``elbo.bam``), closed-form steps that match q's score to the posterior's, ``num_samples`` draws a step;
+      ``"advi"``: stochastic-gradient ascent on the ELBO (Kucukelbir et al. 2017) with Adam, the only method for
+      the other families and for minibatches; ``"pathfinder"``: the best Gaussian of Pathfinder (Zhang et al. 2022,
+      ``elbo.pathfinder``), full rank, no further steps;
+    - ``init``: where q starts. ``"pathfinder"`` (the default): Pathfinder's best Gaussian (its diagonal for a
+      mean-field q); ``"map"``: the mode found by L-BFGS with scale ``init_scale``; ``"point"``: the first finite
+      point of ``Model.initial_point`` (0, then uniform in [-2, 2] as Stan) with scale ``init_scale``; or a dict
+      ``{name: constrained value}`` for some or all parameters (the others from ``"point"``);
+    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate; BaM uses ``max(num_samples, 2 D + 2)``
+      unless given more);
+    - ``estimator``: ADVI's gradient, ``"stl"`` (Roeder et al. 2017), ``"reparam"`` or ``"score"``;
+    - ``lr``, ``lr_decay_steps``: ADVI's Adam, learning rate ``lr / (1 + t / lr_decay_steps)`` at step t;
+    - ``window``, ``max_steps``: stop when the mean ELBO estimate of the last ``window`` steps is no longer above
+      that of the window before by 2 standard errors of their difference, at two checks in a row (``has_converged``;
+      the ELBO's Monte Carlo error sets the scale, so the rule works at any size of ELBO), or after ``max_steps``.
+      q is then the average of its parameters over the last window (iterate averaging). ``window``: 100 for ADVI,
+      10 for BaM (``None``: by method);
+    - ``batch_size``: ADVI on minibatches of that many data points, the log-likelihood scaled by N/B (a model given
+      with ``data``); ``None``: all data every step;
     - ``num_draws``: draws of the final q for the diagnostics (k̂, log evidence, summaries);
+    - ``dtype``: the floating-point type of q and its draws (``None``: torch's default);
     - ``seed``: seeds torch's generator for this fit only (``None``: the caller's generator);
     - ``progress``: a tqdm progress bar.
     """
 
     family: str = "fullrank"
-    num_samples: int = 8
+    method: str | None = None  # None: "bam" for a full-rank q on all data, "advi" otherwise
+    init: object = "pathfinder"
+    num_samples: int | None = None  # None: 8 for ADVI, 2 D + 2 for BaM
     estimator: str = "stl"
     lr: float = 0.1
     lr_decay_steps: int = 300
     init_scale: float = 1.0
-    window: int = 100
-    rel_tol: float = 3e-4
+    window: int | None = None
     max_steps: int = 10_000
     batch_size: int | None = None
     num_draws: int = 10_000
+    dtype: torch.dtype | None = None
     seed: int | None = None
     progress: bool = True
 
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise ValueError(f"unknown family {self.family!r}: use one of {', '.join(map(repr, FAMILIES))}")
+        method = self.method or ("bam" if self.family == "fullrank" and self.batch_size is None else "advi")
+        if method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}: use one of {', '.join(map(repr, METHODS))}")
+        if method in ("bam", "pathfinder") and self.family != "fullrank":
+            raise ValueError(f"method={method!r} fits a full-rank Gaussian: use family='fullrank', or "
+                             f"method='advi' for family={self.family!r}")
+        object.__setattr__(self, "method", method)
+        if not (isinstance(self.init, dict) or self.init in INITS):
+            raise ValueError(f"init must be one of {', '.join(map(repr, INITS))} or a dict of constrained values, "
+                             f"got {self.init!r}")
         estimators.check_estimator(self.estimator, ESTIMATORS, bound="elbo.fit")
         for name in ("num_samples", "lr_decay_steps", "window", "max_steps", "num_draws"):
             value = getattr(self, name)
+            if value is None and name in ("num_samples", "window"):
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.num_draws < 2:
             raise ValueError(f"num_draws must be >= 2 (for k̂ and the evidence's stderr), got {self.num_draws}")
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
-        for name in ("lr", "rel_tol", "init_scale"):
+        if self.batch_size is not None and method != "advi":
+            raise ValueError(f"batch_size (minibatches) needs method='advi'; method={method!r} uses all data")
+        for name in ("lr", "init_scale"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if self.dtype is not None and not (isinstance(self.dtype, torch.dtype) and self.dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating-point torch.dtype (torch.float64, ...), got {self.dtype!r}")
         if self.seed is not None and not isinstance(self.seed, int):
             raise ValueError(f"seed must be None or an integer, got {self.seed!r}")
 
-
-def relative_changes(elbo_trace, window: int) -> list[float]:
-    """``|m_i - m_{i-1}| / |m_i|`` for the means ``m_i`` of the ELBO over consecutive windows of ``window`` steps."""
-    means = [sum(elbo_trace[start:start + window]) / window
-             for start in range(0, len(elbo_trace) - window + 1, window)]
-    return [abs(m - previous) / abs(m) if m != 0 else math.inf for previous, m in zip(means, means[1:])]
+    def steps_per_window(self) -> int:
+        return self.window or (10 if self.method == "bam" else 100)
 
 
-def has_converged(elbo_trace, window: int, rel_tol: float, *, num_changes: int = 5) -> bool:
-    """Stan's ADVI rule: the median of the last ``num_changes`` relative changes of the windowed mean ELBO is below
-    ``rel_tol``. The median ignores the odd window that looks flat by chance in a noisy ELBO."""
-    changes = relative_changes(elbo_trace, window)[-num_changes:]
-    return len(changes) == num_changes and statistics.median(changes) < rel_tol
+def has_converged(elbo_trace, window: int, *, num_se: float = 2.0) -> bool:
+    """True when, at each of the last two checks (``window`` steps apart), the mean ELBO estimate of the last
+    ``window`` steps was not above that of the window before by ``num_se`` standard errors of the difference.
 
+    The standard error comes from the spread of the estimates within each window, so the rule is scale-free: a
+    model with ELBO ≈ -1 and one with ELBO ≈ -1e4 stop when their progress drowns in their own Monte Carlo noise,
+    where a relative change (Stan's ADVI rule) never fires on the first and fires early on the second."""
+    def improving(trace):
+        if len(trace) < 2 * window:
+            return True
+        before = torch.tensor(trace[-2 * window:-window], dtype=torch.float64)
+        last = torch.tensor(trace[-window:], dtype=torch.float64)
+        stderr = math.sqrt((before.var() + last.var()).item() / window)
+        return (last.mean() - before.mean()).item() > num_se * stderr
 
-def _guide(config: FitConfig, dim: int, loc: torch.Tensor):
-    if config.family == "flow" and dim < 2:
-        raise ValueError(f"family='flow' needs at least 2 unconstrained coordinates; the model has {dim}")
-    kwargs = {"rank": min(2, dim)} if config.family == "lowrank" else {}
-    guide = FAMILIES[config.family](dim, batch_shape=(1,), init_scale=config.init_scale, **kwargs)
-    with torch.no_grad():
-        (guide.base if config.family == "flow" else guide).loc.copy_(loc)
-    return guide
+    return len(elbo_trace) >= 3 * window and not improving(elbo_trace) and not improving(elbo_trace[:-window])
 
 
 @contextlib.contextmanager
@@ -405,14 +434,137 @@ def seeded(seed: int | None):
         yield
 
 
-def fit(model: Model, **settings) -> Fit:
-    """Fit q to the model's posterior by maximising the ELBO in the unconstrained space (ADVI, Kucukelbir et
-    al. 2017); ``settings`` are the fields of ``FitConfig`` (keyword only), e.g.
-    ``fit(model, family="fullrank", num_samples=8, estimator="stl", max_steps=10_000)``.
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype | None):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype or previous)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
-    Each step estimates the ELBO with ``num_samples`` draws of q (on a minibatch with ``batch_size``) and takes
-    an Adam step on it. Returns a ``Fit``: q, the ELBO trace, and diagnostics from ``num_draws`` draws of q.
-    """
+
+class _Counted:
+    """The model's unconstrained log density, counting the draws it is evaluated at, with and without gradients."""
+
+    def __init__(self, model: Model):
+        self.model, self.num_grad, self.num_density = model, 0, 0
+
+    def __call__(self, z: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
+        if torch.is_grad_enabled() and z.requires_grad:
+            self.num_grad += z.shape[0]
+        else:
+            self.num_density += z.shape[0]
+        return self.model.log_density(z, indices)
+
+
+def _initial_point(model: Model, init) -> torch.Tensor:
+    z = model.initial_point()
+    if isinstance(init, dict):
+        unknown = set(init) - set(model.params)
+        if unknown:
+            raise ValueError(f"init names unknown parameters {sorted(unknown)}; the model's are {list(model.params)}")
+        values = model.constrain(z[None])
+        for name, value in init.items():
+            value = torch.as_tensor(value, dtype=z.dtype)
+            param = model.params[name]
+            if tuple(value.shape) != param.shape or not bool(param.constraint.check(value).all()):
+                raise ValueError(f"init[{name!r}] must have shape {param.shape} and satisfy {param.constraint}, "
+                                 f"got {value.tolist()}")
+            values[name] = value[None]
+        z = model.unconstrain(values)[0]
+        if not math.isfinite(model.log_density(z[None]).item()):
+            raise ValueError("the log density is not finite at init: check the values and the model")
+    return z
+
+
+def _start(model: Model, config: FitConfig, log_density: _Counted) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """q's starting mean and Cholesky factor, and a line saying where they came from."""
+    z0 = _initial_point(model, config.init)
+    eye = torch.eye(model.dim, dtype=z0.dtype)
+    if config.init == "pathfinder" or config.method == "pathfinder":
+        result = pathfinder.pathfinder(log_density, z0)
+        log_density.num_grad += result.num_grad_evals  # value_and_grad runs outside the counter's grad check
+        return result.loc, result.scale_tril, (f"Pathfinder: best of {len(result.path.z)} L-BFGS iterates, "
+                                               f"ELBO {result.elbo:.4g}; {result.path.reason}")
+    if config.init == "map":
+        path = pathfinder.lbfgs(log_density, z0)
+        log_density.num_grad += path.num_evals
+        return path.z[-1], config.init_scale * eye, f"the mode by L-BFGS: {path.reason}"
+    return z0, config.init_scale * eye, "the initial point"
+
+
+def _guide(config: FitConfig, dim: int, loc: torch.Tensor, scale_tril: torch.Tensor):
+    if config.family == "flow" and dim < 2:
+        raise ValueError(f"family='flow' needs at least 2 unconstrained coordinates; the model has {dim}")
+    kwargs = {"rank": min(2, dim)} if config.family == "lowrank" else {}
+    guide = FAMILIES[config.family](dim, batch_shape=(1,), init_scale=config.init_scale, **kwargs)
+    diag = torch.diagonal(scale_tril) if config.family == "fullrank" else (scale_tril ** 2).sum(1).sqrt()
+    with torch.no_grad():
+        if config.family == "fullrank":
+            guide.loc.copy_(loc)
+            guide.log_diag.copy_(diag.log())
+            guide.off_diag.copy_(scale_tril.tril(-1))
+        elif config.family == "lowrank":
+            guide.loc.copy_(loc)
+            guide.log_diag.copy_(2 * diag.log())
+        else:
+            base = guide.base if config.family == "flow" else guide
+            base.loc.copy_(loc)
+            base.log_scale.copy_(diag.log())
+    return guide
+
+
+class NumericalError(FloatingPointError):
+    """q's estimate broke down in floating point (a nearly singular Cholesky factor, an ELBO of round-off)."""
+
+
+def _check_gaussian(guide, step: int, num_draws: int = 64) -> None:
+    """For a Gaussian q, the Monte Carlo mean of ``-log q`` at q's own draws must match q's closed-form entropy
+    within 5 standard errors (and 1e-6 of its size): where the Cholesky factor is nearly singular, ``log q`` of q's
+    own draws is round-off and the ELBO estimate runs away (issue 11's stochastic volatility model, ELBO +1e70)."""
+    with torch.no_grad():
+        q = guide()
+        if not hasattr(q, "entropy") or isinstance(q, torch.distributions.TransformedDistribution):
+            return
+        neg_log_q = -q.log_prob(q.sample((num_draws,)))[:, 0]
+        entropy = q.entropy()[0]
+        stderr = neg_log_q.std() / math.sqrt(num_draws)
+        gap = (neg_log_q.mean() - entropy).abs()
+        if not bool(torch.isfinite(neg_log_q).all()) or gap > 5 * stderr + 1e-6 * entropy.abs() + 1e-9:
+            scale = q.scale_tril[0] if hasattr(q, "scale_tril") else None
+            detail = "" if scale is None else \
+                f"; condition number of its Cholesky factor {torch.linalg.cond(scale):.3g}"
+            raise NumericalError(f"q's Gaussian broke down at step {step}: -log q at its own draws averages "
+                                 f"{neg_log_q.mean().item():.6g}, its entropy is {entropy.item():.6g}{detail}")
+
+
+def _elbo_step(model_density, guide, config: FitConfig, x: torch.Tensor, num_samples: int):
+    """The ELBO estimate of one ADVI step, its surrogate's gradient by the estimator, and the number of draws at
+    which ``log p`` was NaN or -inf (left out of the estimate, as Stan does)."""
+    q = guide()
+    if config.estimator == "score":
+        return bounds.elbo(model_density, guide, x, num_samples, form="entropy", estimator="score",
+                           validate_args=False), 0
+    z = q.rsample((num_samples,))  # (K, 1, D)
+    log_p = model_density.log_prob(x, z)[:, 0]
+    # STL: q's parameters cut from log q, leaving only the pathwise term (Roeder et al. 2017)
+    log_q = (estimators.stop_gradient(q) if config.estimator == "stl" else q).log_prob(z)[:, 0]
+    finite = torch.isfinite(log_p) & ~torch.isnan(log_p)
+    if not bool(finite.any()):
+        return None, num_samples
+    log_w = torch.where(finite, log_p - log_q, torch.zeros_like(log_p))
+    return (log_w.sum() / finite.sum()).unsqueeze(0), int((~finite).sum())
+
+
+def fit(model: Model, **settings) -> Fit:
+    """Fit q to the model's posterior in the unconstrained space; ``settings`` are the fields of ``FitConfig``
+    (keyword only), e.g. ``fit(model)`` (Pathfinder, then batch and match, full rank) or ``fit(model,
+    family="meanfield", method="advi")``.
+
+    Returns a ``Fit``: q, the trace of ELBO estimates, why it stopped, the numbers of log-density evaluations, and
+    the diagnostics (k̂, log evidence, PSIS-reweighted summaries) from ``num_draws`` draws of q. Warns when it did
+    not converge, when k̂ ≥ 0.7, and when log p was not finite at more than 1% of the draws."""
     try:
         config = FitConfig(**settings)
     except TypeError as error:
@@ -422,37 +574,139 @@ def fit(model: Model, **settings) -> Fit:
     if config.batch_size is not None and model.log_joint is not None:
         raise ValueError("batch_size needs a model given with log_prior, log_likelihood and data; this one has "
                          "a single log_joint")
-    form = "mc" if config.estimator == "stl" else "entropy"  # stl is about the log q term, which "mc" keeps
-    with seeded(config.seed):
+    with seeded(config.seed), _default_dtype(config.dtype):
         start = time.perf_counter()
-        guide = _guide(config, model.dim, model.initial_point())
-        optimizer = torch.optim.Adam(guide.parameters(), lr=config.lr)
-        # Robbins–Monro step sizes: their sum diverges, the sum of their squares does not
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1 / (1 + t / config.lr_decay_steps))
-        elbo_trace, converged = [], False
-        with tqdm(total=config.max_steps, desc=f"fit {config.family}", disable=not config.progress,
-                  leave=False) as bar:
-            for step in range(config.max_steps):
-                x = model.data_indices(config.batch_size)
-                elbo = bounds.elbo(model, guide, x, config.num_samples, form=form, estimator=config.estimator,
-                                   validate_args=False)
-                elbo_trace.append(elbo.item())
-                if not math.isfinite(elbo_trace[-1]):
-                    raise ValueError(f"the ELBO estimate is {elbo_trace[-1]} at step {step}: the log density is "
-                                     f"NaN or inf at a draw of q; check log_joint and the constraints, or lower lr")
-                optimizer.zero_grad()
-                loss = -elbo.mean()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                bar.update()
-                if (step + 1) % config.window == 0:
-                    bar.set_postfix(elbo=f"{sum(elbo_trace[-config.window:]) / config.window:.4g}")
-                    if has_converged(elbo_trace, config.window, config.rel_tol):
-                        converged = True
-                        break
+        log_density = _Counted(model)
+        loc, scale_tril, started = _start(model, config, log_density)
+        run = {"bam": _fit_bam, "advi": _fit_advi, "pathfinder": _fit_pathfinder}[config.method]
+        guide, elbo_trace, converged, reason, num_dropped = run(model, config, log_density, loc, scale_tril)
         seconds = time.perf_counter() - start
-        return Fit(model, guide, config=config, elbo_trace=elbo_trace, converged=converged, seconds=seconds)
+        result = Fit(model, guide, config=config, elbo_trace=elbo_trace, converged=converged, seconds=seconds,
+                     reason=f"{reason} (started from {started})", num_grad_evals=log_density.num_grad,
+                     num_dropped=num_dropped)
+    result.warn()
+    return result
+
+
+def _fit_pathfinder(model, config, log_density, loc, scale_tril):
+    return _guide(config, model.dim, loc, scale_tril), [], True, "Pathfinder's best Gaussian", 0
+
+
+def _fit_bam(model, config, log_density, loc, scale_tril):
+    """Batch and match from (loc, scale_tril): ``bam.bam_step`` with ``λ_t = B D / (t + 1)`` (Cai et al. 2024's
+    schedule), restarted from the last good state with λ halved when a step breaks; q is the average of the last
+    window's iterates."""
+    dim, window = model.dim, config.steps_per_window()
+    num_samples = config.num_samples or 2 * dim + 2
+    cov = scale_tril @ scale_tril.T
+    trace, iterates, num_dropped, converged, reason, shrink = [], [], 0, False, f"reached max_steps = " \
+        f"{config.max_steps}", 1.0
+    with tqdm(total=config.max_steps, desc="fit fullrank (BaM)", disable=not config.progress, leave=False) as bar:
+        for step in range(config.max_steps):
+            q = torch.distributions.MultivariateNormal(loc, covariance_matrix=cov, validate_args=False)
+            z = q.sample((num_samples,))
+            log_p, grad = pathfinder.value_and_grad(log_density, z)
+            finite = torch.isfinite(log_p) & torch.isfinite(grad).all(1)
+            num_dropped += int((~finite).sum())
+            if not bool(finite.any()):
+                raise ValueError(f"the log density is NaN or inf at all {num_samples} draws of q at step {step}: "
+                                 f"check log_joint and the constraints")
+            trace.append((log_p[finite] - q.log_prob(z[finite])).mean().item())
+            try:
+                loc, cov = bam.bam_step(loc, cov, z[finite], grad[finite], shrink * num_samples * dim / (step + 1))
+            except torch.linalg.LinAlgError as error:
+                if shrink < 1e-3:
+                    raise NumericalError(f"batch and match broke down at step {step}: {error}") from None
+                shrink /= 2
+                loc, cov = iterates[-1] if iterates else (loc, cov)
+                continue
+            iterates = (iterates + [(loc, cov)])[-window:]
+            bar.update()
+            if (step + 1) % window == 0:
+                bar.set_postfix(elbo=f"{sum(trace[-window:]) / window:.4g}")
+                if has_converged(trace, window):
+                    converged, reason = True, f"converged at step {step + 1}: the ELBO estimate stopped improving"
+                    break
+    loc = torch.stack([it[0] for it in iterates]).mean(0)
+    cov = torch.stack([it[1] for it in iterates]).mean(0)
+    return _guide(config, dim, loc, torch.linalg.cholesky(cov)), trace, converged, reason, num_dropped
+
+
+def _fit_advi(model, config, log_density, loc, scale_tril):
+    """Adam on the ELBO with Robbins–Monro step sizes; every window, q's Gaussian is checked (``_check_gaussian``)
+    and saved; a broken step or an ELBO far above every value seen restarts from the last saved state with half the
+    learning rate, three times at most. q is the average of its parameters over the last window."""
+    window = config.steps_per_window()
+    num_samples = config.num_samples or 8
+    guide = _guide(config, model.dim, loc, scale_tril)
+    counted = _CountedModel(model, log_density)
+    optimizer = torch.optim.Adam(guide.parameters(), lr=config.lr)
+    # Robbins–Monro step sizes: their sum diverges, the sum of their squares does not
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1 / (1 + t / config.lr_decay_steps))
+    saved = (copy.deepcopy(guide.state_dict()), copy.deepcopy(optimizer.state_dict()), 0)
+    trace, average, num_dropped, restarts = [], None, 0, 0
+    converged, reason = False, f"reached max_steps = {config.max_steps}"
+    with tqdm(total=config.max_steps, desc=f"fit {config.family}", disable=not config.progress, leave=False) as bar:
+        step = 0
+        while step < config.max_steps:
+            x = model.data_indices(config.batch_size)
+            elbo, dropped = _elbo_step(counted, guide, config, x, num_samples)
+            num_dropped += dropped
+            broken = elbo is None or not math.isfinite(elbo.item()) or (
+                len(trace) >= window and elbo.item() > max(trace) + 10 * (max(trace) - min(trace[-window:])) + 10)
+            if not broken and (step + 1) % window == 0:
+                try:
+                    _check_gaussian(guide, step)
+                except NumericalError as error:
+                    broken, message = True, str(error)
+            if broken:
+                if elbo is None:
+                    raise ValueError(f"the log density is NaN or inf at all {num_samples} draws of q at step "
+                                     f"{step}: check log_joint and the constraints, or lower lr")
+                restarts += 1
+                if restarts > 3:
+                    raise NumericalError(locals().get("message") or (
+                        f"the ELBO estimate broke down at step {step} ({elbo.item():.4g}) after 3 restarts with "
+                        f"smaller steps: check the model's scales, or use method='bam'"))
+                guide.load_state_dict(saved[0])
+                optimizer.load_state_dict(saved[1])
+                for group in optimizer.param_groups:
+                    group["initial_lr"] /= 2
+                step, trace = saved[2], trace[:saved[2]]
+                schedule.base_lrs = [lr / 2 for lr in schedule.base_lrs]
+                continue
+            trace.append(elbo.item())
+            optimizer.zero_grad()
+            (-elbo.mean()).backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            bar.update()
+            params = [p.detach().clone() for p in guide.parameters()]
+            average = params if step % window == 1 or window == 1 else [
+                a + (p - a) / ((step - 1) % window + 1) for a, p in zip(average, params)]
+            if step % window == 0:
+                saved = (copy.deepcopy(guide.state_dict()), copy.deepcopy(optimizer.state_dict()), step)
+                bar.set_postfix(elbo=f"{sum(trace[-window:]) / window:.4g}")
+                if has_converged(trace, window):
+                    converged, reason = True, f"converged at step {step}: the ELBO estimate stopped improving"
+                    break
+    if average is not None:
+        with torch.no_grad():
+            for p, a in zip(guide.parameters(), average):
+                p.copy_(a)
+    return guide, trace, converged, reason, num_dropped
+
+
+class _CountedModel:
+    """``model`` as ``elbo.bounds`` sees it (``log_prob(x, z)``), through the counting log density."""
+
+    def __init__(self, model: Model, log_density: _Counted):
+        self.model, self.log_density = model, log_density
+
+    def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        indices = None if self.model.log_joint is not None else x[0]
+        return self.log_density(z[:, 0], indices).unsqueeze(1)
 
 
 # --- results ---------------------------------------------------------------------------------------------------
@@ -490,8 +744,13 @@ class Fit:
       constants ``log_joint`` leaves out), biased low by about ``var(w) / (2 M E[w]²)``; ``log_evidence_stderr``:
       its standard error by the delta method, ``sd(w) / (√M · mean(w))`` (meaningful only when k̂ < 0.7: with
       heavier tails the variance of w is infinite);
-    - ``khat``: the PSIS k̂ (Yao et al. 2018; ArviZ): below 0.7 the draws are usable (``elbo.diagnostics``);
-    - ``psis_mean``: posterior means reweighted by the Pareto-smoothed weights.
+    - ``khat``: the PSIS k̂ (Yao et al. 2018; ``elbo.diagnostics.psis``): below 0.7 the PSIS-reweighted estimates
+      (``psis_mean``, ``psis_sd``, the ``psis_*`` columns of ``summary()``) are usable and are the ones to report;
+      at 0.7 or above nothing computed from q's draws is;
+    - ``reason``: one line saying why the fit stopped and where it started; ``num_grad_evals``: the log-density
+      gradients it took (one per draw); ``num_dropped``: draws at which ``log p`` was NaN or -inf, left out of the
+      ELBO estimates; ``seconds``: its wall time, diagnostics excluded.
+    Draws at which ``log p`` is not finite get weight 0 (``log w = -inf``); ``num_nonfinite_draws`` counts them.
     """
 
     model: Model = field(repr=False)
@@ -500,17 +759,37 @@ class Fit:
     elbo_trace: list = field(default_factory=list, repr=False)
     converged: bool = False
     seconds: float = math.nan
+    reason: str = ""
+    num_grad_evals: int = 0
+    num_dropped: int = 0
     z: torch.Tensor = field(init=False, repr=False)
     log_weights: torch.Tensor = field(init=False, repr=False)
 
     def __post_init__(self):
         chunks = [min(1000, self.config.num_draws - start) for start in range(0, self.config.num_draws, 1000)]
-        with torch.no_grad():
+        with torch.no_grad(), _default_dtype(self.config.dtype):
             # chunks bound the memory of an (M, N) log-likelihood
             log_w, z = zip(*(bounds.log_weights(self.model, self.guide, self.model.data_indices(), size,
                                                 validate_args=False) for size in chunks))
-        self.log_weights = torch.cat(log_w)[:, 0]  # (M,)
+        log_w = torch.cat(log_w)[:, 0]  # (M,)
+        self.log_weights = torch.where(torch.isnan(log_w), -math.inf, log_w)
         self.z = torch.cat(z)[:, 0]  # (M, D)
+
+    def warn(self) -> None:
+        """The warnings ``fit`` gives: not converged, k̂ ≥ 0.7, log p not finite at more than 1% of the draws."""
+        if not self.converged and self.config.method != "pathfinder":
+            warnings.warn(f"elbo.fit did not converge: {self.reason}; raise max_steps, or check k̂ "
+                          f"({self.khat:.2f}) before using q", stacklevel=3)
+        if not self.khat < diagnostics.KHAT_THRESHOLD:
+            warnings.warn(diagnostics.khat_meaning(self.khat), stacklevel=3)
+        num_nonfinite = self.num_nonfinite_draws
+        if num_nonfinite > 0.01 * len(self.log_weights):
+            warnings.warn(f"log p is NaN or -inf at {num_nonfinite} of {len(self.log_weights)} draws of q: q puts "
+                          f"mass where the model has none", stacklevel=3)
+
+    @property
+    def num_nonfinite_draws(self) -> int:
+        return int((~torch.isfinite(self.log_weights)).sum())
 
     @property
     def q(self):
@@ -534,8 +813,12 @@ class Fit:
             return self.model.constrain(self.q.sample((n,))[:, 0])
 
     @property
+    def _finite_log_weights(self) -> torch.Tensor:
+        return self.log_weights[torch.isfinite(self.log_weights)]
+
+    @property
     def elbo(self) -> float:
-        return self.log_weights.mean().item()
+        return self._finite_log_weights.mean().item() if self.num_nonfinite_draws == 0 else -math.inf
 
     @property
     def log_evidence(self) -> float:
@@ -548,11 +831,15 @@ class Fit:
 
     @cached_property
     def _psis(self):
-        return diagnostics.psis(self.log_weights)
+        finite = torch.isfinite(self.log_weights)
+        smoothed, khat = diagnostics.psis(self.log_weights[finite])
+        log_w = torch.full_like(self.log_weights, -math.inf)
+        log_w[finite] = smoothed
+        return log_w, khat
 
     @property
     def khat(self) -> float:
-        """PSIS k̂ of the log-weights; < 0.7: the draws are usable (see ``elbo.diagnostics``)."""
+        """PSIS k̂ of the log-weights: < 0.7, the PSIS-reweighted estimates are usable (``elbo.diagnostics``)."""
         return self._psis[1]
 
     @property
@@ -566,12 +853,40 @@ class Fit:
         weights = self.psis_log_weights.exp()
         return {name: torch.tensordot(weights, values, dims=1) for name, values in self.draws.items()}
 
+    @property
+    def psis_sd(self) -> dict:
+        """``(Σ_s w̃_s (y_s - ȳ)²)^½`` about the PSIS mean ȳ: ``{name: tensor of param.shape}``."""
+        weights, means = self.psis_log_weights.exp(), self.psis_mean
+        return {name: torch.tensordot(weights, (values - means[name]) ** 2, dims=1).sqrt()
+                for name, values in self.draws.items()}
+
     def summary(self, *, quantiles=(0.05, 0.5, 0.95)) -> dict:
-        """Mean, sd and quantiles of q's draws per scalar component: ``{"theta[0]": {"mean": ..., ...}, ...}``."""
-        return summarize(self.draws, quantiles=quantiles)
+        """Per scalar component, q's own mean, sd and quantiles, and the PSIS-reweighted ``psis_mean`` and
+        ``psis_sd`` (the estimates to report when k̂ < 0.7): ``{"theta[0]": {"mean": ..., "psis_mean": ...}}``."""
+        rows = summarize(self.draws, quantiles=quantiles)
+        for column, values in (("psis_mean", self.psis_mean), ("psis_sd", self.psis_sd)):
+            for name, value in values.items():
+                for component, entry in zip(_component_names(name, tuple(value.shape)), value.reshape(-1).tolist()):
+                    rows[component][column] = entry
+        return rows
+
+    def diagnostics(self) -> dict:
+        """The numbers that say whether to trust q: k̂ and its meaning, convergence and why it stopped, the ELBO,
+        the log evidence and its standard error, evaluations, wall time, dropped and non-finite draws."""
+        return {"khat": self.khat, "khat_meaning": diagnostics.khat_meaning(self.khat), "converged": self.converged,
+                "reason": self.reason, "method": self.config.method, "family": self.config.family,
+                "elbo": self.elbo, "log_evidence": self.log_evidence, "log_evidence_stderr": self.log_evidence_stderr,
+                "num_steps": self.num_steps, "num_grad_evals": self.num_grad_evals, "seconds": self.seconds,
+                "num_dropped": self.num_dropped, "num_nonfinite_draws": self.num_nonfinite_draws}
 
     def to_arviz(self):
-        """The draws as an ArviZ ``InferenceData`` (one chain), with the log-weights in ``sample_stats``."""
+        """The draws as an ArviZ ``InferenceData`` (one chain), with the log-weights and the PSIS log-weights in
+        ``sample_stats`` and ``diagnostics()`` in the posterior's attributes."""
         arviz = require("arviz", extra="mcmc", feature="Fit.to_arviz()")
+        attrs = {key: (value if isinstance(value, (int, float, str)) else str(value))
+                 for key, value in self.diagnostics().items()}
+        attrs = {key: int(value) if isinstance(value, bool) else value for key, value in attrs.items()}
         return arviz.from_dict(posterior={name: values[None].numpy() for name, values in self.draws.items()},
-                               sample_stats={"log_weight": self.log_weights[None].numpy()})
+                               sample_stats={"log_weight": self.log_weights[None].numpy(),
+                                             "psis_log_weight": self.psis_log_weights[None].numpy()},
+                               attrs=attrs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 __all__ = ["main", "build_parser"]
 
@@ -14,6 +15,8 @@ _DATASETS = ("digits", "mnist", "binarized_mnist", "frey")
 # elbo.bbvi.FAMILIES and elbo.bbvi.ESTIMATORS, likewise
 _FAMILIES = ("meanfield", "fullrank", "lowrank", "flow")
 _FIT_ESTIMATORS = ("stl", "reparam", "score")
+_FIT_METHODS = ("bam", "advi", "pathfinder")
+_FIT_INITS = ("pathfinder", "map", "point")
 
 
 class UsageError(Exception):
@@ -240,12 +243,15 @@ def _fit(args) -> int:
     model = bbvi.load_model(args.model_file)
     progress = sys.stderr.isatty()
     start = time.perf_counter()
-    fit = bbvi.fit(model, family=args.family, num_samples=args.num_samples, estimator=args.estimator,
-                   max_steps=args.max_steps, batch_size=args.batch_size, num_draws=args.num_draws, seed=args.seed,
-                   progress=progress)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the result says the same in its own lines
+        fit = bbvi.fit(model, family=args.family, method=args.method, init=args.init, num_samples=args.num_samples,
+                       estimator=args.estimator, max_steps=args.max_steps, batch_size=args.batch_size,
+                       num_draws=args.num_draws, seed=args.seed, progress=progress)
     vi_seconds = time.perf_counter() - start
-    result = {"model_file": args.model_file, "family": args.family, "steps": fit.num_steps,
-              "converged": fit.converged, "elbo": fit.elbo, "log_evidence": fit.log_evidence,
+    result = {"model_file": args.model_file, "family": args.family, "method": fit.config.method,
+              "steps": fit.num_steps, "converged": fit.converged, "reason": fit.reason,
+              "num_grad_evals": fit.num_grad_evals, "elbo": fit.elbo, "log_evidence": fit.log_evidence,
               "log_evidence_stderr": fit.log_evidence_stderr, "khat": fit.khat,
               "khat_meaning": diagnostics.khat_meaning(fit.khat), "vi_seconds": vi_seconds}
     if args.compare_nuts:
@@ -258,7 +264,8 @@ def _fit(args) -> int:
                    "nuts_warmup": args.nuts_warmup, "nuts_divergent": reference.num_divergent,
                    "parameters": mcmc.compare(fit.draws, reference.draws)}
     else:
-        result["parameters"] = [{"name": name, "vi_mean": row["mean"], "vi_sd": row["sd"]}
+        result["parameters"] = [{"name": name, "vi_mean": row["mean"], "vi_sd": row["sd"],
+                                 "psis_mean": row["psis_mean"], "psis_sd": row["psis_sd"]}
                                 for name, row in fit.summary().items()]
     print(json.dumps(result, indent=2) if args.json else _fit_table(result))
     return 0
@@ -266,13 +273,18 @@ def _fit(args) -> int:
 
 def _fit_table(result: dict) -> str:
     nuts = "nuts_seconds" in result
+    psis = "psis_mean" in result["parameters"][0]
     header = f"{'parameter':<16} {'VI mean':>10} {'VI sd':>10}"
+    if psis:
+        header += f" {'PSIS mean':>10} {'PSIS sd':>10}"
     if nuts:
         header += f" {'NUTS mean':>10} {'NUTS sd':>10} {'mean err':>9} {'sd err':>9}"
     lines = [f"{result['model_file']}: {result['family']} q, errors in NUTS sds" if nuts else
              f"{result['model_file']}: {result['family']} q", header]
     for row in result["parameters"]:
         line = f"{row['name']:<16} {row['vi_mean']:>10.4g} {row['vi_sd']:>10.4g}"
+        if psis:
+            line += f" {row['psis_mean']:>10.4g} {row['psis_sd']:>10.4g}"
         if nuts:
             errors = [("" if row[key] is None else f"{row[key]:+.3f}") for key in ("mean_error", "sd_error")]
             line += f" {row['nuts_mean']:>10.4g} {row['nuts_sd']:>10.4g} {errors[0]:>9} {errors[1]:>9}"
@@ -280,8 +292,14 @@ def _fit_table(result: dict) -> str:
     lines += [f"k̂ = {result['khat']:.2f} ({result['khat_meaning']})",
               f"ELBO {result['elbo']:.4f}; log p(x) ≈ {result['log_evidence']:.4f} ± "
               f"{result['log_evidence_stderr']:.4f} (importance sampling)",
-              f"VI: {result['steps']} steps ({'converged' if result['converged'] else 'stopped at --max-steps'}), "
-              f"{result['vi_seconds']:.1f} s"]
+              f"VI ({result['method']}): {result['steps']} steps, {result['num_grad_evals']} gradients, "
+              f"{result['vi_seconds']:.2f} s; {result['reason']}"]
+    if not result["converged"]:
+        lines.append("warning: the fit did not converge; raise --max-steps")
+    if not result["khat"] < 0.7:
+        lines.append("warning: k̂ ≥ 0.7 or undefined: do not report these estimates")
+    elif psis:
+        lines.append("report the PSIS-reweighted means and sds (k̂ < 0.7: Yao et al. 2018)")
     if nuts:
         lines.append(f"NUTS: {result['nuts_warmup']} warmup + {result['nuts_samples']} draws, "
                      f"{result['nuts_divergent']} divergent, {result['nuts_seconds']:.1f} s")
@@ -439,8 +457,15 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=formatter)
     fit.add_argument("model_file", metavar="MODEL_FILE", help="a Python file defining `model` (an elbo.Model)")
     fit.add_argument("--family", choices=_FAMILIES, default="fullrank", help="the family of q")
-    fit.add_argument("--estimator", choices=_FIT_ESTIMATORS, default="stl", help="the gradient estimator")
-    fit.add_argument("--num-samples", type=_positive_int, default=8, help="draws of q per step")
+    fit.add_argument("--method", choices=_FIT_METHODS,
+                     help="bam: batch and match (full rank); advi: Adam on the ELBO (any family, minibatches); "
+                          "pathfinder: Pathfinder's best Gaussian [default: bam for a full-rank q on all data, "
+                          "else advi]")
+    fit.add_argument("--init", choices=_FIT_INITS, default="pathfinder",
+                     help="where q starts: Pathfinder's Gaussian, the mode (L-BFGS), or Stan's initial point")
+    fit.add_argument("--estimator", choices=_FIT_ESTIMATORS, default="stl", help="ADVI's gradient estimator")
+    fit.add_argument("--num-samples", type=_positive_int,
+                     help="draws of q per step [default: 8 for advi, 2 D + 2 for bam]")
     fit.add_argument("--max-steps", type=_positive_int, default=10_000, help="cap on steps")
     fit.add_argument("--batch-size", type=_positive_int,
                      help="subsample this many data points per step (models given with data) [default: all]")

@@ -85,6 +85,23 @@ class Ops:
         diagonal = self.diagonal(scale_tril)
         return -0.5 * (solved ** 2).sum(-1) - self.log(diagonal).sum(-1) - 0.5 * n * LOG_2PI
 
+    # --- functions -----------------------------------------------------------------------------------------
+
+    def linear_recurrence(self, a, b):
+        """``s`` with ``s_0 = a_0``, ``s_t = b s_{t-1} + a_t`` for a vector ``a`` of shape ``(T,)`` and a scalar
+        ``b``: ``s_t = Σ_{j≤t} b^{t-j} a_j`` by ⌈log₂ T⌉ doubling steps (Hillis and Steele's scan, each step adds
+        ``b^{2^k} s_{t-2^k}``), the same sums as the loop to rounding, with no division by powers of ``b``."""
+        s, power, shift = a, b, 1
+        while shift < a.shape[-1]:  # on the (static) length, not on values
+            s = s + power * self.concatenate([self.xp.zeros_like(s[:shift]), s[:-shift]])
+            power, shift = power * power, 2 * shift
+        return s
+
+    def exp_quad_cov(self, x, alpha, rho):
+        """Stan's ``gp_exp_quad_cov(x, alpha, rho)`` (``cov_exp_quad``) of points ``x`` of shape ``(n,)``:
+        ``alpha² exp(-(x_i - x_j)² / (2 rho²))``, an ``(n, n)`` matrix (without jitter)."""
+        return alpha ** 2 * self.exp(-0.5 * ((x[:, None] - x[None, :]) / rho) ** 2)
+
 
 def _torch_ops():
     import torch

@@ -1,0 +1,16 @@
+"""kidscore_momhsiq.stan: kid_score ~ N(beta[1] + beta[2] mom_hs + beta[3] mom_iq, sigma), sigma ~ Cauchy⁺(0, 2.5),
+beta flat."""
+
+from . import _regression as regression
+
+POSTERIORS = ("kidiq-kidscore_momhsiq",)
+
+params = regression.params
+
+
+def transform_data(data):
+    return regression.design(data["kid_score"], data["mom_hs"], data["mom_iq"])
+
+
+def log_density(ops, p, data):
+    return ops.cauchy(p["sigma"], 0.0, 2.5) + regression.log_likelihood(ops, p, data)
