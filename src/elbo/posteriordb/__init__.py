@@ -64,8 +64,8 @@ def _registry() -> dict:
 @dataclass(frozen=True)
 class Spec:
     """A Stan parameter: ``shape`` and ``constraint``, one of ``"real"``, ``"lower"`` (``> lower``), ``"upper"``
-    (``< upper``), ``"interval"`` (``lower < y < upper``), ``"simplex"``, ``"ordered"``, ``"positive_ordered"``,
-    ``"corr_cholesky"``."""
+    (``< upper``), ``"interval"`` (``lower < y < upper``), ``"simplex"``, ``"ordered"``, ``"corr_cholesky"``
+    (Stan's ``positive_ordered`` is written as positive gaps and a cumulative sum, as in ``ports/hmm_example``)."""
 
     shape: tuple = ()
     constraint: str = "real"
@@ -238,4 +238,5 @@ def load(name: str, data_dir) -> Posterior:
     data = _read_data(name, data_dir)
     transform = getattr(port, "transform_data", None)
     data = transform(data) if transform else data
-    return Posterior(name=name, port=port, data=data, specs=port.params(data), reference=reference_draws(name, data_dir))
+    return Posterior(name=name, port=port, data=data, specs=port.params(data),
+                     reference=reference_draws(name, data_dir))
