@@ -455,6 +455,11 @@ def test_psis_on_constant_and_heavy_tailed_weights():
     log_w, khat = elbo.diagnostics.psis(pareto.log())
     assert abs(khat - 0.7) < 0.2 and math.isclose(log_w.exp().sum().item(), 1.0, rel_tol=1e-9)
     assert math.isnan(elbo.diagnostics.psis(torch.randn(8))[1]), "k̂ needs at least 9 draws"
+    # q = N(0, 0.08²) for a N(0, 1) target in 2 dimensions, the sds of a mean-field q on a correlated regression:
+    # log w = ½ (1 - 0.08²) |ε|² + const, a tail of index 1 - 0.08² = 0.99; for every seed k̂ ≥ 0.7
+    for seed in range(5):
+        eps = torch.randn(10_000, 2, generator=torch.Generator().manual_seed(seed))
+        assert elbo.diagnostics.psis(0.5 * (1 - 0.08**2) * (eps**2).sum(1))[1] >= 0.7
 
 
 def test_the_gaussian_guard_catches_a_nearly_singular_cholesky_factor():
