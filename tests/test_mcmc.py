@@ -1,5 +1,6 @@
 """The reference NUTS runs Pyro's sampler on the model's unconstrained log density, Jacobian included."""
 
+import math
 import sys
 
 import pytest
@@ -51,3 +52,15 @@ def test_bad_settings_are_refused():
         mcmc.nuts(model, num_samples=0)
     with pytest.raises(ValueError, match=r"init must have shape \(D,\) = \(1,\), got \(2,\)"):
         mcmc.nuts(model, init=torch.zeros(2))
+
+
+def test_compare_weights_vi_draws():
+    """Weights that put all mass on two draws give their mean and (population) sd; uniform weights the plain
+    mean and an sd that differs from summarize's only by the M/(M-1) of the unbiased variance."""
+    vi = {"a": torch.tensor([0.0, 1.0, 2.0, 3.0])}
+    nuts = {"a": torch.tensor([0.0, 2.0])}  # mean 1, sd √2
+    rows = mcmc.compare(vi, nuts, vi_weights=torch.tensor([0.5, 0.0, 0.0, 0.5]))
+    assert rows[0]["vi_mean"] == 1.5 and rows[0]["vi_sd"] == 1.5
+    assert rows[0]["mean_error"] == 0.5 / math.sqrt(2)
+    uniform = mcmc.compare(vi, nuts, vi_weights=torch.full((4,), 0.25))[0]
+    assert math.isclose(uniform["vi_sd"] ** 2 * 4 / 3, torch.tensor([0.0, 1.0, 2.0, 3.0]).var().item())

@@ -63,3 +63,17 @@ def test_bam_step_is_symmetric_positive_definite_from_noisy_scores():
     new_loc, new_cov = bam.bam_step(torch.zeros(4), torch.eye(4), z, 10 * torch.randn(5, 4), 1.0)
     torch.testing.assert_close(new_cov, new_cov.T, rtol=0, atol=0)
     assert bool((torch.linalg.eigvalsh(new_cov) > 0).all()) and new_loc.shape == (4,)
+
+
+def test_a_start_at_the_mode_stops_at_once():
+    """A zero gradient at the initial point (z = 0 is the mode): L-BFGS stops there, Pathfinder has no pair to
+    build a Gaussian from and falls back to N(z0, I), and elbo.fit goes on from it to the exact answer."""
+    import elbo
+
+    path = pathfinder.lbfgs(lambda z: -0.5 * (z**2).sum(-1), torch.zeros(2))
+    assert len(path.z) == 1 and "gradient" in path.reason
+    result = pathfinder.pathfinder(lambda z: -0.5 * (z**2).sum(-1), torch.zeros(2))
+    assert result.elbo == float("-inf") and torch.equal(result.scale_tril, torch.eye(2))
+    model = elbo.Model(params={"x": elbo.Param(())}, log_joint=lambda p: -0.5 * p["x"] ** 2, vectorize=True)
+    fit = elbo.fit(model, num_draws=100, seed=0, progress=False)
+    assert fit.converged and abs(fit.q.stddev.item() - 1) < 1e-6

@@ -636,13 +636,18 @@ def _fit_bam(model, config, log_density, loc, scale_tril):
 
 
 def _fit_advi(model, config, log_density, loc, scale_tril):
-    """Adam on the ELBO with Robbins–Monro step sizes; every window, q's Gaussian is checked (``_check_gaussian``)
-    and saved; a broken step or an ELBO far above every value seen restarts from the last saved state with half the
-    learning rate, three times at most. q is the average of its parameters over the last window."""
+    """Adam on the ELBO with Robbins–Monro step sizes, in coordinates whitened by the starting Gaussian
+    (``_Whitened``); every window, q's Gaussian is checked (``_check_gaussian``) and saved; a broken step or an ELBO
+    far above every value seen restarts from the last saved state with half the learning rate, three times at
+    most. q is the average of its parameters over the last window."""
     window = config.steps_per_window()
     num_samples = config.num_samples or 8
-    guide = _guide(config, model.dim, loc, scale_tril)
-    counted = _CountedModel(model, log_density)
+    # a full-rank q is whitened by the whole Cholesky factor (the product of two is one), the others by its sds
+    whiten = scale_tril if config.family == "fullrank" else torch.diag((scale_tril ** 2).sum(1).sqrt())
+    whitened = _Whitened(log_density, loc, whiten)
+    guide = _guide(config, model.dim, torch.zeros_like(loc), torch.linalg.solve_triangular(
+        whiten, scale_tril, upper=False))
+    counted = _CountedModel(model, whitened)
     optimizer = torch.optim.Adam(guide.parameters(), lr=config.lr)
     # Robbins–Monro step sizes: their sum diverges, the sum of their squares does not
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1 / (1 + t / config.lr_decay_steps))
@@ -700,7 +705,58 @@ def _fit_advi(model, config, log_density, loc, scale_tril):
         with torch.no_grad():
             for p, a in zip(guide.parameters(), average):
                 p.copy_(a)
-    return guide, trace, converged, reason, num_dropped
+    return whitened.unwhiten(guide, config.family), trace, converged, reason, num_dropped
+
+
+class _Whitened:
+    """The log density of ``u`` with ``z = loc + L u``: ``log p(loc + L u) + log |det L|``, for lower-triangular L.
+
+    ADVI runs in these coordinates, with the starting Gaussian's mean and Cholesky factor (Pathfinder's; for the
+    families other than full rank, only its sds): Adam moves every parameter by about its learning rate at first,
+    whatever its gradient's size, so in z's own units a step of 0.1 is nothing for a parameter whose posterior sd
+    is 100 and a catastrophe for one whose sd is 0.001 (diamonds: the first step from Pathfinder's q gave an ELBO
+    of 1e36), and a correlated posterior is a ridge that stochastic gradients crawl along. The map keeps each
+    family's form (a product of lower-triangular factors is one), so q is mapped back exactly (``unwhiten``)."""
+
+    def __init__(self, log_density, loc: torch.Tensor, scale_tril: torch.Tensor):
+        self.log_density, self.loc, self.scale_tril = log_density, loc, scale_tril
+        self.log_det = torch.diagonal(scale_tril).log().sum()
+
+    def __call__(self, u: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
+        return self.log_density(self.loc + u @ self.scale_tril.T, indices) + self.log_det
+
+    def unwhiten(self, guide, family: str):
+        """The same q as a distribution over ``z``, in the same family."""
+        loc, tril = self.loc, self.scale_tril
+        scale = torch.diagonal(tril)  # for the families other than full rank, tril is diagonal
+        with torch.no_grad():
+            if family == "flow":
+                return _Shifted(guide, loc, scale)
+            guide.loc.copy_(loc + guide.loc @ tril.T)
+            if family == "meanfield":
+                guide.log_scale.add_(scale.log())
+            elif family == "fullrank":
+                product = tril @ guide.scale_tril[0]
+                guide.log_diag.copy_(torch.diagonal(product).log()[None])
+                guide.off_diag.copy_(product.tril(-1)[None])
+            else:  # lowrank: N(loc, F Fᵀ + diag(exp(log_diag)))
+                guide.cov_factor.mul_(scale[:, None])
+                guide.log_diag.add_(2 * scale.log())
+        return guide
+
+
+class _Shifted(torch.nn.Module):
+    """A flow over ``u`` as a distribution over ``z = loc + scale ⊙ u``."""
+
+    def __init__(self, guide, loc: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.guide = guide
+        self.register_buffer("loc", loc)
+        self.register_buffer("scale", scale)
+
+    def forward(self, x=None):
+        return torch.distributions.TransformedDistribution(
+            self.guide(), [torch.distributions.AffineTransform(self.loc, self.scale, event_dim=1)])
 
 
 class _CountedModel:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ._optional import require
-from .bbvi import Model, seeded, summarize
+from .bbvi import Model, _component_names, seeded, summarize
 
 __all__ = ["NUTSResult", "nuts", "compare"]
 
@@ -72,12 +72,24 @@ def nuts(model: Model, *, num_samples: int = 1000, warmup_steps: int = 1000, num
                       num_samples=num_samples, warmup_steps=warmup_steps, num_divergent=num_divergent)
 
 
-def compare(vi_draws: dict, nuts_draws: dict) -> list[dict]:
+def compare(vi_draws: dict, nuts_draws: dict, *, vi_weights: torch.Tensor | None = None) -> list[dict]:
     """Per scalar component: the VI and NUTS means and sds, and the errors of VI in units of the NUTS sd,
     ``mean_error = (mean_VI - mean_NUTS) / sd_NUTS`` and ``sd_error = (sd_VI - sd_NUTS) / sd_NUTS`` (``None``
     where the NUTS sd is 0: a component fixed by its constraint, such as the diagonal of a correlation
-    Cholesky factor's first row)."""
-    vi, reference = summarize(vi_draws), summarize(nuts_draws)
+    Cholesky factor's first row). ``vi_weights`` (normalized, shape ``(M,)``, e.g. ``fit.psis_log_weights.exp()``)
+    weight VI's draws: the PSIS-reweighted estimates ``elbo.fit`` says to report when k̂ < 0.7."""
+    reference = summarize(nuts_draws)
+    if vi_weights is None:
+        vi = summarize(vi_draws)
+    else:
+        w = vi_weights.detach().double()
+        vi = {}
+        for name, values in vi_draws.items():
+            flat = values.detach().reshape(values.shape[0], -1).double()
+            mean = w @ flat
+            sd = (w @ (flat - mean) ** 2).sqrt()
+            for i, component in enumerate(_component_names(name, tuple(values.shape[1:]))):
+                vi[component] = {"mean": mean[i].item(), "sd": sd[i].item()}
     rows = []
     for name, row in vi.items():
         ref = reference[name]

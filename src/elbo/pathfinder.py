@@ -77,6 +77,9 @@ def lbfgs(log_density, z0: torch.Tensor, *, max_iters: int = 1000, history: int 
     reason = f"reached max_iters = {max_iters}"
     for _ in range(max_iters):
         z, lp, g = zs[-1], log_ps[-1], grads[-1]
+        if g.abs().max() <= grad_tol:
+            reason = f"the gradient fell below {grad_tol:g}"
+            break
         d = _direction(g, pairs, history)
         slope = g @ d
         if not slope > 0:  # not an ascent direction (round-off): restart from the gradient
@@ -102,9 +105,6 @@ def lbfgs(log_density, z0: torch.Tensor, *, max_iters: int = 1000, history: int 
             pairs.append((len(zs) - 1, s, y))
         if abs(lp_new - lp) <= rel_tol * max(abs(lp_new), abs(lp), 1.0):
             reason = f"the relative change of log p fell below {rel_tol:g}"
-            break
-        if g_new.abs().max() <= grad_tol:
-            reason = f"the gradient fell below {grad_tol:g}"
             break
     return Path(torch.stack(zs), torch.stack(log_ps), torch.stack(grads), pairs, num_evals, reason)
 
