@@ -278,12 +278,13 @@ def _fmt(x, spec=".3f"):
 
 
 def print_rows(rows):
-    print("\n| posterior | D | contestant | grad evals | wall s | wall s (no compile) | max \\|mean err\\| | "
+    print("\n| posterior | D | ref k̂ | contestant | grad evals | wall s | wall s (no compile) | max \\|mean err\\| | "
           "median \\|mean err\\| | max \\|sd err\\| | median \\|sd err\\| | k̂ | k̂ < 0.7 | estimate | "
           "q raw max \\|mean\\| / \\|sd\\| | warnings | note |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|")
     for row in rows:
-        head = f"| {row['posterior']} | {row['dim']} | {row['contestant']} |"
+        head = (f"| {row['posterior']} | {row['dim']} | {_fmt(row.get('reference_khat'), '.2f')} | "
+                f"{row['contestant']} |")
         if row.get("error"):
             print(f"{head} - | - | - | - | - | - | - | - | - | - | - | - | {row['error']} |")
             continue
@@ -336,6 +337,11 @@ def summary(rows, contestants) -> list[dict]:
         if contestant.kind == "elbo":
             entry["num_khat_ok"] = sum(1 for row in ok if row["khat_ok"])
             entry["violations"] = violations(rows, contestant.name)
+            gaussian = [row for row in ok if row["reference_khat"] < 0.5]
+            entry["num_gaussian"] = len(gaussian)
+            entry["gaussian_within_0.1"] = sum(1 for row in gaussian if row["errors"]["max_mean"] <= 0.1)
+            entry["silent_failures"] = [row["posterior"] for row in ok if not row["warnings"] and not (
+                row["errors"]["max_mean"] <= PROMISE and row["errors"]["max_sd"] <= PROMISE)]
         table.append(entry)
     return table
 
@@ -358,6 +364,16 @@ def print_summary(table, num_posteriors):
               f"{_fmt(e['ratio_to_nuts'], '.2f')} | {_fmt(e['ratio_to_svi'], '.2f')} ({e['svi_peer']}) | "
               f"{_fmt(e['ratio_to_nuts_no_compile'], '.2f')} | {_fmt(e['ratio_to_svi_no_compile'], '.2f')} | "
               f"{e['num_mean_within_0.1']} | {e['num_mean_within_0.2']} | {e.get('num_khat_ok', '-')} | {violated} |")
+    print("\nOn the posteriors a Gaussian can represent (k̂ of the Gaussian fitted to the reference draws, as q, below "
+          "0.5), how many have a largest |mean error| within 0.1; silent failures: a run that misses 0.2 and issued "
+          "no warning\n")
+    print("| contestant | Gaussian-representable | within 0.1 | silent failures |")
+    print("|---|---:|---:|---|")
+    for e in table:
+        if "num_gaussian" in e:
+            silent = f"{len(e['silent_failures'])}" + (f": {', '.join(e['silent_failures'])}"
+                                                        if e["silent_failures"] else "")
+            print(f"| {e['contestant']} | {e['num_gaussian']} | {e['gaussian_within_0.1']} | {silent} |")
 
 
 def draw_figure(rows, contestants, path: Path):
@@ -482,13 +498,14 @@ def main(argv=None):
         try:
             posterior = posteriordb.load(name, args.data_dir)
             dim, model = posterior.model.dim, numpyro_model(posterior)
+            reference_khat = posterior.gaussian_khat(seed=args.seed)
         except Exception as error:  # a posterior that does not load is reported, not fatal
             traceback.print_exc()
             rows += [{"posterior": name, "dim": "-", "contestant": c.name, "error": f"error: loading: {error}"}
                      for c in args.contestants]
             continue
         for contestant in args.contestants:
-            row = {"posterior": name, "dim": dim, "contestant": contestant.name}
+            row = {"posterior": name, "dim": dim, "contestant": contestant.name, "reference_khat": reference_khat}
             try:
                 row |= contestant.run(posterior, args, model)
                 e = row["errors"]

@@ -203,6 +203,21 @@ class Posterior:
         stein = (stein_terms.mean(0) + 1).abs() / (stein_terms.std(0) / math.sqrt(n))
         return {"mean_score": mean_score.max().item(), "stein": stein.max().item(), "dim": model.dim}
 
+    def gaussian_khat(self, num_draws: int = 10_000, *, seed: int = 0) -> float:
+        """k̂ of the Gaussian fitted to the reference draws in the unconstrained space (their mean and covariance)
+        as q for this posterior: below 0.5, a Gaussian q can represent it (issue 11's "posteriors a Gaussian can
+        represent")."""
+        from .. import diagnostics
+
+        z = self.model.unconstrain(self.reference_params())
+        generator = torch.Generator().manual_seed(seed)
+        q = torch.distributions.MultivariateNormal(z.mean(0), covariance_matrix=torch.cov(z.T).reshape(
+            z.shape[1], z.shape[1]))
+        draws = q.loc + torch.randn(num_draws, z.shape[1], generator=generator) @ q.scale_tril.T
+        with torch.no_grad():
+            log_w = self.model.log_density(draws) - q.log_prob(draws)
+        return diagnostics.psis(torch.where(torch.isnan(log_w), -math.inf, log_w)[torch.isfinite(log_w)])[1]
+
     def errors(self, draws: dict, weights: torch.Tensor | None = None) -> dict:
         """Per reference quantity, ``(mean - mean_ref) / sd_ref`` and ``(sd - sd_ref) / sd_ref`` of ``draws``
         (weighted by normalized ``weights`` of shape ``(S,)`` when given: PSIS-reweighted estimates);
