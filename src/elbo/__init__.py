@@ -5,9 +5,9 @@ Bounds (``elbo.bounds``), gradient estimators (``elbo.estimators``), variational
 autoencoders (``elbo.vae``), their data (``elbo.data``), training (``elbo.train``), evaluation and ELBO surgery
 (``elbo.evaluate``); black-box VI for user-defined models (``elbo.Model``, ``elbo.fit``; ``elbo.bbvi``, with
 Pathfinder in ``elbo.pathfinder`` and batch and match in ``elbo.bam``) checked against NUTS (``elbo.mcmc``) and
-against posteriordb's reference posteriors (``elbo.posteriordb``); diagnostics (``elbo.diagnostics``: PSIS k̂, KL per unit, gradient signal-to-noise);
-and, imported on demand since they load matplotlib, figures (``elbo.plots``) and the HTML report of a run
-(``elbo.report``).
+against posteriordb's reference posteriors (``elbo.posteriordb``); diagnostics (``elbo.diagnostics``: PSIS k̂,
+KL per unit, gradient signal-to-noise); and, imported on demand since they load matplotlib, figures
+(``elbo.plots``) and the HTML report of a run (``elbo.report``).
 """
 
 from . import bam, bbvi, bounds, data, diagnostics, estimators, evaluate, exact, families, mcmc, pathfinder, train, vae

@@ -495,16 +495,21 @@ def _start(model: Model, config: FitConfig, log_density: _Counted) -> tuple[torc
     return z0, config.init_scale * eye, "the initial point"
 
 
-def _guide(config: FitConfig, dim: int, loc: torch.Tensor, scale_tril: torch.Tensor):
+def _guide(config: FitConfig, dim: int, loc: torch.Tensor, scale_tril: torch.Tensor, *, min_scale: float = 0.0):
+    """q of ``config.family`` at ``N(loc, scale_tril scale_trilᵀ)`` (its diagonal only, but for full rank);
+    ``min_scale`` floors a full-rank factor's diagonal."""
     if config.family == "flow" and dim < 2:
         raise ValueError(f"family='flow' needs at least 2 unconstrained coordinates; the model has {dim}")
     kwargs = {"rank": min(2, dim)} if config.family == "lowrank" else {}
+    if config.family == "fullrank":
+        kwargs["min_scale"] = min_scale
+        scale_tril = scale_tril.tril(-1) + torch.diag_embed(torch.diagonal(scale_tril).clamp_min(2 * min_scale))
     guide = FAMILIES[config.family](dim, batch_shape=(1,), init_scale=config.init_scale, **kwargs)
     diag = torch.diagonal(scale_tril) if config.family == "fullrank" else (scale_tril ** 2).sum(1).sqrt()
     with torch.no_grad():
         if config.family == "fullrank":
             guide.loc.copy_(loc)
-            guide.log_diag.copy_(diag.log())
+            guide.log_diag.copy_((diag - min_scale).log())
             guide.off_diag.copy_(scale_tril.tril(-1))
         elif config.family == "lowrank":
             guide.loc.copy_(loc)
@@ -646,7 +651,7 @@ def _fit_advi(model, config, log_density, loc, scale_tril):
     whiten = scale_tril if config.family == "fullrank" else torch.diag((scale_tril ** 2).sum(1).sqrt())
     whitened = _Whitened(log_density, loc, whiten)
     guide = _guide(config, model.dim, torch.zeros_like(loc), torch.linalg.solve_triangular(
-        whiten, scale_tril, upper=False))
+        whiten, scale_tril, upper=False), min_scale=MIN_SCALE)
     counted = _CountedModel(model, whitened)
     optimizer = torch.optim.Adam(guide.parameters(), lr=config.lr)
     # Robbins–Monro step sizes: their sum diverges, the sum of their squares does not
@@ -708,6 +713,9 @@ def _fit_advi(model, config, log_density, loc, scale_tril):
     return whitened.unwhiten(guide, config.family), trace, converged, reason, num_dropped
 
 
+MIN_SCALE = 1e-6  # the floor of a full-rank factor's diagonal in ADVI's whitened coordinates
+
+
 class _Whitened:
     """The log density of ``u`` with ``z = loc + L u``: ``log p(loc + L u) + log |det L|``, for lower-triangular L.
 
@@ -737,6 +745,7 @@ class _Whitened:
                 guide.log_scale.add_(scale.log())
             elif family == "fullrank":
                 product = tril @ guide.scale_tril[0]
+                guide.min_scale = 0.0  # the floor is in u's units; in z's, the factor is the product
                 guide.log_diag.copy_(torch.diagonal(product).log()[None])
                 guide.off_diag.copy_(product.tril(-1)[None])
             else:  # lowrank: N(loc, F Fᵀ + diag(exp(log_diag)))

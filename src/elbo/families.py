@@ -63,19 +63,25 @@ class MeanField(nn.Module):
 
 
 class FullRank(nn.Module):
-    """Gaussian ``q(z) = N(loc, L Lᵀ)``; ``L`` is lower triangular with diagonal ``exp(log_diag)``."""
+    """Gaussian ``q(z) = N(loc, L Lᵀ)``; ``L`` is lower triangular with diagonal ``min_scale + exp(log_diag)``.
 
-    def __init__(self, dim: int, *, batch_shape=(), init_scale: float = 1.0):
+    ``min_scale > 0`` floors the diagonal, so that no parameter value reaches a singular factor (``elbo.fit``'s
+    ADVI uses 1e-6 in its whitened coordinates, where the posterior's scale is about 1)."""
+
+    def __init__(self, dim: int, *, batch_shape=(), init_scale: float = 1.0, min_scale: float = 0.0):
         super().__init__()
         batch = _check_batch_shape(batch_shape)
         dim = _check_dim(dim)
+        if not (isinstance(min_scale, (int, float)) and 0 <= min_scale < init_scale):
+            raise ValueError(f"min_scale must be in [0, init_scale = {init_scale}), got {min_scale!r}")
+        self.min_scale = float(min_scale)
         self.loc = nn.Parameter(torch.zeros(*batch, dim))
-        self.log_diag = nn.Parameter(torch.full((*batch, dim), math.log(init_scale)))
+        self.log_diag = nn.Parameter(torch.full((*batch, dim), math.log(init_scale - min_scale)))
         self.off_diag = nn.Parameter(torch.zeros(*batch, dim, dim))  # only the strict lower triangle is used
 
     @property
     def scale_tril(self) -> torch.Tensor:
-        return self.off_diag.tril(-1) + torch.diag_embed(self.log_diag.exp())
+        return self.off_diag.tril(-1) + torch.diag_embed(self.min_scale + self.log_diag.exp())
 
     def forward(self, x=None) -> Distribution:
         return MultivariateNormal(self.loc, scale_tril=self.scale_tril)
