@@ -260,9 +260,12 @@ def _fit(args) -> int:
                                   seed=args.seed, progress=progress)
         except ModuleNotFoundError as error:
             raise UsageError(str(error)) from None
+        # the estimates fit says to report: PSIS-reweighted below k̂ = 0.7, q's own draws otherwise
+        weights = fit.psis_log_weights.exp() if fit.khat < diagnostics.KHAT_THRESHOLD else None
         result |= {"nuts_seconds": reference.seconds, "nuts_samples": args.nuts_samples,
                    "nuts_warmup": args.nuts_warmup, "nuts_divergent": reference.num_divergent,
-                   "parameters": mcmc.compare(fit.draws, reference.draws)}
+                   "vi_estimates": "raw" if weights is None else "psis",
+                   "parameters": mcmc.compare(fit.draws, reference.draws, vi_weights=weights)}
     else:
         result["parameters"] = [{"name": name, "vi_mean": row["mean"], "vi_sd": row["sd"],
                                  "psis_mean": row["psis_mean"], "psis_sd": row["psis_sd"]}
@@ -279,8 +282,12 @@ def _fit_table(result: dict) -> str:
         header += f" {'PSIS mean':>10} {'PSIS sd':>10}"
     if nuts:
         header += f" {'NUTS mean':>10} {'NUTS sd':>10} {'mean err':>9} {'sd err':>9}"
-    lines = [f"{result['model_file']}: {result['family']} q, errors in NUTS sds" if nuts else
-             f"{result['model_file']}: {result['family']} q", header]
+    if nuts:
+        estimates = "PSIS-reweighted" if result["vi_estimates"] == "psis" else "q's own draws"
+        title = f"{result['model_file']}: {result['family']} q, {estimates}; errors in NUTS sds"
+    else:
+        title = f"{result['model_file']}: {result['family']} q"
+    lines = [title, header]
     for row in result["parameters"]:
         line = f"{row['name']:<16} {row['vi_mean']:>10.4g} {row['vi_sd']:>10.4g}"
         if psis:

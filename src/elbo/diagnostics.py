@@ -7,7 +7,8 @@ estimates how heavy the tail of the weights is: the weights have finite moments 
 (2018) read it as a diagnostic of the variational approximation:
 
 - k̂ < 0.5: q is close to the posterior; importance-sampling estimates converge fast;
-- 0.5 ≤ k̂ < 0.7: the draws are usable, PSIS estimates converge, more slowly;
+- 0.5 ≤ k̂ < 0.7: q is not perfect but still useful: the PSIS-reweighted estimates converge, more slowly, and
+  they (not q's raw draws) are the ones to report;
 - k̂ ≥ 0.7: q misses mass the posterior has; its draws and every importance-sampling estimate from them
   (PSIS means, the log-evidence estimate) are unreliable.
 
@@ -102,9 +103,10 @@ def khat_meaning(khat: float) -> str:
     if math.isnan(khat):
         return "k̂ is undefined: too few draws of q (at least 9) for a Pareto tail"
     if khat < 0.5:
-        return "k̂ < 0.5: q is close to the posterior; importance-sampling estimates are reliable"
+        return "k̂ < 0.5: q is close to the posterior; its PSIS-reweighted estimates are reliable"
     if khat < KHAT_THRESHOLD:
-        return "0.5 ≤ k̂ < 0.7: the draws are usable; importance-sampling estimates converge slowly"
+        return ("0.5 ≤ k̂ < 0.7: q is not perfect but useful: report the PSIS-reweighted estimates, which converge "
+                "slowly")
     return ("k̂ ≥ 0.7: q misses posterior mass; its draws and importance-sampling estimates "
             "(PSIS means, log evidence) are unreliable")
 
