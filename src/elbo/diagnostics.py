@@ -62,8 +62,8 @@ def psis(log_w: torch.Tensor) -> tuple[torch.Tensor, float]:
     from 0.5 to 1, and q too narrow for its target). Where they fall on either side of 0.7, the diagnostic takes
     the side that warns, unless the fit is the one that failed:
 
-    - the largest weights all equal (q proportional to the posterior, or a constant log density): importance
-      sampling is exact; the weights are left as they are and k̂ is ``-inf``;
+    - the largest weights all equal to 1e-9 (q proportional to the posterior, or a constant log density):
+      importance sampling is exact; the weights are left as they are and k̂ is ``-inf``;
     - Hill ≥ 0.7 while the fit is below it: k̂ is Hill's. A mean-field q of a correlated regression posterior
       (sds 8% of the posterior's) gave fit 0.61 and Hill 0.85 for seed 0, and 1.01 / 0.90 for seed 1;
     - a spike at the threshold: when q is nearly exact the log-weights are almost constant and pile up at a local
@@ -85,12 +85,15 @@ def psis(log_w: torch.Tensor) -> tuple[torch.Tensor, float]:
     if tail_size < 5:  # arviz-stats needs 5 tail draws: 9 draws or more
         return log_w - torch.logsumexp(log_w, 0), math.nan
     tail = np.sort(values)[-tail_size - 1:]
-    if tail[0] == tail[-1]:
+    if tail[-1] - tail[0] <= 1e-9:  # equal to round-off: q is the posterior (BaM on a Gaussian: 4e-13)
         return log_w - torch.logsumexp(log_w, 0), -math.inf
     # arviz-stats' psislw takes a log-likelihood (leave-one-out's log-weights are its negative), so -log w
-    log_w_smoothed, khat = array_stats.psislw(-values, r_eff=1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # its fit on a nearly flat tail; checked below
+        log_w_smoothed, khat = array_stats.psislw(-values, r_eff=1.0)
     khat = float(khat)
     hill = float(np.mean(tail[1:] - tail[0]))
+    if not math.isfinite(khat):
+        khat = hill
     if hill < 0.5 and khat - hill > 0.3:  # a spike at the threshold: the fit failed
         khat = hill
     elif khat < KHAT_THRESHOLD <= hill:
