@@ -529,8 +529,11 @@ def test_init_takes_constrained_values_and_refuses_bad_ones():
 
 
 def test_the_fit_reports_evaluations_time_and_diagnostics():
+    """Gradients: Pathfinder's L-BFGS evaluations, then B = 2D + 2 = 4 per batch-and-match step."""
     fit = elbo.fit(_beta_binomial(), num_draws=1000, seed=0, progress=False)
-    assert fit.config.method == "bam" and fit.num_grad_evals > 0 and fit.seconds > 0
+    path = elbo.pathfinder.lbfgs(_beta_binomial().log_density, _beta_binomial().initial_point())
+    assert fit.config.method == "bam" and fit.num_grad_evals == path.num_evals + 4 * fit.num_steps
+    assert fit.seconds > 0
     assert "converged at step" in fit.reason and "Pathfinder" in fit.reason
     diagnostics = fit.diagnostics()
     assert diagnostics["khat"] == fit.khat and diagnostics["num_grad_evals"] == fit.num_grad_evals

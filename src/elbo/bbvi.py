@@ -484,13 +484,11 @@ def _start(model: Model, config: FitConfig, log_density: _Counted) -> tuple[torc
     z0 = _initial_point(model, config.init)
     eye = torch.eye(model.dim, dtype=z0.dtype)
     if config.init == "pathfinder" or config.method == "pathfinder":
-        result = pathfinder.pathfinder(log_density, z0)
-        log_density.num_grad += result.num_grad_evals  # value_and_grad runs outside the counter's grad check
+        result = pathfinder.pathfinder(log_density, z0)  # the counter counts its gradients and its ELBO draws
         return result.loc, result.scale_tril, (f"Pathfinder: best of {len(result.path.z)} L-BFGS iterates, "
                                                f"ELBO {result.elbo:.4g}; {result.path.reason}")
     if config.init == "map":
         path = pathfinder.lbfgs(log_density, z0)
-        log_density.num_grad += path.num_evals
         return path.z[-1], config.init_scale * eye, f"the mode by L-BFGS: {path.reason}"
     return z0, config.init_scale * eye, "the initial point"
 
