@@ -567,3 +567,24 @@ def test_full_rank_min_scale_floors_the_diagonal():
     torch.testing.assert_close(torch.diagonal(guide.scale_tril), torch.full((3,), 0.1))
     with pytest.raises(ValueError, match=r"min_scale must be in \[0, init_scale = 1.0\), got 2.0"):
         families.FullRank(3, min_scale=2.0)
+
+
+def test_a_broken_bam_step_is_retried_with_a_smaller_step(monkeypatch):
+    """A batch-and-match step whose covariance is not finite (as a score of +inf at a draw would give) is taken
+    again from the state before it, with λ halved; a fit whose every step breaks stops with NumericalError."""
+    model = _gaussian_model(torch.tensor([1.0, 2.0]), torch.tensor([0.5, 0.5]), 0.0)
+    real_step, calls = bbvi.bam.bam_step, []
+
+    def flaky(loc, cov, z, grad, lam):
+        calls.append(lam)
+        if len(calls) == 3:
+            return loc, cov * math.nan
+        return real_step(loc, cov, z, grad, lam)
+
+    monkeypatch.setattr(bbvi.bam, "bam_step", flaky)
+    fit = elbo.fit(model, num_draws=100, seed=0, progress=False)
+    assert fit.converged and math.isclose(calls[3], calls[2] * 3 / 4 / 2), "the next step is taken with λ halved"
+    torch.testing.assert_close(fit.q.mean[0], torch.tensor([1.0, 2.0]), rtol=0, atol=1e-6)
+    monkeypatch.setattr(bbvi.bam, "bam_step", lambda loc, cov, z, grad, lam: (loc, cov * math.nan))
+    with pytest.raises(bbvi.NumericalError, match="batch and match broke down at step"):
+        elbo.fit(model, num_draws=100, seed=0, progress=False)

@@ -600,7 +600,8 @@ def _fit_pathfinder(model, config, log_density, loc, scale_tril):
 
 def _fit_bam(model, config, log_density, loc, scale_tril):
     """Batch and match from (loc, scale_tril): ``bam.bam_step`` with ``λ_t = B D / (t + 1)`` (Cai et al. 2024's
-    schedule), restarted from the last good state with λ halved when a step breaks; q is the average of the last
+    schedule); a step that breaks (a covariance that is not positive definite, or not finite) is taken again from
+    the state before it with λ halved from then on, until λ has been halved 10 times; q is the average of the last
     window's iterates."""
     dim, window = model.dim, config.steps_per_window()
     num_samples = config.num_samples or 2 * dim + 2
@@ -618,13 +619,17 @@ def _fit_bam(model, config, log_density, loc, scale_tril):
                 raise ValueError(f"the log density is NaN or inf at all {num_samples} draws of q at step {step}: "
                                  f"check log_joint and the constraints")
             trace.append((log_p[finite] - q.log_prob(z[finite])).mean().item())
+            previous = (loc, cov)
             try:
                 loc, cov = bam.bam_step(loc, cov, z[finite], grad[finite], shrink * num_samples * dim / (step + 1))
+                if not bool(torch.isfinite(loc).all() and torch.isfinite(cov).all()):
+                    raise torch.linalg.LinAlgError("the step gave a mean or covariance that is not finite")
+                torch.linalg.cholesky(cov)  # the next step's draws need it
             except torch.linalg.LinAlgError as error:
                 if shrink < 1e-3:
                     raise NumericalError(f"batch and match broke down at step {step}: {error}") from None
                 shrink /= 2
-                loc, cov = iterates[-1] if iterates else (loc, cov)
+                loc, cov = previous
                 continue
             iterates = (iterates + [(loc, cov)])[-window:]
             bar.update()
