@@ -458,9 +458,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_report)
 
     fit = commands.add_parser("fit", help="fit q to a user-defined model, optionally against NUTS",
-                              description="Fit q by maximising the ELBO to the posterior of the elbo.Model that "
-                                          "MODEL_FILE defines as `model`; print per parameter the VI mean and sd "
-                                          "(and NUTS's, with VI's errors in NUTS sds), k̂, log p(x), wall times.",
+                              description="Fit q to the posterior of the elbo.Model that MODEL_FILE defines as "
+                                          "`model` (by default Pathfinder, then batch and match, full rank); print "
+                                          "per parameter q's mean and sd and the PSIS-reweighted ones (or, with "
+                                          "--compare-nuts, the estimates to report beside NUTS's, with their "
+                                          "errors in NUTS sds), k̂ and what it licenses, log p(x), why the fit "
+                                          "stopped, gradients and wall times.",
                               formatter_class=formatter)
     fit.add_argument("model_file", metavar="MODEL_FILE", help="a Python file defining `model` (an elbo.Model)")
     fit.add_argument("--family", choices=_FAMILIES, default="fullrank", help="the family of q")
