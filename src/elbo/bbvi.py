@@ -792,14 +792,20 @@ def _component_names(name: str, shape: tuple) -> list[str]:
     return [f"{name}[{','.join(map(str, index))}]" for index in itertools.product(*map(range, shape))]
 
 
-def summarize(draws: dict, *, quantiles=(0.05, 0.5, 0.95)) -> dict:
+def summarize(draws: dict, *, quantiles=(0.05, 0.5, 0.95), weights: torch.Tensor | None = None) -> dict:
     """``{component: {"mean", "sd", "5%", "50%", "95%"}}`` over draws ``{name: (n, *shape)}``, one row per scalar
-    component of each parameter (``theta[0]``, ...)."""
+    component of each parameter (``theta[0]``, ...). With normalized ``weights`` of shape ``(n,)`` (PSIS's), the
+    weighted mean ``ȳ = Σ w y`` and sd ``(Σ w (y - ȳ)²)^½`` only."""
     rows = {}
     for name, values in draws.items():
         flat = values.detach().reshape(values.shape[0], -1).double()
-        stats = {"mean": flat.mean(0), "sd": flat.std(0)}
-        stats |= {f"{100 * q:g}%": flat.quantile(q, dim=0) for q in quantiles}
+        if weights is None:
+            stats = {"mean": flat.mean(0), "sd": flat.std(0)}
+            stats |= {f"{100 * q:g}%": flat.quantile(q, dim=0) for q in quantiles}
+        else:
+            w = weights.detach().double()
+            mean = w @ flat
+            stats = {"mean": mean, "sd": (w @ (flat - mean) ** 2).sqrt()}
         for i, component in enumerate(_component_names(name, tuple(values.shape[1:]))):
             rows[component] = {key: value[i].item() for key, value in stats.items()}
     return rows
@@ -939,11 +945,9 @@ class Fit:
         """Per scalar component, q's own mean, sd and quantiles, and the PSIS-reweighted ``psis_mean`` and
         ``psis_sd`` (the estimates to report when k̂ < 0.7): ``{"theta[0]": {"mean": ..., "psis_mean": ...}}``."""
         rows = summarize(self.draws, quantiles=quantiles)
-        for column, values in (("psis_mean", self.psis_mean), ("psis_sd", self.psis_sd)):
-            for name, value in values.items():
-                for component, entry in zip(_component_names(name, tuple(value.shape)), value.reshape(-1).tolist()):
-                    rows[component][column] = entry
-        return rows
+        reweighted = summarize(self.draws, weights=self.psis_log_weights.exp())
+        return {component: row | {"psis_mean": reweighted[component]["mean"], "psis_sd": reweighted[component]["sd"]}
+                for component, row in rows.items()}
 
     def diagnostics(self) -> dict:
         """The numbers that say whether to trust q: k̂ and its meaning, convergence and why it stopped, the ELBO,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ._optional import require
-from .bbvi import Model, _component_names, seeded, summarize
+from .bbvi import Model, seeded, summarize
 
 __all__ = ["NUTSResult", "nuts", "compare"]
 
@@ -78,18 +78,7 @@ def compare(vi_draws: dict, nuts_draws: dict, *, vi_weights: torch.Tensor | None
     where the NUTS sd is 0: a component fixed by its constraint, such as the diagonal of a correlation
     Cholesky factor's first row). ``vi_weights`` (normalized, shape ``(M,)``, e.g. ``fit.psis_log_weights.exp()``)
     weight VI's draws: the PSIS-reweighted estimates ``elbo.fit`` says to report when k̂ < 0.7."""
-    reference = summarize(nuts_draws)
-    if vi_weights is None:
-        vi = summarize(vi_draws)
-    else:
-        w = vi_weights.detach().double()
-        vi = {}
-        for name, values in vi_draws.items():
-            flat = values.detach().reshape(values.shape[0], -1).double()
-            mean = w @ flat
-            sd = (w @ (flat - mean) ** 2).sqrt()
-            for i, component in enumerate(_component_names(name, tuple(values.shape[1:]))):
-                vi[component] = {"mean": mean[i].item(), "sd": sd[i].item()}
+    vi, reference = summarize(vi_draws, weights=vi_weights), summarize(nuts_draws)
     rows = []
     for name, row in vi.items():
         ref = reference[name]

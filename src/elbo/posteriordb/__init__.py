@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch.distributions import constraints
 
-from ..bbvi import Model, Param, ordered_vector
+from ..bbvi import Model, Param, ordered_vector, summarize
 from ._ops import TORCH
 
 __all__ = ["Spec", "Posterior", "load", "POSTERIORS", "reference_draws", "stan_names"]
@@ -223,19 +223,12 @@ class Posterior:
         (weighted by normalized ``weights`` of shape ``(S,)`` when given: PSIS-reweighted estimates);
         quantities whose reference sd is 0 are left out."""
         rows = {}
-        for key, values in self.quantities(draws).items():
+        for key, row in summarize(self.quantities(draws), quantiles=(), weights=weights).items():
             ref = self.reference[key]
             if ref.std() == 0:
                 continue
-            values = values.double()
-            if weights is None:
-                mean, sd = values.mean().item(), values.std().item()
-            else:
-                w = weights.double()
-                mean = (w * values).sum().item()
-                sd = math.sqrt(max((w * (values - mean) ** 2).sum().item(), 0.0))
-            rows[key] = {"mean_error": (mean - ref.mean()) / ref.std(ddof=1),
-                         "sd_error": (sd - ref.std(ddof=1)) / ref.std(ddof=1)}
+            rows[key] = {"mean_error": (row["mean"] - ref.mean()) / ref.std(ddof=1),
+                         "sd_error": (row["sd"] - ref.std(ddof=1)) / ref.std(ddof=1)}
         return rows
 
 
