@@ -440,12 +440,12 @@ def test_khat_is_small_on_a_near_exact_fit(dtype):
     """Issue 11: the mean-field fit of the beta-binomial is excellent (posterior mean error ~3e-4), yet ArviZ's k̂
     was 2.4 to 5.6 over seeds 0-2: the log-weights span about one nat and pile up at a local maximum, a tail the
     generalized-Pareto fit cannot describe (``diagnostics.psis``). Now k̂ < 0.5 for every seed, in both dtypes
-    (the diagnostics are computed in float64 either way)."""
+    (in float32 the fit's 0.69 for seed 2, against Hill's 0.08, is the spike too)."""
     for seed in range(3):
         fit = elbo.fit(_beta_binomial(), family="meanfield", num_draws=10_000, dtype=dtype, seed=seed, progress=False)
         assert fit.khat < 0.5, (seed, fit.khat)
         assert abs(fit.psis_mean["theta"].item() - 19 / 55) < 2e-3
-        assert fit.guide.loc.dtype == dtype and fit.z.dtype == torch.float64
+        assert fit.guide.loc.dtype == fit.z.dtype == fit.log_weights.dtype == dtype
         assert torch.get_default_dtype() == torch.float64
 
 
@@ -588,3 +588,15 @@ def test_a_broken_bam_step_is_retried_with_a_smaller_step(monkeypatch):
     monkeypatch.setattr(bbvi.bam, "bam_step", lambda loc, cov, z, grad, lam: (loc, cov * math.nan))
     with pytest.raises(bbvi.NumericalError, match="batch and match broke down at step"):
         elbo.fit(model, num_draws=100, seed=0, progress=False)
+
+
+def test_a_float32_model_is_fitted_and_diagnosed_in_float32():
+    """A model whose data are float32 and whose log density multiplies them by the parameters (a matrix product,
+    which does not promote): fit(dtype=torch.float32) keeps every draw, the diagnostics' too, in float32."""
+    X = torch.randn(50, 3, dtype=torch.float32)
+    y = (X @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float32) + 0.1 * torch.randn(50, dtype=torch.float32))
+    model = elbo.Model(params={"w": elbo.Param((3,))}, log_joint=lambda p: Normal(0.0, 10.0).log_prob(p["w"]).sum(-1)
+                       + Normal(p["w"] @ X.T, 0.1).log_prob(y).sum(-1))
+    fit = elbo.fit(model, dtype=torch.float32, num_draws=1000, seed=0, progress=False)
+    assert fit.z.dtype == torch.float32 and fit.khat < 0.7
+    torch.testing.assert_close(fit.psis_mean["w"], torch.linalg.lstsq(X, y).solution, rtol=0, atol=0.05)

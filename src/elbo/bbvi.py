@@ -344,8 +344,8 @@ class FitConfig:
     - ``batch_size``: ADVI on minibatches of that many data points, the log-likelihood scaled by N/B (a model given
       with ``data``); ``None``: all data every step;
     - ``num_draws``: draws of the final q for the diagnostics (k̂, log evidence, summaries);
-    - ``dtype``: the floating-point type of q and its fit (``None``: torch's default); the diagnostics' draws and
-      log-weights are float64 whatever it is;
+    - ``dtype``: the floating-point type of q, its fit and its diagnostics (``None``: torch's default); the model's
+      own tensors must be in it too (or promote to it);
     - ``seed``: seeds torch's generator for this fit only (``None``: the caller's generator);
     - ``progress``: a tqdm progress bar.
     """
@@ -846,11 +846,11 @@ class Fit:
 
     def __post_init__(self):
         chunks = [min(1000, self.config.num_draws - start) for start in range(0, self.config.num_draws, 1000)]
-        # in float64 whatever q's dtype: float32 log-weights of a near-exact q tie, which breaks the Pareto fit
-        guide = copy.deepcopy(self.guide).double()
-        with torch.no_grad(), _default_dtype(torch.float64):
+        # in q's dtype: the model's own tensors (its data) are in it, and float64 draws would meet float32 data in
+        # operations that do not promote (a matrix product)
+        with torch.no_grad(), _default_dtype(self.config.dtype):
             # chunks bound the memory of an (M, N) log-likelihood
-            log_w, z = zip(*(bounds.log_weights(self.model, guide, self.model.data_indices(), size,
+            log_w, z = zip(*(bounds.log_weights(self.model, self.guide, self.model.data_indices(), size,
                                                 validate_args=False) for size in chunks))
         log_w = torch.cat(log_w)[:, 0]  # (M,)
         self.log_weights = torch.where(torch.isnan(log_w), -math.inf, log_w)

@@ -68,8 +68,8 @@ def psis(log_w: torch.Tensor) -> tuple[torch.Tensor, float]:
       (sds 8% of the posterior's) gave fit 0.61 and Hill 0.85 for seed 0, and 1.01 / 0.90 for seed 1;
     - a spike at the threshold: when q is nearly exact the log-weights are almost constant and pile up at a local
       maximum of ``log w(z)``, with a few draws of q's far tails above it. The fit then returns anything from 0.4
-      to 7 for weights that span a factor of two (issue 11's beta-binomial at the KL-optimal q: 3.4 to 7 in float64,
-      0.38 to 6.5 in float32, where the weights also tie), while Hill's estimate stays at 0.04 to 0.09. Where Hill's
+      to 7 for weights that span a factor of two (issue 11's beta-binomial: 3.4 to 7 over seeds at the KL-optimal
+      q, 0.38 to 6.5 for mean-field fits in float32), while Hill's estimate stays at 0.04 to 0.09. Where Hill's
       is below 0.5 and the fit exceeds it by more than 0.3 (more than the 0.18 seen on any genuine tail), k̂ is
       Hill's.
     """
