@@ -556,7 +556,7 @@ def _elbo_step(model_density, guide, config: FitConfig, x: torch.Tensor, num_sam
     log_p = model_density.log_prob(x, z)[:, 0]
     # STL: q's parameters cut from log q, leaving only the pathwise term (Roeder et al. 2017)
     log_q = (estimators.stop_gradient(q) if config.estimator == "stl" else q).log_prob(z)[:, 0]
-    finite = torch.isfinite(log_p) & ~torch.isnan(log_p)
+    finite = torch.isfinite(log_p)
     if not bool(finite.any()):
         return None, num_samples
     log_w = torch.where(finite, log_p - log_q, torch.zeros_like(log_p))
@@ -638,6 +638,7 @@ def _fit_bam(model, config, log_density, loc, scale_tril):
                 if has_converged(trace, window):
                     converged, reason = True, f"converged at step {step + 1}: the ELBO estimate stopped improving"
                     break
+    iterates = iterates or [(loc, cov)]  # max_steps reached before any step succeeded
     loc = torch.stack([it[0] for it in iterates]).mean(0)
     cov = torch.stack([it[1] for it in iterates]).mean(0)
     return _guide(config, dim, loc, torch.linalg.cholesky(cov)), trace, converged, reason, num_dropped
@@ -668,6 +669,7 @@ def _fit_advi(model, config, log_density, loc, scale_tril):
             x = model.data_indices(config.batch_size)
             elbo, dropped = _elbo_step(counted, guide, config, x, num_samples)
             num_dropped += dropped
+            message = None
             # an estimate far above every one seen is round-off, not progress: more than |best| + 10 nats above the
             # best, and 10 times the last window's spread
             broken = elbo is None or not math.isfinite(elbo.item()) or (bool(trace) and elbo.item() > max(trace) + abs(
@@ -683,15 +685,15 @@ def _fit_advi(model, config, log_density, loc, scale_tril):
                                      f"{step}: check log_joint and the constraints, or lower lr")
                 restarts += 1
                 if restarts > 3:
-                    raise NumericalError(locals().get("message") or (
+                    raise NumericalError(message or (
                         f"the ELBO estimate broke down at step {step} ({elbo.item():.4g}) after 3 restarts with "
                         f"smaller steps: check the model's scales, or use method='bam'"))
                 guide.load_state_dict(saved[0])
-                optimizer.load_state_dict(saved[1])
-                for group in optimizer.param_groups:
-                    group["initial_lr"] /= 2
-                step, trace = saved[2], trace[:saved[2]]
+                optimizer.load_state_dict(saved[1])  # which also brings back the learning rate it had then
                 schedule.base_lrs = [lr / 2 for lr in schedule.base_lrs]
+                for group in optimizer.param_groups:
+                    group["lr"] /= 2
+                step, trace = saved[2], trace[:saved[2]]
                 continue
             trace.append(elbo.item())
             optimizer.zero_grad()

@@ -163,7 +163,7 @@ def pathfinder(log_density, z0: torch.Tensor, *, num_elbo_draws: int = 10, histo
         return PathfinderResult(path.z[-1], torch.eye(dim, dtype=z0.dtype), -math.inf, len(path.z) - 1, path,
                                 path.num_evals, 0)
     with torch.no_grad():
-        log_p = torch.cat([log_density(z) for z in _chunks(torch.cat(draws), 4096)])
+        log_p = torch.cat([log_density(z) for z in torch.cat(draws).split(4096)])
     log_w = (log_p.reshape(len(candidates), num_elbo_draws) - torch.stack(log_q))
     log_w = torch.where(torch.isnan(log_w), -math.inf, log_w)
     elbos = log_w.mean(1)
@@ -172,6 +172,3 @@ def pathfinder(log_density, z0: torch.Tensor, *, num_elbo_draws: int = 10, histo
     return PathfinderResult(loc, scale_tril, elbos[best].item(), index, path, path.num_evals,
                             len(candidates) * num_elbo_draws)
 
-
-def _chunks(z: torch.Tensor, size: int):
-    return [z[start:start + size] for start in range(0, len(z), size)]

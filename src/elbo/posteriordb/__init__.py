@@ -38,6 +38,7 @@ import math
 import pkgutil
 import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -155,14 +156,11 @@ class Posterior:
         generated = getattr(self.port, "generated", None)
         return lambda p: {**p, **(generated(ops, p, data) if generated else {})}
 
-    @property
+    @cached_property
     def model(self) -> Model:
-        if not hasattr(self, "_model"):
-            log_density = self.log_density_fn(TORCH)
-            self._model = Model(params={name: Param(spec.shape, spec.torch_constraint())
-                                        for name, spec in self.specs.items()},
-                                log_joint=log_density, vectorize=True)
-        return self._model
+        """The posterior as an ``elbo.Model``: the port's log density in torch, vectorized over draws."""
+        return Model(params={name: Param(spec.shape, spec.torch_constraint()) for name, spec in self.specs.items()},
+                     log_joint=self.log_density_fn(TORCH), vectorize=True)
 
     def quantities(self, draws: dict) -> dict:
         """``{reference quantity: (S,) tensor}`` for constrained draws ``{name: (S, *shape)}`` of the parameters."""
