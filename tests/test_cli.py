@@ -314,3 +314,16 @@ def test_fit_bad_input_exits_2_with_one_line(tmp_path, source, args, message):
 def test_fit_of_a_missing_file_exits_2(tmp_path):
     result = run_elbo("fit", str(tmp_path / "missing.py"))
     assert result.returncode == 2 and result.stderr.strip() == f"elbo fit: error: no model file {tmp_path}/missing.py"
+
+
+def test_fit_says_when_q_puts_mass_where_the_model_has_none(tmp_path):
+    """The library's warnings are folded into the table: a density that is -inf on z > 1, which the constraints do
+    not say, leaves many of q's draws with log p = -inf, and the table says so in a warning line."""
+    path = tmp_path / "truncated.py"
+    path.write_text("import torch\nimport elbo\nfrom torch.distributions import Normal\n"
+                    "model = elbo.Model(params={'z': elbo.Param(())}, log_joint=lambda p: torch.where(\n"
+                    "    p['z'] > 1.0, torch.tensor(-float('inf')), Normal(0.0, 1.0).log_prob(p['z'])))\n")
+    result = run_elbo("fit", str(path), "--num-draws", "1000", "--max-steps", "200")
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith("warning: log p is NaN or -inf at ") and line.endswith("of 1000 draws of q: q puts "
+               "mass where the model has none") for line in result.stdout.splitlines()), result.stdout

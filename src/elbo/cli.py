@@ -251,7 +251,8 @@ def _fit(args) -> int:
     vi_seconds = time.perf_counter() - start
     result = {"model_file": args.model_file, "family": args.family, "method": fit.config.method,
               "steps": fit.num_steps, "converged": fit.converged, "reason": fit.reason,
-              "num_grad_evals": fit.num_grad_evals, "elbo": fit.elbo, "log_evidence": fit.log_evidence,
+              "num_grad_evals": fit.num_grad_evals, "num_nonfinite_draws": fit.num_nonfinite_draws,
+              "num_draws": args.num_draws, "elbo": fit.elbo, "log_evidence": fit.log_evidence,
               "log_evidence_stderr": fit.log_evidence_stderr, "khat": fit.khat,
               "khat_meaning": diagnostics.khat_meaning(fit.khat), "vi_seconds": vi_seconds}
     if args.compare_nuts:
@@ -303,7 +304,12 @@ def _fit_table(result: dict) -> str:
               f"{result['vi_seconds']:.2f} s; {result['reason']}"]
     if not result["converged"]:
         lines.append("warning: the fit did not converge; raise --max-steps")
-    if not result["khat"] < 0.7:
+    from .diagnostics import KHAT_THRESHOLD
+
+    if result["num_nonfinite_draws"] > 0.01 * result["num_draws"]:
+        lines.append(f"warning: log p is NaN or -inf at {result['num_nonfinite_draws']} of {result['num_draws']} "
+                     f"draws of q: q puts mass where the model has none")
+    if not result["khat"] < KHAT_THRESHOLD:
         lines.append("warning: k̂ ≥ 0.7 or undefined: do not report these estimates")
     elif psis:
         lines.append("report the PSIS-reweighted means and sds (k̂ < 0.7: Yao et al. 2018)")
