@@ -85,7 +85,7 @@ def main():
     vs_nuts, vs_pyro = [], []
     for name in NAMES:
         model = bbvi.load_model(EXAMPLES / f"{name}.py")
-        reference = mcmc.nuts(model, num_samples=args.nuts_samples, warmup_steps=args.nuts_samples, seed=args.seed,
+        reference = mcmc.nuts(model, num_draws=args.nuts_samples, warmup_steps=args.nuts_samples, seed=args.seed,
                               progress=False)
         for family in ("meanfield", "fullrank"):
             with warnings.catch_warnings():

@@ -28,8 +28,11 @@ import time
 
 import torch
 
-from elbo import data, distributed, evaluate, train
-from elbo.vae import PRESETS, make_vae
+from elbo import distributed, evaluate
+from elbo.kinds import load_data
+from elbo.models.images.config import PRESETS
+from elbo.models.images.model import make_vae
+from elbo.runs import load_run
 
 
 def decoder_gflop(num_images: int, num_samples: int) -> float:
@@ -52,9 +55,9 @@ def peak_rss_mib() -> float:
 
 def model_and_images(args):
     if args.run is not None:
-        run = train.load_run(args.run, data_dir=args.data_dir)
+        run = load_run(args.run, data_dir=args.data_dir)
         return run.model, run.data.test[:args.images].float(), f"run {args.run} (epoch {run.epoch})"
-    images = data.load("mnist", data_dir=args.data_dir, val_size=0, download=False)  # test: binarized, fixed seed
+    images = load_data("mnist", data_dir=args.data_dir, val_size=0, download=False)  # test: binarized, fixed seed
     torch.manual_seed(0)
     model = make_vae(dataclasses.replace(PRESETS["burda1"], image_shape=(28, 28), likelihood="bernoulli"))
     model.init_from_data(images.train.float())

@@ -5,7 +5,7 @@ Surgery needs a trained encoder, but its cost does not depend on how well traine
 the aggregate posterior ``log q(z)`` (S draws per point, N points) and ``M·N·D`` for the marginals ``log q(z_j)``
 (M = ``--dimension-samples``, D = 50). Without ``--run``, the script trains the preset as a VAE for ``--epochs``
 epochs (1 by default, untimed) into ``--out``, or reuses the run already there. It prints one table row: the time of
-``elbo surgery RUN`` (``elbo.evaluate.surgery_run``: loading and checking the data, encoding, every term) and of
+``elbo surgery RUN`` (``elbo.surgery.surgery_run``: loading and checking the data, encoding, every term) and of
 the surgery itself, with the machine's load average, since other jobs sharing the cores slow it down.
 
     python benchmarks/surgery_mnist.py --data-dir ../shared/data
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import torch
 
-from elbo import evaluate, train
-from elbo.vae import PRESETS
+from elbo import surgery, train
+from elbo.configs import SurgeryConfig
+from elbo.models.images.config import PRESETS
 
 TARGET_SECONDS = 300
 
@@ -35,9 +36,10 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the preset trained when there is no --run")
     parser.add_argument("--out", default="runs/bench/surgery-burda1", help="where the preset is trained")
     parser.add_argument("--k", type=int, default=1, help="draws of z per training image")
-    parser.add_argument("--dimension-samples", type=int, default=evaluate.DIMENSION_SAMPLES,
+    parser.add_argument("--dimension-samples", type=int, default=SurgeryConfig.dimension_samples,
                         help="draws for the total correlation and the dimension-wise KL")
-    parser.add_argument("--chunk-size", type=int, default=evaluate.CHUNK_SIZE, help="block size of the mixtures")
+    parser.add_argument("--block-size", "--chunk-size", type=int, default=surgery.BLOCK_SIZE,
+                        help="block size of the mixtures")
     parser.add_argument("--threads", type=int, help="CPU threads for torch [default: torch's choice]")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -46,15 +48,15 @@ def main(argv=None) -> None:
 
     path = Path(args.run or args.out)
     if args.run is None and not (path / "checkpoint.pt").is_file():
-        config = train.TrainConfig(data="mnist", data_dir=args.data_dir, val_size=0, objective="vae",
+        config = train.TrainConfig(data="mnist", data_dir=args.data_dir, val_size=0, objective="elbo",
                                    model=PRESETS["burda1"], epochs=args.epochs, batch_size=100, seed=args.seed)
         print(f"training the 1-layer preset for {args.epochs} epoch(s) into {path} (not timed)", flush=True)
         train.train(config, path, progress=False)
 
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    result = evaluate.surgery_run(path, data_dir=args.data_dir, num_samples=args.k,
-                                  dimension_samples=args.dimension_samples, chunk_size=args.chunk_size, seed=args.seed)
+    result = surgery.surgery_run(path, data_dir=args.data_dir, num_samples=args.k,
+                                 dimension_samples=args.dimension_samples, block_size=args.block_size, seed=args.seed)
     seconds = time.perf_counter() - started
     load_after = os.getloadavg()[0]
 
@@ -65,7 +67,7 @@ def main(argv=None) -> None:
           f"{TARGET_SECONDS} | {load_before:.1f}, {load_after:.1f} |")
     print()
     print(f"{path} (epoch {result['epoch']}), nats per image; standard errors {result['standard_errors']}:")
-    for name, label in evaluate.SURGERY_LABELS.items():
+    for name, label in surgery.SURGERY_LABELS.items():
         print(f"  {label:<30} {result[name]['mean']:>9.3f} ± {result[name]['stderr']:.3f}")
     print(f"  log N = {result['log_num_points']:.3f}; {os.cpu_count()} CPU(s) on this machine")
 

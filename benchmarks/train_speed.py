@@ -39,10 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from elbo import data, train
-from elbo.vae import PRESETS, make_vae
+from elbo import train
+from elbo.kinds import load_data
+from elbo.models.images.config import PRESETS
+from elbo.models.images.datasets import binarize
+from elbo.models.images.model import make_vae
 
-OBJECTIVES = (("VAE", "vae", 1), ("IWAE K=5", "iwae", 5), ("IWAE K=50", "iwae", 50))
+OBJECTIVES = (("VAE", "elbo", 1), ("IWAE K=5", "iwae", 5), ("IWAE K=50", "iwae", 50))
 PEAK_SIZE = 2048
 
 
@@ -50,11 +53,11 @@ def images(data_dir, count: int) -> tuple[torch.Tensor, str]:
     """``count`` MNIST training images, binarized once with a fixed seed; random binary images of the same shape
     when MNIST is not in ``data_dir``."""
     try:
-        pixels = data.load("mnist", data_dir=data_dir, val_size=0, download=False).train[:count].float()
+        pixels = load_data("mnist", data_dir=data_dir, val_size=0, download=False).train[:count].float()
         source = "MNIST"
     except (FileNotFoundError, ValueError):
         pixels, source = torch.rand(count, 784), "random binary images (MNIST not found)"
-    return data.binarize(pixels, seed=0), source
+    return binarize(pixels, seed=0), source
 
 
 # --- the contestants: each is a function x -> None that takes one optimizer step on batch x ---------------------

@@ -23,9 +23,10 @@ def float64_and_seed():
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path_factory):
-    """No test reaches the internet, whatever machine it runs on: every download URL of ``elbo.data`` points at a
+    """No test reaches the internet, whatever machine it runs on: every download URL of
+    ``elbo.models.images.datasets`` points at a
     file that does not exist (a test of downloading points the ones it needs at files it wrote)."""
-    from elbo import data
+    from elbo.models.images import datasets as data
 
     nowhere = tmp_path_factory.getbasetemp() / "offline-mirror"
     for name in data.URLS:

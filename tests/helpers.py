@@ -80,8 +80,9 @@ def write_frey(path, ff):
 
 
 def trust(monkeypatch, *paths):
-    """Make ``elbo.data`` accept these generated files: their content's SHA-256 becomes the expected one."""
-    from elbo import data
+    """Make ``elbo.models.images.datasets`` accept these generated files: their content's SHA-256 becomes the expected
+    one."""
+    from elbo.models.images import datasets as data
 
     for path in paths:
         path = Path(path)

@@ -328,7 +328,7 @@ def test_khat_is_large_for_a_q_narrower_than_the_posterior():
     fit = bbvi.Fit(model, guide, config=bbvi.FitConfig(num_draws=20_000))
     assert fit.khat > 0.7
     assert fit.elbo < -1.0
-    assert "unreliable" in elbo.diagnostics.khat_meaning(fit.khat)
+    assert "unreliable" in elbo.psis.khat_meaning(fit.khat)
 
 
 # --- bad input -------------------------------------------------------------------------------------------------
@@ -439,7 +439,7 @@ def _beta_binomial():
 def test_khat_is_small_on_a_near_exact_fit(dtype):
     """Issue 11: the mean-field fit of the beta-binomial is excellent (posterior mean error ~3e-4), yet ArviZ's k̂
     was 2.4 to 5.6 over seeds 0-2: the log-weights span about one nat and pile up at a local maximum, a tail the
-    generalized-Pareto fit cannot describe (``diagnostics.psis``). Now k̂ < 0.5 for every seed, in both dtypes
+    generalized-Pareto fit cannot describe (``psis.psis``). Now k̂ < 0.5 for every seed, in both dtypes
     (in float32 the fit's 0.69 for seed 2, against Hill's 0.08, is the spike too)."""
     for seed in range(3):
         fit = elbo.fit(_beta_binomial(), family="meanfield", num_draws=10_000, dtype=dtype, seed=seed, progress=False)
@@ -452,18 +452,18 @@ def test_khat_is_small_on_a_near_exact_fit(dtype):
 def test_psis_on_constant_and_heavy_tailed_weights():
     """Constant weights: importance sampling is exact, k̂ = -inf and the weights uniform; weights with a Pareto tail
     of shape 0.7 (a generalized Pareto, k = 0.7): k̂ within 0.2 of it (seen: 0.57 with 10,000 draws)."""
-    log_w, khat = elbo.diagnostics.psis(torch.full((1000,), -3.0))
+    log_w, khat = elbo.psis.psis(torch.full((1000,), -3.0))
     assert khat == -math.inf and torch.allclose(log_w.exp(), torch.full((1000,), 1e-3))
     u = torch.rand(10_000, generator=torch.Generator().manual_seed(1))
     pareto = ((1 - u) ** -0.7 - 1) / 0.7 + 1  # inverse CDF of a generalized Pareto with shape 0.7, shifted
-    log_w, khat = elbo.diagnostics.psis(pareto.log())
+    log_w, khat = elbo.psis.psis(pareto.log())
     assert abs(khat - 0.7) < 0.2 and math.isclose(log_w.exp().sum().item(), 1.0, rel_tol=1e-9)
-    assert math.isnan(elbo.diagnostics.psis(torch.randn(8))[1]), "k̂ needs at least 9 draws"
+    assert math.isnan(elbo.psis.psis(torch.randn(8))[1]), "k̂ needs at least 9 draws"
     # q = N(0, 0.08²) for a N(0, 1) target in 2 dimensions, the sds of a mean-field q on a correlated regression:
     # log w = ½ (1 - 0.08²) |ε|² + const, a tail of index 1 - 0.08² = 0.99; for every seed k̂ ≥ 0.7
     for seed in range(5):
         eps = torch.randn(10_000, 2, generator=torch.Generator().manual_seed(seed))
-        assert elbo.diagnostics.psis(0.5 * (1 - 0.08**2) * (eps**2).sum(1))[1] >= 0.7
+        assert elbo.psis.psis(0.5 * (1 - 0.08**2) * (eps**2).sum(1))[1] >= 0.7
 
 
 def test_the_gaussian_guard_catches_a_nearly_singular_cholesky_factor():

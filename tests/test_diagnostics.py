@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal
 
-from elbo import diagnostics, evaluate, families
-from elbo.vae import VAEConfig, make_vae
+from elbo import diagnostics, evaluate, families, surgery
+from elbo.models.images.config import VAEConfig
+from elbo.models.images.model import make_vae
 from helpers import assert_within_se, linear_gaussian
 
 
@@ -30,8 +31,8 @@ def test_kl_per_dimension_is_the_closed_form_for_each_unit_and_sums_to_the_kl_te
     q = guide(x).base_dist
     expected = ((q.loc**2 + q.scale**2 - 1 - 2 * q.scale.log()) / 2).mean(0)
     torch.testing.assert_close(kl, expected, rtol=0, atol=1e-12)
-    surgery = evaluate.elbo_surgery(model, guide, x, num_samples=2)
-    assert float(kl.sum()) == pytest.approx(surgery["kl"]["mean"], abs=1e-12)
+    parts = surgery.elbo_surgery(model, guide, x, num_samples=2)
+    assert float(kl.sum()) == pytest.approx(parts["kl"]["mean"], abs=1e-12)
 
 
 def test_posterior_collapse_is_flagged_by_its_two_definitions():
@@ -116,7 +117,7 @@ def test_snr_grows_with_k_for_the_decoder_and_dreg_restores_the_encoder():
 def test_vae_parameter_groups_and_bad_settings():
     model = make_vae(VAEConfig(latent_dims=(3, 2), hidden_dims=((8,), (4,)), image_shape=(3, 3),
                                likelihood="gaussian", gaussian_scale="shared"))
-    groups = diagnostics.vae_parameter_groups(model)
+    groups = diagnostics.parameter_groups(model)
     names = {id(p): name for name, p in model.named_parameters()}
     assert {names[id(p)].split(".")[0] for p in groups["encoder"]} == {"encoders"}
     assert {names[id(p)].split(".")[0] for p in groups["decoder"]} == {"decoders", "head"}

@@ -9,8 +9,9 @@ import json
 import pytest
 import torch
 
-from elbo import distributed, evaluate, train
-from elbo.vae import VAEConfig, make_vae
+from elbo import distributed, estimators, evaluate, families, runs, train
+from elbo.models.images.config import VAEConfig
+from elbo.models.images.model import make_vae
 
 TINY = VAEConfig(latent_dims=(4,), hidden_dims=((16,),))
 TWO_LAYERS = VAEConfig(latent_dims=(3, 2), hidden_dims=((8,), (8,)))
@@ -36,12 +37,12 @@ def test_each_rank_draws_its_rows_of_the_global_batch_noise(config):
         rows = distributed.block(6, rank, 3)
         q = model.guide(x[rows])
         torch.manual_seed(1)
-        shared = distributed.SharedNoise(q, rank, 3)
+        shared = families.SharedNoise(q, rank, 3)
         z = shared.rsample((5,))
         torch.testing.assert_close(z, z_whole[:, rows], rtol=1e-12, atol=1e-12)
         assert torch.equal(shared.log_prob(z), q.log_prob(z))
-        assert torch.equal(distributed.estimators.stop_gradient(shared).log_prob(z),
-                           distributed.estimators.stop_gradient(q).log_prob(z))
+        assert torch.equal(estimators.stop_gradient(shared).log_prob(z),
+                           estimators.stop_gradient(q).log_prob(z))
         if config is TINY:
             assert torch.equal(torch.distributions.kl_divergence(shared, model.prior()),
                                torch.distributions.kl_divergence(q, model.prior()))
@@ -113,15 +114,15 @@ def test_a_two_process_run_resumes_exactly(tmp_path, one_process):
 def test_importance_sampling_is_sharded_over_processes_and_gathered(one_process):
     """2 processes each estimate log p(x) on a contiguous half of the test images with their own noise
     (``rank_seed``), and the gathered values are those of the two halves computed here with the same seeds."""
-    result = evaluate.evaluate_run(one_process, num_samples=40, iwae_samples=(), max_images=101, seed=3, nproc=2)
-    run = train.load_run(one_process)
+    result = evaluate.evaluate_run(one_process, num_samples=40, iwae_samples=(), max_points=101, seed=3, nproc=2)
+    run = runs.load_run(one_process)
     test = run.data.test[:101]
     values = []
     for rank in (0, 1):
         torch.manual_seed(distributed.rank_seed(3, rank))
         values.append(evaluate.iwae_per_point(run.model, run.model.guide, test[distributed.block(101, rank, 2)], 40))
     mean, stderr = evaluate.mean_and_stderr(torch.cat(values))
-    assert result["processes"] == 2 and result["num_images"] == 101
+    assert result["processes"] == 2 and result["num_points"] == 101
     assert result["log_likelihood"]["mean"] == pytest.approx(mean, rel=1e-12)
     assert result["log_likelihood"]["stderr"] == pytest.approx(stderr, rel=1e-9)
     assert json.loads((one_process / "evaluation.json").read_text()) == json.loads(json.dumps(result))

@@ -16,8 +16,9 @@ from torch.distributions import (
     kl_divergence,
 )
 
-from elbo import evaluate, exact
-from elbo.vae import VAEConfig, make_vae
+from elbo import evaluate, exact, surgery
+from elbo.models.images.config import VAEConfig
+from elbo.models.images.model import make_vae
 from helpers import NUM_SE, assert_within_se, linear_gaussian
 
 
@@ -151,7 +152,7 @@ def test_evaluate_orders_the_bounds_and_counts_units_per_layer():
 
 def test_evaluation_refuses_bad_data_and_settings():
     model, x = _model_and_data(num_points=3)
-    with pytest.raises(ValueError, match="finite: 1 values are NaN"):
+    with pytest.raises(ValueError, match="finite: 1 of its 4 values are NaN"):
         evaluate.iwae_per_point(model, model.posterior, torch.tensor([[math.nan, 0.0, 0.0, 0.0]]), 5)
     with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
         evaluate.iwae_per_point(model, model.posterior, x, 5, chunk_size=0)
@@ -192,7 +193,7 @@ def test_surgery_matches_quadrature_with_the_exact_posterior_as_encoder():
     error given the data set): false-failure probability below 6 * 6.8e-6."""
     model, x, guide = _diagonal_posterior_model()
     loc, scale = guide(x).base_dist.loc, guide(x).base_dist.scale
-    result = evaluate.elbo_surgery(model, guide, x, num_samples=4000, dimension_samples=4000 * len(x))
+    result = surgery.elbo_surgery(model, guide, x, num_samples=4000, dimension_samples=4000 * len(x))
     assert result["num_points"] == 6 and result["dimension_samples"] == 24000
     assert result["standard_errors"] == "Monte Carlo error given the data set"
     mixture = MixtureSameFamily(Categorical(torch.ones(6)), Independent(Normal(loc, scale), 1))
@@ -242,7 +243,7 @@ def test_surgery_terms_add_up_to_the_elbo_within_monte_carlo_error():
         q = exact_guide(x).base_dist
         return Independent(Normal(q.loc + 0.5, 1.7 * q.scale), 1)
 
-    result = evaluate.elbo_surgery(model, guide, x, num_samples=50)
+    result = surgery.elbo_surgery(model, guide, x, num_samples=50)
     exact_elbo = float(exact.exact_elbo(model, guide(x), x).mean())
     rec, mi, marginal = (result[name] for name in ("reconstruction", "index_code_mi", "marginal_kl"))
     assert_within_se(rec["mean"] - mi["mean"] - marginal["mean"], rec["stderr"] + mi["stderr"] + marginal["stderr"],
@@ -276,7 +277,7 @@ class _IndexModel(torch.nn.Module):
 def _surgery_of_table(loc, scale, **settings):
     table = _IndexModel(loc, scale)
     x = torch.arange(len(loc), dtype=torch.float64)[:, None]
-    return evaluate.elbo_surgery(table, table.guide, x, **settings)
+    return surgery.elbo_surgery(table, table.guide, x, **settings)
 
 
 def test_identical_posteriors_carry_no_information_about_the_index():
@@ -316,25 +317,25 @@ def test_well_separated_posteriors_reach_the_most_mutual_information_log_n():
 
 
 def test_the_aggregate_densities_are_the_mixture_densities_chunked_or_not():
-    """log q(z) and each log q(z_j) against torch's MixtureSameFamily, for every chunk size (1 is one point and one
-    component at a time); and ELBO surgery gives the same numbers for any chunk size on the same draws."""
+    """log q(z) and each log q(z_j) against torch's MixtureSameFamily, for every block size (1 is one point and one
+    component at a time); and ELBO surgery gives the same numbers for any block size on the same draws."""
     generator = torch.Generator().manual_seed(2)
     loc, scale = torch.randn(37, 3, generator=generator), torch.rand(37, 3, generator=generator) + 0.05
     z = 2 * torch.randn(23, 3, generator=generator)
     mixture = MixtureSameFamily(Categorical(torch.ones(37)), Independent(Normal(loc, scale), 1))
     marginals = torch.stack([MixtureSameFamily(Categorical(torch.ones(37)), Normal(loc[:, j], scale[:, j]))
                              .log_prob(z[:, j]) for j in range(3)], 1)
-    for chunk_size in (1, 5, 1000):
-        torch.testing.assert_close(evaluate.log_aggregate_density(z, loc, scale, chunk_size=chunk_size),
+    for block_size in (1, 5, 1000):
+        torch.testing.assert_close(surgery.log_aggregate_density(z, loc, scale, block_size=block_size),
                                    mixture.log_prob(z), rtol=0, atol=1e-10)
-        torch.testing.assert_close(evaluate.log_marginal_densities(z, loc, scale, chunk_size=chunk_size), marginals,
+        torch.testing.assert_close(surgery.log_marginal_densities(z, loc, scale, block_size=block_size), marginals,
                                    rtol=0, atol=1e-10)
     results = []
-    for chunk_size in (4096, 7, 1):
+    for block_size in (4096, 7, 1):
         torch.manual_seed(5)
-        results.append(_surgery_of_table(loc, scale, num_samples=2, dimension_samples=40, chunk_size=chunk_size))
+        results.append(_surgery_of_table(loc, scale, num_samples=2, dimension_samples=40, block_size=block_size))
     for result in results[1:]:
-        for name in evaluate.SURGERY_TERMS:
+        for name in surgery.SURGERY_TERMS:
             assert result[name]["mean"] == pytest.approx(results[0][name]["mean"], abs=1e-10), name
 
 
@@ -344,7 +345,7 @@ def test_surgery_of_a_vae_and_what_it_refuses():
     torch.manual_seed(0)
     model = make_vae(VAEConfig(latent_dims=(3,), hidden_dims=((8,),), image_shape=(3, 3), likelihood="bernoulli"))
     x = torch.rand(200, 9).bernoulli()
-    result = evaluate.elbo_surgery(model, model.guide, x, num_samples=2, dimension_samples=100)
+    result = surgery.elbo_surgery(model, model.guide, x, num_samples=2, dimension_samples=100)
     assert result["dimension_samples"] == 100 and len(result["dimensionwise_kl_per_unit"]) == 3
     assert result["standard_errors"] == ("Monte Carlo error given the data set; total correlation and dimension-wise "
                                          "KL: over the 50 randomly chosen points")
@@ -352,12 +353,12 @@ def test_surgery_of_a_vae_and_what_it_refuses():
     assert -NUM_SE * mi["stderr"] <= mi["mean"] <= math.log(200)
     two_layers = make_vae(VAEConfig(latent_dims=(3, 2), hidden_dims=((8,), (4,)), image_shape=(3, 3),
                                     likelihood="bernoulli"))
-    with pytest.raises(ValueError, match="needs a model with prior"):
-        evaluate.elbo_surgery(two_layers, two_layers.guide, x)
+    with pytest.raises(ValueError, match=r"has no prior\(\) and likelihood\(z\) .* so ELBO surgery is not available"):
+        surgery.elbo_surgery(two_layers, two_layers.guide, x)
     linear, points = _model_and_data(num_points=5)
     with pytest.raises(ValueError, match=r"q\(z\|x\) must be a diagonal Gaussian.* got MultivariateNormal"):
-        evaluate.elbo_surgery(linear, _poor_guide(linear), points)
+        surgery.elbo_surgery(linear, _poor_guide(linear), points)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 9\) .* got \(200, 4\)"):
-        evaluate.elbo_surgery(model, model.guide, x[:, :4])
+        surgery.elbo_surgery(model, model.guide, x[:, :4])
     with pytest.raises(ValueError, match="at least 2 data points, got 1"):
-        evaluate.elbo_surgery(model, model.guide, x[:1])
+        surgery.elbo_surgery(model, model.guide, x[:1])

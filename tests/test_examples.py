@@ -74,7 +74,7 @@ def test_full_rank_fit_is_close_to_nuts(name):
     error)."""
     model = bbvi.load_model(EXAMPLES / f"{name}.py")
     fit = elbo.fit(model, family="fullrank", seed=0, progress=False)
-    reference = elbo.mcmc.nuts(model, num_samples=1000, warmup_steps=1000, seed=0, progress=False)
+    reference = elbo.mcmc.nuts(model, num_draws=1000, warmup_steps=1000, seed=0, progress=False)
     rows = elbo.mcmc.compare(fit.draws, reference.draws)
     assert fit.khat < 0.7
     assert max(abs(row["mean_error"]) for row in rows) < 0.35

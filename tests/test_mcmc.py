@@ -20,7 +20,7 @@ def test_nuts_samples_the_constrained_posterior():
     arviz = pytest.importorskip("arviz")
     model = elbo.Model(params={"rate": elbo.Param((), constraints.positive), "loc": elbo.Param(())},
                        log_joint=lambda p: Gamma(3.0, 2.0).log_prob(p["rate"]) + Normal(1.0, 2.0).log_prob(p["loc"]))
-    result = mcmc.nuts(model, num_samples=600, warmup_steps=300, seed=0, progress=False)
+    result = mcmc.nuts(model, num_draws=600, warmup_steps=300, seed=0, progress=False)
     assert result.draws["rate"].shape == (600,) and result.num_divergent == 0
     for name, expected in (("rate", 1.5), ("loc", 1.0)):
         draws = result.draws[name]
@@ -48,8 +48,8 @@ def test_missing_pyro_is_named_with_the_extra_to_install(monkeypatch):
 
 def test_bad_settings_are_refused():
     model = elbo.Model(params={"a": elbo.Param(())}, log_joint=lambda p: Normal(0.0, 1.0).log_prob(p["a"]))
-    with pytest.raises(ValueError, match="num_samples must be a positive integer, got 0"):
-        mcmc.nuts(model, num_samples=0)
+    with pytest.raises(ValueError, match="num_draws must be a positive integer, got 0"):
+        mcmc.nuts(model, num_draws=0)
     with pytest.raises(ValueError, match=r"init must have shape \(D,\) = \(1,\), got \(2,\)"):
         mcmc.nuts(model, init=torch.zeros(2))
 

@@ -11,7 +11,9 @@ import torch
 from torch.distributions import Normal
 
 from elbo import plots
-from elbo.vae import VAEConfig, make_vae
+from elbo.models.images import figures
+from elbo.models.images.config import VAEConfig
+from elbo.models.images.model import make_vae
 
 SHAPE = (3, 4)
 
@@ -23,7 +25,7 @@ def model():
 
 
 def _tiles(axes, count, columns, shape=SHAPE):
-    """The images of an ``imshow``-ed ``plots.tile`` grid, read back from the axes, ``(count, H, W)``."""
+    """The images of an ``imshow``-ed ``figures.tile`` grid, read back from the axes, ``(count, H, W)``."""
     grid = np.asarray(axes.images[0].get_array(), dtype=float)
     height, width = shape
     return np.stack([grid[(i // columns) * (height + 1):(i // columns) * (height + 1) + height,
@@ -37,7 +39,7 @@ def _assert_images(axes, expected, columns):
 
 def test_tile_puts_image_i_at_row_i_div_columns_and_gaps_of_nan():
     images = np.arange(5 * 2 * 3, dtype=float).reshape(5, 2, 3)
-    grid = plots.tile(images, columns=2)
+    grid = figures.tile(images, columns=2)
     assert grid.shape == (3 * 3 - 1, 2 * 4 - 1)
     assert np.array_equal(grid[3:5, 4:7], images[3]) and np.isnan(grid[2]).all() and np.isnan(grid[:, 3]).all()
     assert np.isnan(grid[6:8, 4:7]).all()  # no sixth image
@@ -67,7 +69,7 @@ def test_reconstructions_sit_under_their_inputs_and_grey_levels(model):
     grey = torch.rand(10, 12)
     x = grey.bernoulli()
     means = torch.sigmoid(model.decoder(model.guide(x).mean))  # the Bernoulli mean is sigmoid(logits)
-    figure = plots.reconstructions(model, x, grey=grey, image_shape=SHAPE, columns=4)
+    figure = figures.reconstructions(model, x, grey=grey, image_shape=SHAPE, columns=4)
     assert [axes.get_title() for axes in figure.axes] == [
         "grey-level images", "binarized inputs x ~ Bernoulli(grey level), which the model encodes",
         "reconstructions E[x | z], z = E_q[z|x]: pixel probabilities"]
@@ -75,18 +77,18 @@ def test_reconstructions_sit_under_their_inputs_and_grey_levels(model):
     assert bottoms[0] > bottoms[1] > bottoms[2]  # one above the other, in that order
     for axes, images in zip(figure.axes, (grey, x, means)):
         _assert_images(axes, images, 4)
-    inputs, outputs = plots.reconstructions(model, x, image_shape=SHAPE, columns=4).axes
+    inputs, outputs = figures.reconstructions(model, x, image_shape=SHAPE, columns=4).axes
     assert [inputs.get_title(), outputs.get_title()] == ["inputs x", "reconstructions E[x | z], z = E_q[z|x]"]
     _assert_images(inputs, x, 4)
     _assert_images(outputs, means, 4)
     with pytest.raises(ValueError, match=r"grey must have the shape of x, \(10, 12\), got \(9, 12\)"):
-        plots.reconstructions(model, x, grey=grey[:9], image_shape=SHAPE)
+        figures.reconstructions(model, x, grey=grey[:9], image_shape=SHAPE)
 
 
 @torch.no_grad()
 def test_prior_samples_are_decoded_draws_and_leave_the_random_stream_alone(model):
     state = torch.get_rng_state()
-    axes = plots.prior_samples(model, image_shape=SHAPE, num_images=6, columns=3, seed=4).axes[0]
+    axes = figures.prior_samples(model, image_shape=SHAPE, num_images=6, columns=3, seed=4).axes[0]
     assert torch.equal(torch.get_rng_state(), state)
     torch.manual_seed(4)
     _assert_images(axes, model.likelihood(model.prior().sample((6,))).mean, 3)
@@ -96,7 +98,7 @@ def test_prior_samples_are_decoded_draws_and_leave_the_random_stream_alone(model
 def test_latent_traversals_move_one_unit_per_row(model):
     x = torch.rand(1, 12).bernoulli()
     values = torch.tensor([-2.0, 0.0, 1.5])
-    axes = plots.latent_traversals(model, x, image_shape=SHAPE, units=[1, 0], values=values).axes[0]
+    axes = figures.latent_traversals(model, x, image_shape=SHAPE, units=[1, 0], values=values).axes[0]
     z = model.guide(x).mean[0]
     expected = []
     for unit in (1, 0):
@@ -109,25 +111,25 @@ def test_latent_traversals_move_one_unit_per_row(model):
 
 @torch.no_grad()
 def test_the_manifold_decodes_evenly_spaced_quantiles_of_the_prior(model):
-    grid = plots.manifold_grid(4)
+    grid = figures.manifold_grid(4)
     u = Normal(0.0, 1.0).cdf(grid)
     assert torch.allclose(u[:4, 0], torch.tensor([0.125, 0.375, 0.625, 0.875]))  # z_1 grows along a row
     assert torch.allclose(u[::4, 1], torch.tensor([0.875, 0.625, 0.375, 0.125]))  # z_2 grows upwards
-    axes = plots.manifold(model, image_shape=SHAPE, grid_size=4).axes[0]
+    axes = figures.manifold(model, image_shape=SHAPE, grid_size=4).axes[0]
     _assert_images(axes, model.likelihood(grid).mean, 4)
     three = make_vae(VAEConfig(latent_dims=(3,), hidden_dims=((8,),), image_shape=SHAPE, likelihood="bernoulli"))
     with pytest.raises(ValueError, match=r"2-D latent space, got latent_dims=\(3,\)"):
-        plots.manifold(three, image_shape=SHAPE)
+        figures.manifold(three, image_shape=SHAPE)
 
 
 @torch.no_grad()
 def test_encodings_are_posterior_means_coloured_by_label(model):
     x, labels = torch.rand(25, 12).bernoulli(), torch.arange(25) % 10
-    axes = plots.encodings(model, x, labels).axes[0]
+    axes = figures.encodings(model, x, labels).axes[0]
     points = axes.collections[0]
     np.testing.assert_allclose(points.get_offsets(), model.guide(x).mean.numpy(), rtol=0, atol=1e-12)
     assert points.get_array().tolist() == labels.tolist()
-    unlabelled = plots.encodings(model, x).axes[0]
+    unlabelled = figures.encodings(model, x).axes[0]
     assert "no labels" in unlabelled.get_title() and unlabelled.collections[0].get_array() is None
 
 
@@ -158,6 +160,6 @@ def test_figures_do_not_touch_pyplot_or_the_backend(model):
 
     backend, open_figures = matplotlib.get_backend(), pyplot.get_fignums()
     rendered = io.BytesIO()
-    plots.prior_samples(model, image_shape=SHAPE, num_images=4).savefig(rendered, format="png")
+    figures.prior_samples(model, image_shape=SHAPE, num_images=4).savefig(rendered, format="png")
     assert rendered.getvalue().startswith(b"\x89PNG\r\n\x1a\n")
     assert pyplot.get_fignums() == open_figures and matplotlib.get_backend() == backend

@@ -11,8 +11,8 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from elbo import diagnostics, evaluate, report, train
-from elbo.vae import VAEConfig
+from elbo import diagnostics, evaluate, report, surgery, train
+from elbo.models.images.config import VAEConfig
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags for a quiet, isolated headless run: no network chatter, no GPU, a fresh profile per run (--user-data-dir).
@@ -77,12 +77,12 @@ def test_the_sub_terms_of_the_surgery_table_are_indented(run):
     """Total correlation and dimension-wise KL, the parts of the marginal KL, sit indented under it as in `elbo
     surgery`'s plain text: HTML collapses the labels' leading spaces, so their cells carry a class the style
     indents; every other row's label is a plain cell."""
-    evaluate.surgery_run(run)
+    surgery.surgery_run(run)
     document = report.write_report(run).read_text()
     assert re.search(r"td\.subterm \{ padding-left: [1-9]", document)
     rows = re.findall(r'<tr><td( class="subterm")?>([^<]*)</td><td class="number">[^<]* ± ', document)
     assert rows == [(' class="subterm"' if label.startswith(" ") else "", label.strip())
-                    for label in evaluate.SURGERY_LABELS.values()]
+                    for label in surgery.SURGERY_LABELS.values()]
     assert [label for indented, label in rows if indented] == ["total correlation", "dimension-wise KL"]
 
 
@@ -90,8 +90,8 @@ def test_measurements_of_an_earlier_epoch_are_flagged_and_recomputed(run):
     """A surgery.json of another epoch than the checkpoint's is flagged, and replaced with ``compute``; a figure left
     from an earlier report that this run does not make is removed."""
     evaluate.evaluate_run(run, num_samples=10, iwae_samples=())
-    surgery = evaluate.surgery_run(run)
-    (run / "surgery.json").write_text(json.dumps({**surgery, "epoch": 1}))
+    measured = surgery.surgery_run(run)
+    (run / "surgery.json").write_text(json.dumps({**measured, "epoch": 1}))
     (run / "figures").mkdir()
     (run / "figures" / "old.png").write_bytes(b"")
     document = report.write_report(run).read_text()

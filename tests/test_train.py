@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from elbo import bounds, train
-from elbo.vae import VAEConfig, make_vae
+from elbo import bounds, runs, train
+from elbo.models.images.config import VAEConfig
+from elbo.models.images.model import make_vae
 from helpers import trust, write_frey
 
 TINY = VAEConfig(latent_dims=(4,), hidden_dims=((16,),))
@@ -48,7 +49,7 @@ def test_iwae_schedule_is_3_to_the_i_epochs_at_lr_times_10_to_the_minus_i_over_7
 def test_config_is_validated_and_round_trips_through_json():
     with pytest.raises(ValueError, match="objective must be one of .* got 'gan'"):
         _config(objective="gan")
-    with pytest.raises(ValueError, match="estimator must be one of 'reparam' for objective 'vae', got 'dreg'"):
+    with pytest.raises(ValueError, match="estimator must be one of 'reparam' for objective 'elbo', got 'dreg'"):
         _config(estimator="dreg")
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         _config(batch_size=0)
@@ -73,7 +74,7 @@ def test_a_run_directory_holds_config_metrics_and_a_weights_only_checkpoint(tmp_
         assert {"lr", "elbo", "train_bound", "val_bound", "val_elbo", "examples_per_sec", "seconds"} <= m.keys()
         assert m["val_bound"] == m["val_elbo"] and m["elbo"] == m["train_bound"] and m["examples_per_sec"] > 0
     assert metrics[-1]["val_elbo"] > metrics[0]["val_elbo"] + 1  # training raises the bound
-    loaded = train.load_run(run)
+    loaded = runs.load_run(run)
     assert loaded.epoch == 6 and loaded.config == train.TrainConfig.from_dict(saved) and not loaded.model.training
     _assert_same_parameters(loaded.model.state_dict(), checkpoint["model"])
     assert loaded.data.name == "digits" and len(loaded.metrics) == 6
@@ -162,7 +163,7 @@ def test_a_nan_bound_stops_training_and_keeps_the_last_finite_checkpoint(tmp_pat
 def test_an_existing_run_is_not_overwritten_without_force(tmp_path):
     train.train(_config(epochs=1), tmp_path / "run", progress=False)
     before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
-    with pytest.raises(ValueError, match="already holds a run .* --resume .* --force"):
+    with pytest.raises(ValueError, match=r"already holds a run .* resume\(.* force=True"):
         train.train(_config(epochs=2), tmp_path / "run", progress=False)
     assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
     for name in ("surgery.json", "diagnostics.json", "report.html", "notes.txt"):  # measurements of the old model
@@ -175,11 +176,11 @@ def test_an_existing_run_is_not_overwritten_without_force(tmp_path):
 
 def test_unreadable_runs_are_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match="is not a run directory"):
-        train.load_run(tmp_path / "nothing")
+        runs.load_run(tmp_path / "nothing")
     train.train(_config(epochs=1), tmp_path / "run", progress=False)
     path = tmp_path / "run" / "checkpoint.pt"
     path.write_bytes(path.read_bytes()[:200])
-    for call in (train.load_run, train.resume):
+    for call in (runs.load_run, train.resume):
         with pytest.raises(ValueError, match="checkpoint.pt is corrupt or not a checkpoint") as error:
             call(tmp_path / "run")
         assert "\n" not in str(error.value)
@@ -191,7 +192,7 @@ def test_gaussian_decoder_learns_its_scale_on_faces(tmp_path, monkeypatch):
     trust(monkeypatch, write_frey(tmp_path / "data" / "frey_faces" / "frey_rawface.mat", ff))
     config = _config(data="frey", data_dir=str(tmp_path / "data"), epochs=2, batch_size=50)
     train.train(config, tmp_path / "run", progress=False)
-    run = train.load_run(tmp_path / "run")
+    run = runs.load_run(tmp_path / "run")
     assert run.config.model.likelihood == "gaussian"
     assert run.model.head.log_scale.shape == (560,)
     start = torch.as_tensor(ff.T / 255.0)[:-40].std(0).clamp_min(1e-2).log()  # σ starts at the data's spread
@@ -202,10 +203,10 @@ def test_without_validation_images_the_metrics_have_no_validation_bound(tmp_path
     train.train(_config(epochs=1, val_size=0), tmp_path / "run", progress=False)
     (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert "val_bound" not in record and math.isfinite(record["train_bound"])
-    assert len(train.load_run(tmp_path / "run").data.train) == 1500
+    assert len(runs.load_run(tmp_path / "run").data.train) == 1500
 
 
-@pytest.mark.parametrize("changes", [dict(objective="vae"), dict(objective="iwae", num_samples=5, estimator="dreg")],
+@pytest.mark.parametrize("changes", [dict(objective="elbo"), dict(objective="iwae", num_samples=5, estimator="dreg")],
                          ids=["vae", "iwae-dreg"])
 def test_the_compiled_objective_has_the_eager_value_and_gradient(changes):
     """torch.compile fuses the element-wise work (tanh, the Bernoulli log-likelihood, its sum over pixels) but

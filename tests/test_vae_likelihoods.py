@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Independent
 
-from elbo.vae import BernoulliLikelihood, GaussianLikelihood
+from elbo.likelihoods import BernoulliLikelihood, GaussianLikelihood
 
 
 def test_bernoulli_from_logits_is_stable_where_sigmoid_would_saturate():

@@ -9,7 +9,8 @@ import torch
 from torch.distributions import Independent, Normal
 
 from elbo import bounds
-from elbo.vae import PRESETS, VAE, GaussianChain, HierarchicalVAE, VAEConfig, make_vae
+from elbo.models.images.config import PRESETS, VAEConfig
+from elbo.models.images.model import VAE, GaussianChain, HierarchicalVAE, make_vae
 from helpers import assert_within_se, mean_and_stderr
 
 

@@ -4,8 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from elbo.vae import MLP, ConvDecoder, ConvEncoder
-from elbo.vae.networks import Tanh, network
+from elbo.models.images.networks import MLP, ConvDecoder, ConvEncoder, Tanh, network
 
 
 def test_mlp_is_linear_layers_with_activations_between():

@@ -1,48 +1,46 @@
 """elbo: variational inference you can check.
 
-Bounds (``elbo.bounds``), gradient estimators (``elbo.estimators``), variational families
-(``elbo.families``) and models with exact answers to check them against (``elbo.exact``); variational
-autoencoders (``elbo.vae``), their data (``elbo.data``), training (``elbo.train``), evaluation and ELBO surgery
-(``elbo.evaluate``); black-box VI for user-defined models (``elbo.Model``, ``elbo.fit``; ``elbo.bbvi``, with
-Pathfinder in ``elbo.pathfinder`` and batch and match in ``elbo.bam``) checked against NUTS (``elbo.mcmc``) and
-against posteriordb's reference posteriors (``elbo.posteriordb``); diagnostics (``elbo.diagnostics``: PSIS k̂,
-KL per unit, gradient signal-to-noise); and, imported on demand since they load matplotlib, figures
-(``elbo.plots``) and the HTML report of a run (``elbo.report``).
+The core: bounds (``elbo.bounds``), gradient estimators (``elbo.estimators``), variational families
+(``elbo.families``) and models with exact answers to check them against (``elbo.exact``).
+
+Black-box VI for a user's model: ``elbo.Model``, ``elbo.fit`` (``elbo.bbvi``, with Pathfinder in ``elbo.pathfinder``
+and batch and match in ``elbo.bam``; k̂ in ``elbo.psis``), checked against NUTS (``elbo.mcmc``) and against
+posteriordb's reference posteriors (``elbo.posteriordb``).
+
+Amortized models, one kind a folder under ``elbo.models`` (``images``: VAEs and IWAEs), registered in
+``elbo.registry``; training (``elbo.train``), run directories (``elbo.runs``), evaluation (``elbo.evaluate``), ELBO
+surgery (``elbo.surgery``), diagnostics (``elbo.diagnostics``), figures (``elbo.plots``) and the HTML report
+(``elbo.report``). See ARCHITECTURE.md.
+
+Submodules are imported when first used (``elbo.train``, ``from elbo import fit``), so that ``import elbo`` and the
+command line's ``--help`` cost no import of torch.
 """
 
-from . import bam, bbvi, bounds, data, diagnostics, estimators, evaluate, exact, families, mcmc, pathfinder, train, vae
-from .bbvi import Fit, Model, Param, fit, ordered_vector
-from .bounds import elbo, iwae, log_weights, renyi
-from .families import Flow, FullRank, LowRank, MeanField
+from __future__ import annotations
+
+import importlib
+
+from .errors import InputError
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "bam",
-    "bbvi",
-    "pathfinder",
-    "bounds",
-    "diagnostics",
-    "estimators",
-    "exact",
-    "families",
-    "data",
-    "evaluate",
-    "train",
-    "vae",
-    "mcmc",
-    "elbo",
-    "iwae",
-    "log_weights",
-    "renyi",
-    "MeanField",
-    "FullRank",
-    "LowRank",
-    "Flow",
-    "Model",
-    "Param",
-    "fit",
-    "Fit",
-    "ordered_vector",
-    "__version__",
-]
+_SUBMODULES = ("bam", "bbvi", "bounds", "configs", "diagnostics", "estimators", "evaluate", "exact", "families",
+               "kinds", "likelihoods", "mcmc", "models", "pathfinder", "plots", "posteriordb", "protocols", "psis",
+               "registry", "report", "runs", "surgery", "train")
+_NAMES = {"Fit": "bbvi", "Model": "bbvi", "Param": "bbvi", "fit": "bbvi", "ordered_vector": "bbvi",
+          "elbo": "bounds", "iwae": "bounds", "log_weights": "bounds", "renyi": "bounds",
+          "Flow": "families", "FullRank": "families", "LowRank": "families", "MeanField": "families"}
+
+__all__ = [*_SUBMODULES, *_NAMES, "InputError", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module 'elbo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

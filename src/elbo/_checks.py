@@ -1,11 +1,49 @@
-"""An argument check the modules share."""
+"""The argument checks every module shares, each with one wording; each raises ``InputError`` naming the argument."""
 
 from __future__ import annotations
 
+import math
+
+from .errors import InputError
+
+__all__ = ["one_of", "check_positive", "check_positive_float", "check_finite", "check_int_at_least"]
+
+
+def one_of(name: str, value, allowed, *, context: str = ""):
+    """``value`` if it is among ``allowed``; else ``InputError``: "NAME must be one of 'a', 'b'[ CONTEXT], got X"."""
+    if value not in allowed:
+        where = f" {context}" if context else ""
+        raise InputError(f"{name} must be one of {', '.join(map(repr, allowed))}{where}, got {value!r}",
+                         argument=name)
+    return value
+
 
 def check_positive(**settings) -> None:
-    """Each value must be an ``int`` of at least 1 (not a ``bool``); else one ``ValueError`` naming the first that
-    is not."""
+    """Each value must be an ``int`` of at least 1 (not a ``bool``)."""
     for name, value in settings.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise InputError(f"{name} must be a positive integer, got {value!r}", argument=name)
+
+
+def check_positive_float(**settings) -> None:
+    """Each value must be a finite real number above 0 (not a ``bool``)."""
+    for name, value in settings.items():
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf):
+            raise InputError(f"{name} must be a finite number > 0, got {value!r}", argument=name)
+
+
+def check_finite(name: str, values) -> None:
+    """A floating-point tensor must hold no NaN or infinite value; the message counts them."""
+    import torch  # a leaf: the configs that import this module stay free of torch
+
+    if values.is_floating_point():
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            raise InputError(f"{name} must be finite: {int(bad.sum())} of its {values.numel()} values are NaN or inf",
+                             argument=name)
+
+
+def check_int_at_least(name: str, value, minimum: int) -> None:
+    """``value`` must be an ``int`` (not a ``bool``) of at least ``minimum``: "NAME must be an integer >= MIN"."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}", argument=name)

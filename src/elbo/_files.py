@@ -36,3 +36,8 @@ def _umask() -> int:
     umask = os.umask(0)  # reading it means setting it: set it back at once
     os.umask(umask)
     return umask
+
+
+def tuples_from_json(value):
+    """Lists back to tuples, nested: a config's tuples after a JSON round trip."""
+    return tuple(tuples_from_json(v) for v in value) if isinstance(value, list) else value

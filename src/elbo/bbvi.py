@@ -37,15 +37,19 @@ from torch.distributions import Transform, biject_to, constraints
 from torch.distributions.constraints import Constraint
 from tqdm.auto import tqdm
 
-from . import bam, bounds, diagnostics, estimators, families, pathfinder
+from . import bam, bounds, estimators, families, pathfinder, psis
+from ._checks import check_int_at_least
 from ._optional import require
+from .errors import InputError
+from .fit_config import ESTIMATORS, FAMILIES, INITS, METHODS, FitConfig
 
 __all__ = ["Param", "Model", "FitConfig", "Fit", "fit", "load_model", "summarize", "has_converged", "ordered_vector",
-           "OrderedTransform", "FAMILIES", "ESTIMATORS", "METHODS", "INITS", "NumericalError", "seeded"]
+           "OrderedTransform", "FAMILIES", "FAMILY_CLASSES", "ESTIMATORS", "METHODS", "INITS", "NumericalError",
+           "seeded"]
 
-FAMILIES = {"meanfield": families.MeanField, "fullrank": families.FullRank, "lowrank": families.LowRank,
-            "flow": families.Flow}
-ESTIMATORS = ("stl", "reparam", "score")  # of the ELBO's gradient; stl (the default) for a reparameterizable q
+# fit_config.FAMILIES's names, in its order, to their classes
+FAMILY_CLASSES = dict(zip(FAMILIES, (families.MeanField, families.FullRank, families.LowRank, families.Flow),
+                          strict=True))
 
 
 class _OrderedVector(Constraint):
@@ -109,21 +113,23 @@ class Param:
             if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
                 raise TypeError
         except TypeError:
-            raise ValueError(f"Param shape must be a tuple of positive integers, got {self.shape!r}") from None
+            raise InputError(f"Param shape must be a tuple of positive integers, got {self.shape!r}",
+                             argument="shape") from None
         object.__setattr__(self, "shape", shape)
         if not isinstance(self.constraint, Constraint):
-            raise ValueError(f"Param constraint must be a torch.distributions constraint, got {self.constraint!r}")
+            raise InputError(f"Param constraint must be a torch.distributions constraint, got {self.constraint!r}",
+                             argument="constraint")
         if len(shape) < self.constraint.event_dim:
-            raise ValueError(f"constraint {self.constraint} is on {self.constraint.event_dim}-dimensional values; "
+            raise InputError(f"constraint {self.constraint} is on {self.constraint.event_dim}-dimensional values; "
                              f"Param shape {shape} has {len(shape)} dimensions")
         try:
             self.transform.inverse_shape(shape)
         except NotImplementedError:
-            raise ValueError(f"unknown constraint {self.constraint}: torch.distributions.biject_to has no "
+            raise InputError(f"unknown constraint {self.constraint}: torch.distributions.biject_to has no "
                              f"bijection onto it; use real, positive, unit_interval, greater_than, less_than, "
                              f"interval, simplex, corr_cholesky or elbo.ordered_vector") from None
         except ValueError as error:
-            raise ValueError(f"Param shape {shape} does not fit constraint {self.constraint}: {error}") from None
+            raise InputError(f"Param shape {shape} does not fit constraint {self.constraint}: {error}") from None
 
     @property
     def transform(self) -> Transform:
@@ -152,11 +158,11 @@ def _num_data(data) -> int:
     tensors = list(data.values()) if isinstance(data, dict) else [data] if isinstance(data, torch.Tensor) else data
     if not isinstance(data, (torch.Tensor, tuple, list, dict)) or not tensors or not all(
             isinstance(t, torch.Tensor) and t.dim() >= 1 for t in tensors):
-        raise ValueError(f"data must be a tensor, or a tuple or dict of tensors, with the data points along "
+        raise InputError(f"data must be a tensor, or a tuple or dict of tensors, with the data points along "
                          f"dimension 0; got {type(data).__name__}")
     sizes = {t.shape[0] for t in tensors}
     if len(sizes) != 1 or 0 in sizes:
-        raise ValueError(f"data tensors must have the same number N >= 1 of data points along dimension 0, "
+        raise InputError(f"data tensors must have the same number N >= 1 of data points along dimension 0, "
                          f"got shapes {[tuple(t.shape) for t in tensors]}")
     return sizes.pop()
 
@@ -179,19 +185,21 @@ class Model:
     def __init__(self, *, params: dict, log_joint=None, log_prior=None, log_likelihood=None, data=None,
                  vectorize: bool = False):
         if not isinstance(params, dict) or not params:
-            raise ValueError(f"params must be a non-empty dict of name -> elbo.Param, got {params!r}")
+            raise InputError(f"params must be a non-empty dict of name -> elbo.Param, got {params!r}",
+                             argument="params")
         for name, param in params.items():
             if not isinstance(name, str) or not isinstance(param, Param):
-                raise ValueError(f"params must map names (str) to elbo.Param, got {name!r}: {param!r}")
+                raise InputError(f"params must map names (str) to elbo.Param, got {name!r}: {param!r}",
+                                 argument="params")
         if log_joint is not None and (log_prior, log_likelihood, data) != (None, None, None):
-            raise ValueError("give either log_joint, or log_prior, log_likelihood and data; not both")
+            raise InputError("give either log_joint, or log_prior, log_likelihood and data; not both")
         if log_joint is None and (log_prior is None or log_likelihood is None or data is None):
-            raise ValueError("give log_joint(p), or all of log_prior(p), log_likelihood(p, batch) and data")
+            raise InputError("give log_joint(p), or all of log_prior(p), log_likelihood(p, batch) and data")
         for name, fn in (("log_joint", log_joint), ("log_prior", log_prior), ("log_likelihood", log_likelihood)):
             if fn is not None and not callable(fn):
-                raise ValueError(f"{name} must be callable, got {type(fn).__name__}")
+                raise InputError(f"{name} must be callable, got {type(fn).__name__}", argument=name)
         if not isinstance(vectorize, bool):
-            raise ValueError(f"vectorize must be True or False, got {vectorize!r}")
+            raise InputError(f"vectorize must be True or False, got {vectorize!r}", argument="vectorize")
         self.params = dict(params)
         self.log_joint, self.log_prior, self.log_likelihood = log_joint, log_prior, log_likelihood
         self.data = data
@@ -209,7 +217,7 @@ class Model:
 
     def _split(self, z: torch.Tensor) -> dict:
         if z.dim() != 2 or z.shape[1] != self.dim:
-            raise ValueError(f"z must have shape (S, D) = (S, {self.dim}), got {tuple(z.shape)}")
+            raise InputError(f"z must have shape (S, D) = (S, {self.dim}), got {tuple(z.shape)}")
         sizes = [math.prod(shape) for shape in self._unconstrained_shapes.values()]
         return {name: u.reshape(z.shape[0], *self._unconstrained_shapes[name])
                 for name, u in zip(self.params, z.split(sizes, dim=1))}
@@ -240,7 +248,7 @@ class Model:
         p, log_det = self._constrain(z)
         if self.log_joint is not None:
             if indices is not None and indices.numel() > 0:
-                raise ValueError("this model has no data to subsample: it was given as a single log_joint")
+                raise InputError("this model has no data to subsample: it was given as a single log_joint")
             return self._call("log_joint", p) + log_det
         batch = self.data if indices is None else _index(self.data, indices)
         num_batch = self.num_data if indices is None else indices.shape[0]
@@ -262,7 +270,7 @@ class Model:
             else:
                 hint = (f"it gets each parameter with a leading dimension of draws (S = {num_draws}); "
                         f"to write it for one draw, pass vectorize=True")
-            raise ValueError(f"{name} returned {got}, expected shape {expected}: {hint}")
+            raise InputError(f"{name} returned {got}, expected shape {expected}: {hint}")
         return value
 
     # --- as elbo.bounds sees it ----------------------------------------------------------------------------
@@ -278,7 +286,7 @@ class Model:
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``log p(x, z)`` of shape ``(K, 1)`` for ``z: (K, 1, D)`` unconstrained and ``x = data_indices()``."""
         if x.dim() != 2 or x.shape[0] != 1 or z.dim() != 3 or z.shape[1] != 1:
-            raise ValueError(f"an elbo.Model has one global posterior: expected x of shape (1, B) (from "
+            raise InputError(f"an elbo.Model has one global posterior: expected x of shape (1, B) (from "
                              f"model.data_indices()) and z of shape (K, 1, {self.dim}); got x {tuple(x.shape)}, "
                              f"z {tuple(z.shape)}")
         indices = None if self.log_joint is not None else x[0]
@@ -293,7 +301,7 @@ class Model:
         finite = torch.isfinite(log_p).nonzero()
         if len(finite) == 0:
             shown = ", ".join(str(v) for v in log_p[:3].tolist())
-            raise ValueError(f"the log density is NaN or inf at every one of the {num_tries} initial points tried "
+            raise InputError(f"the log density is NaN or inf at every one of the {num_tries} initial points tried "
                              f"(0 and uniform draws in [-2, 2]^{self.dim} in the unconstrained space; values "
                              f"{shown}, ...): check log_joint and the parameters' constraints")
         return candidates[finite[0, 0]]
@@ -306,104 +314,13 @@ def load_model(path) -> Model:
         raise FileNotFoundError(f"no model file {path}")
     namespace = runpy.run_path(str(path), run_name="__elbo_model__")  # not "__main__": skip the file's own script
     if "model" not in namespace:
-        raise ValueError(f"{path} does not define `model` (an elbo.Model)")
+        raise InputError(f"{path} does not define `model` (an elbo.Model)")
     if not isinstance(namespace["model"], Model):
-        raise ValueError(f"`model` in {path} is a {type(namespace['model']).__name__}, expected an elbo.Model")
+        raise InputError(f"`model` in {path} is a {type(namespace['model']).__name__}, expected an elbo.Model")
     return namespace["model"]
 
 
 # --- fitting ---------------------------------------------------------------------------------------------------
-
-METHODS = ("bam", "advi", "pathfinder")
-INITS = ("pathfinder", "map", "point")
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Settings of ``fit``, validated on construction.
-
-    - ``family``: q, one of ``"fullrank"``, ``"meanfield"``, ``"lowrank"`` (rank 2), ``"flow"`` (``elbo.families``);
-    - ``method``: how q is fitted. ``"bam"`` (the default for a full-rank q): batch and match (Cai et al. 2024,
-      ``elbo.bam``), closed-form steps that match q's score to the posterior's, ``num_samples`` draws a step;
-      ``"advi"``: stochastic-gradient ascent on the ELBO (Kucukelbir et al. 2017) with Adam, the only method for
-      the other families and for minibatches; ``"pathfinder"``: the best Gaussian of Pathfinder (Zhang et al. 2022,
-      ``elbo.pathfinder``), full rank, no further steps;
-    - ``init``: where q starts. ``"pathfinder"`` (the default): Pathfinder's best Gaussian (its diagonal for a
-      mean-field q); ``"map"``: the mode found by L-BFGS with scale ``init_scale``; ``"point"``: the first finite
-      point of ``Model.initial_point`` (0, then uniform in [-2, 2] as Stan) with scale ``init_scale``; or a dict
-      ``{name: constrained value}`` for some or all parameters (the others from ``"point"``);
-    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate; BaM uses ``max(num_samples, 2 D + 2)``
-      unless given more);
-    - ``estimator``: ADVI's gradient, ``"stl"`` (Roeder et al. 2017), ``"reparam"`` or ``"score"``;
-    - ``lr``, ``lr_decay_steps``: ADVI's Adam, learning rate ``lr / (1 + t / lr_decay_steps)`` at step t;
-    - ``window``, ``max_steps``: stop when the mean ELBO estimate of the last ``window`` steps is no longer above
-      that of the window before by 2 standard errors of their difference, at two checks in a row (``has_converged``;
-      the ELBO's Monte Carlo error sets the scale, so the rule works at any size of ELBO), or after ``max_steps``.
-      q is then the average of its parameters over the last window (iterate averaging). ``window``: 100 for ADVI,
-      10 for BaM (``None``: by method);
-    - ``batch_size``: ADVI on minibatches of that many data points, the log-likelihood scaled by N/B (a model given
-      with ``data``); ``None``: all data every step;
-    - ``num_draws``: draws of the final q for the diagnostics (k̂, log evidence, summaries);
-    - ``dtype``: the floating-point type of q, its fit and its diagnostics (``None``: torch's default); the model's
-      own tensors must be in it too (or promote to it);
-    - ``seed``: seeds torch's generator for this fit only (``None``: the caller's generator);
-    - ``progress``: a tqdm progress bar.
-    """
-
-    family: str = "fullrank"
-    method: str | None = None  # None: "bam" for a full-rank q on all data, "advi" otherwise
-    init: object = "pathfinder"
-    num_samples: int | None = None  # None: 8 for ADVI, 2 D + 2 for BaM
-    estimator: str = "stl"
-    lr: float = 0.1
-    lr_decay_steps: int = 300
-    init_scale: float = 1.0
-    window: int | None = None
-    max_steps: int = 10_000
-    batch_size: int | None = None
-    num_draws: int = 10_000
-    dtype: torch.dtype | None = None
-    seed: int | None = None
-    progress: bool = True
-
-    def __post_init__(self):
-        if self.family not in FAMILIES:
-            raise ValueError(f"unknown family {self.family!r}: use one of {', '.join(map(repr, FAMILIES))}")
-        method = self.method or ("bam" if self.family == "fullrank" and self.batch_size is None else "advi")
-        if method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}: use one of {', '.join(map(repr, METHODS))}")
-        if method in ("bam", "pathfinder") and self.family != "fullrank":
-            raise ValueError(f"method={method!r} fits a full-rank Gaussian: use family='fullrank', or "
-                             f"method='advi' for family={self.family!r}")
-        object.__setattr__(self, "method", method)
-        if not (isinstance(self.init, dict) or self.init in INITS):
-            raise ValueError(f"init must be one of {', '.join(map(repr, INITS))} or a dict of constrained values, "
-                             f"got {self.init!r}")
-        estimators.check_estimator(self.estimator, ESTIMATORS, bound="elbo.fit")
-        for name in ("num_samples", "lr_decay_steps", "window", "max_steps", "num_draws"):
-            value = getattr(self, name)
-            if value is None and name in ("num_samples", "window"):
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.num_draws < 2:
-            raise ValueError(f"num_draws must be >= 2 (for k̂ and the evidence's stderr), got {self.num_draws}")
-        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
-            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
-        if self.batch_size is not None and method != "advi":
-            raise ValueError(f"batch_size (minibatches) needs method='advi'; method={method!r} uses all data")
-        for name in ("lr", "init_scale"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if self.dtype is not None and not (isinstance(self.dtype, torch.dtype) and self.dtype.is_floating_point):
-            raise ValueError(f"dtype must be a floating-point torch.dtype (torch.float64, ...), got {self.dtype!r}")
-        if self.seed is not None and not isinstance(self.seed, int):
-            raise ValueError(f"seed must be None or an integer, got {self.seed!r}")
-
-    def steps_per_window(self) -> int:
-        return self.window or (10 if self.method == "bam" else 100)
-
 
 def has_converged(elbo_trace, window: int, *, num_se: float = 2.0) -> bool:
     """True when, at each of the last two checks (``window`` steps apart), the mean ELBO estimate of the last
@@ -464,18 +381,19 @@ def _initial_point(model: Model, init) -> torch.Tensor:
     if isinstance(init, dict):
         unknown = set(init) - set(model.params)
         if unknown:
-            raise ValueError(f"init names unknown parameters {sorted(unknown)}; the model's are {list(model.params)}")
+            raise InputError(f"init names unknown parameters {sorted(unknown)}; the model's are {list(model.params)}",
+                             argument="init")
         values = model.constrain(z[None])
         for name, value in init.items():
             value = torch.as_tensor(value, dtype=z.dtype)
             param = model.params[name]
             if tuple(value.shape) != param.shape or not bool(param.constraint.check(value).all()):
-                raise ValueError(f"init[{name!r}] must have shape {param.shape} and satisfy {param.constraint}, "
+                raise InputError(f"init[{name!r}] must have shape {param.shape} and satisfy {param.constraint}, "
                                  f"got {value.tolist()}")
             values[name] = value[None]
         z = model.unconstrain(values)[0]
         if not math.isfinite(model.log_density(z[None]).item()):
-            raise ValueError("the log density is not finite at init: check the values and the model")
+            raise InputError("the log density is not finite at init: check the values and the model")
     return z
 
 
@@ -497,12 +415,12 @@ def _guide(config: FitConfig, dim: int, loc: torch.Tensor, scale_tril: torch.Ten
     """q of ``config.family`` at ``N(loc, scale_tril scale_trilᵀ)`` (its diagonal only, but for full rank);
     ``min_scale`` floors a full-rank factor's diagonal."""
     if config.family == "flow" and dim < 2:
-        raise ValueError(f"family='flow' needs at least 2 unconstrained coordinates; the model has {dim}")
+        raise InputError(f"family='flow' needs at least 2 unconstrained coordinates; the model has {dim}")
     kwargs = {"rank": min(2, dim)} if config.family == "lowrank" else {}
     if config.family == "fullrank":
         kwargs["min_scale"] = min_scale
         scale_tril = scale_tril.tril(-1) + torch.diag_embed(torch.diagonal(scale_tril).clamp_min(2 * min_scale))
-    guide = FAMILIES[config.family](dim, batch_shape=(1,), init_scale=config.init_scale, **kwargs)
+    guide = FAMILY_CLASSES[config.family](dim, batch_shape=(1,), init_scale=config.init_scale, **kwargs)
     diag = torch.diagonal(scale_tril) if config.family == "fullrank" else (scale_tril ** 2).sum(1).sqrt()
     with torch.no_grad():
         if config.family == "fullrank":
@@ -574,12 +492,12 @@ def fit(model: Model, **settings) -> Fit:
     try:
         config = FitConfig(**settings)
     except TypeError as error:
-        raise ValueError(f"fit: {error}; the settings are the fields of elbo.bbvi.FitConfig") from None
+        raise InputError(f"fit: {error}; the settings are the fields of elbo.bbvi.FitConfig") from None
     if not isinstance(model, Model):
-        raise ValueError(f"model must be an elbo.Model, got {type(model).__name__}")
+        raise InputError(f"model must be an elbo.Model, got {type(model).__name__}", argument="model")
     if config.batch_size is not None and model.log_joint is not None:
-        raise ValueError("batch_size needs a model given with log_prior, log_likelihood and data; this one has "
-                         "a single log_joint")
+        raise InputError("batch_size needs a model given with log_prior, log_likelihood and data; this one has "
+                         "a single log_joint", argument="batch_size")
     with seeded(config.seed), _default_dtype(config.dtype):
         start = time.perf_counter()
         log_density = _Counted(model)
@@ -616,7 +534,7 @@ def _fit_bam(model, config, log_density, loc, scale_tril):
             finite = torch.isfinite(log_p) & torch.isfinite(grad).all(1)
             num_dropped += int((~finite).sum())
             if not bool(finite.any()):
-                raise ValueError(f"the log density is NaN or inf at all {num_samples} draws of q at step {step}: "
+                raise InputError(f"the log density is NaN or inf at all {num_samples} draws of q at step {step}: "
                                  f"check log_joint and the constraints")
             trace.append((log_p[finite] - q.log_prob(z[finite])).mean().item())
             previous = (loc, cov)
@@ -651,16 +569,9 @@ def _fit_advi(model, config, log_density, loc, scale_tril):
     most. q is the average of its parameters over the last window."""
     window = config.steps_per_window()
     num_samples = config.num_samples or 8
-    # a full-rank q is whitened by the whole Cholesky factor (the product of two is one), the others by its sds
-    whiten = scale_tril if config.family == "fullrank" else torch.diag((scale_tril ** 2).sum(1).sqrt())
-    whitened = _Whitened(log_density, loc, whiten)
-    guide = _guide(config, model.dim, torch.zeros_like(loc), torch.linalg.solve_triangular(
-        whiten, scale_tril, upper=False), min_scale=MIN_SCALE)
+    whitened, guide = _whitened_guide(model, config, log_density, loc, scale_tril)
     counted = _CountedModel(model, whitened)
-    optimizer = torch.optim.Adam(guide.parameters(), lr=config.lr)
-    # Robbins–Monro step sizes: their sum diverges, the sum of their squares does not
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1 / (1 + t / config.lr_decay_steps))
-    saved = (copy.deepcopy(guide.state_dict()), copy.deepcopy(optimizer.state_dict()), 0)
+    adam = _RestartableAdam(guide, config)
     trace, average, num_dropped, restarts = [], None, 0, 0
     converged, reason = False, f"reached max_steps = {config.max_steps}"
     with tqdm(total=config.max_steps, desc=f"fit {config.family}", disable=not config.progress, leave=False) as bar:
@@ -669,44 +580,20 @@ def _fit_advi(model, config, log_density, loc, scale_tril):
             x = model.data_indices(config.batch_size)
             elbo, dropped = _elbo_step(counted, guide, config, x, num_samples)
             num_dropped += dropped
-            message = None
-            # an estimate far above every one seen is round-off, not progress: more than |best| + 10 nats above the
-            # best, and 10 times the last window's spread
-            broken = elbo is None or not math.isfinite(elbo.item()) or (bool(trace) and elbo.item() > max(trace) + abs(
-                max(trace)) + 10 * (max(trace[-window:]) - min(trace[-window:])) + 10)
-            if not broken and (step + 1) % window == 0:
-                try:
-                    _check_gaussian(guide, step)
-                except NumericalError as error:
-                    broken, message = True, str(error)
+            broken, message = _broken_step(elbo, trace, window, guide, step)
             if broken:
-                if elbo is None:
-                    raise ValueError(f"the log density is NaN or inf at all {num_samples} draws of q at step "
-                                     f"{step}: check log_joint and the constraints, or lower lr")
                 restarts += 1
-                if restarts > 3:
-                    raise NumericalError(message or (
-                        f"the ELBO estimate broke down at step {step} ({elbo.item():.4g}) after 3 restarts with "
-                        f"smaller steps: check the model's scales, or use method='bam'"))
-                guide.load_state_dict(saved[0])
-                optimizer.load_state_dict(saved[1])  # which also brings back the learning rate it had then
-                schedule.base_lrs = [lr / 2 for lr in schedule.base_lrs]
-                for group in optimizer.param_groups:
-                    group["lr"] /= 2
-                step, trace = saved[2], trace[:saved[2]]
+                _check_restart(elbo, message, restarts, step, num_samples)
+                step = adam.restore_with_half_lr()
+                trace = trace[:step]
                 continue
             trace.append(elbo.item())
-            optimizer.zero_grad()
-            (-elbo.mean()).backward()
-            optimizer.step()
-            schedule.step()
+            adam.ascend(elbo)
             step += 1
             bar.update()
-            params = [p.detach().clone() for p in guide.parameters()]
-            average = params if step % window == 1 or window == 1 else [
-                a + (p - a) / ((step - 1) % window + 1) for a, p in zip(average, params)]
+            average = _running_average(average, guide, step, window)
             if step % window == 0:
-                saved = (copy.deepcopy(guide.state_dict()), copy.deepcopy(optimizer.state_dict()), step)
+                adam.save(step)
                 bar.set_postfix(elbo=f"{sum(trace[-window:]) / window:.4g}")
                 if has_converged(trace, window):
                     converged, reason = True, f"converged at step {step}: the ELBO estimate stopped improving"
@@ -716,6 +603,83 @@ def _fit_advi(model, config, log_density, loc, scale_tril):
             for p, a in zip(guide.parameters(), average):
                 p.copy_(a)
     return whitened.unwhiten(guide, config.family), trace, converged, reason, num_dropped
+
+
+def _whitened_guide(model, config, log_density, loc, scale_tril):
+    """ADVI's coordinates ``u`` (``_Whitened``) and q in them, at the starting Gaussian mapped into them."""
+    # a full-rank q is whitened by the whole Cholesky factor (the product of two is one), the others by its sds
+    whiten = scale_tril if config.family == "fullrank" else torch.diag((scale_tril ** 2).sum(1).sqrt())
+    whitened = _Whitened(log_density, loc, whiten)
+    guide = _guide(config, model.dim, torch.zeros_like(loc), torch.linalg.solve_triangular(
+        whiten, scale_tril, upper=False), min_scale=MIN_SCALE)
+    return whitened, guide
+
+
+class _RestartableAdam:
+    """ADVI's Adam with Robbins–Monro step sizes, and the state (q's and Adam's) saved to restart from."""
+
+    def __init__(self, guide, config: FitConfig):
+        self.guide = guide
+        self.optimizer = torch.optim.Adam(guide.parameters(), lr=config.lr)
+        # Robbins–Monro step sizes: their sum diverges, the sum of their squares does not
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                          lambda t: 1 / (1 + t / config.lr_decay_steps))
+        self.save(0)
+
+    def save(self, step: int) -> None:
+        self.saved = (copy.deepcopy(self.guide.state_dict()), copy.deepcopy(self.optimizer.state_dict()), step)
+
+    def ascend(self, elbo: torch.Tensor) -> None:
+        """One step up the ELBO estimate (down its negative), and the schedule's step."""
+        self.optimizer.zero_grad()
+        (-elbo.mean()).backward()
+        self.optimizer.step()
+        self.schedule.step()
+
+    def restore_with_half_lr(self) -> int:
+        """Back to the saved state with half the learning rate from its first step on; returns the saved step."""
+        guide_state, optimizer_state, step = self.saved
+        self.guide.load_state_dict(guide_state)
+        self.optimizer.load_state_dict(optimizer_state)  # which also brings back the learning rate it had then
+        self.schedule.base_lrs = [lr / 2 for lr in self.schedule.base_lrs]
+        for group in self.optimizer.param_groups:
+            group["lr"] /= 2
+        return step
+
+
+def _broken_step(elbo, trace: list, window: int, guide, step: int) -> tuple[bool, str | None]:
+    """Whether ADVI's step broke, and the message of the check that found it (``None``: the estimate itself). An
+    estimate that is missing (no finite draw), not finite, or far above every one seen is broken: that is round-off,
+    not progress (more than |best| + 10 nats above the best, and 10 times the last window's spread); at the end of
+    a window, q's Gaussian is checked too (``_check_gaussian``)."""
+    if elbo is None or not math.isfinite(elbo.item()):
+        return True, None
+    if trace and elbo.item() > max(trace) + abs(max(trace)) + 10 * (max(trace[-window:]) - min(trace[-window:])) + 10:
+        return True, None
+    if (step + 1) % window == 0:
+        try:
+            _check_gaussian(guide, step)
+        except NumericalError as error:
+            return True, str(error)
+    return False, None
+
+
+def _check_restart(elbo, message: str | None, restarts: int, step: int, num_samples: int) -> None:
+    """Raise where a broken ADVI step cannot be taken again: no finite draw at all, or a fourth restart."""
+    if elbo is None:
+        raise InputError(f"the log density is NaN or inf at all {num_samples} draws of q at step "
+                         f"{step}: check log_joint and the constraints, or lower lr")
+    if restarts > 3:
+        raise NumericalError(message or (
+            f"the ELBO estimate broke down at step {step} ({elbo.item():.4g}) after 3 restarts with "
+            f"smaller steps: check the model's scales, or use method='bam'"))
+
+
+def _running_average(average, guide, step: int, window: int):
+    """q's parameters averaged over the steps of this window so far (iterate averaging), after ``step`` steps."""
+    params = [p.detach().clone() for p in guide.parameters()]
+    return params if step % window == 1 or window == 1 else [
+        a + (p - a) / ((step - 1) % window + 1) for a, p in zip(average, params)]
 
 
 MIN_SCALE = 1e-6  # the floor of a full-rank factor's diagonal in ADVI's whitened coordinates
@@ -825,7 +789,7 @@ class Fit:
       constants ``log_joint`` leaves out), biased low by about ``var(w) / (2 M E[w]²)``; ``log_evidence_stderr``:
       its standard error by the delta method, ``sd(w) / (√M · mean(w))`` (meaningful only when k̂ < 0.7: with
       heavier tails the variance of w is infinite);
-    - ``khat``: the PSIS k̂ (Yao et al. 2018; ``elbo.diagnostics.psis``): below 0.7 the PSIS-reweighted estimates
+    - ``khat``: the PSIS k̂ (Yao et al. 2018; ``elbo.psis.psis``): below 0.7 the PSIS-reweighted estimates
       (``psis_mean``, ``psis_sd``, the ``psis_*`` columns of ``summary()``) are usable and are the ones to report;
       at 0.7 or above nothing computed from q's draws is;
     - ``reason``: one line saying why the fit stopped and where it started; ``num_grad_evals``: the log-density
@@ -863,8 +827,8 @@ class Fit:
         if not self.converged and self.config.method != "pathfinder":
             warnings.warn(f"elbo.fit did not converge: {self.reason}; raise max_steps, or check k̂ "
                           f"({self.khat:.2f}) before using q", stacklevel=3)
-        if not self.khat < diagnostics.KHAT_THRESHOLD:
-            warnings.warn(diagnostics.khat_meaning(self.khat), stacklevel=3)
+        if not self.khat < psis.KHAT_THRESHOLD:
+            warnings.warn(psis.khat_meaning(self.khat), stacklevel=3)
         num_nonfinite = self.num_nonfinite_draws
         if num_nonfinite > 0.01 * len(self.log_weights):
             warnings.warn(f"log p is NaN or -inf at {num_nonfinite} of {len(self.log_weights)} draws of q: q puts "
@@ -890,8 +854,7 @@ class Fit:
 
     def sample(self, n: int) -> dict:
         """``n`` fresh draws of q in the constrained space: ``{name: (n, *param.shape)}``."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        check_int_at_least("n", n, 1)
         with torch.no_grad():
             return self.model.constrain(self.q.sample((n,))[:, 0])
 
@@ -915,14 +878,14 @@ class Fit:
     @cached_property
     def _psis(self):
         finite = torch.isfinite(self.log_weights)
-        smoothed, khat = diagnostics.psis(self.log_weights[finite])
+        smoothed, khat = psis.psis(self.log_weights[finite])
         log_w = torch.full_like(self.log_weights, -math.inf)
         log_w[finite] = smoothed
         return log_w, khat
 
     @property
     def khat(self) -> float:
-        """PSIS k̂ of the log-weights: < 0.7, the PSIS-reweighted estimates are usable (``elbo.diagnostics``)."""
+        """PSIS k̂ of the log-weights: < 0.7, the PSIS-reweighted estimates are usable (``elbo.psis``)."""
         return self._psis[1]
 
     @property
@@ -954,7 +917,7 @@ class Fit:
     def diagnostics(self) -> dict:
         """The numbers that say whether to trust q: k̂ and its meaning, convergence and why it stopped, the ELBO,
         the log evidence and its standard error, evaluations, wall time, dropped and non-finite draws."""
-        return {"khat": self.khat, "khat_meaning": diagnostics.khat_meaning(self.khat), "converged": self.converged,
+        return {"khat": self.khat, "khat_meaning": psis.khat_meaning(self.khat), "converged": self.converged,
                 "reason": self.reason, "method": self.config.method, "family": self.config.family,
                 "elbo": self.elbo, "log_evidence": self.log_evidence, "log_evidence_stderr": self.log_evidence_stderr,
                 "num_steps": self.num_steps, "num_grad_evals": self.num_grad_evals, "seconds": self.seconds,

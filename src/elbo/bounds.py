@@ -22,6 +22,9 @@ import torch
 from torch.distributions import Distribution, kl_divergence
 
 from . import estimators
+from ._checks import check_finite, check_int_at_least, one_of
+from .errors import InputError
+from .protocols import LatentModel
 
 __all__ = ["log_weights", "elbo", "iwae", "renyi", "log_joint", "FORMS"]
 
@@ -30,7 +33,7 @@ FORMS = ("analytic", "mc", "entropy")
 
 def log_joint(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """``log p(x, z)`` of shape ``(K, B)`` for ``z: (K, B, ...)`` and ``x: (B, ...)``."""
-    if hasattr(model, "prior"):
+    if isinstance(model, LatentModel):
         return model.prior().log_prob(z) + _log_likelihood(model, x, z)
     return model.log_prob(x, z)
 
@@ -40,35 +43,34 @@ def _log_likelihood(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     likelihood = model.likelihood(z)
     event_shape = tuple(likelihood.event_shape)
     if tuple(x.shape[1:]) != event_shape:
-        raise ValueError(f"x has shape {tuple(x.shape)} but model.likelihood(z) has event_shape "
-                         f"{event_shape}: expected x of shape (B, {', '.join(map(str, event_shape))})")
+        raise InputError(f"x has shape {tuple(x.shape)} but model.likelihood(z) has event_shape "
+                         f"{event_shape}: expected x of shape (B, {', '.join(map(str, event_shape))})", argument="x")
     return likelihood.log_prob(x)
 
 
 def _check_inputs(x, num_samples: int, validate_args: bool) -> None:
-    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
-        raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
+    check_int_at_least("num_samples", num_samples, 1)
     if not isinstance(x, torch.Tensor) or x.dim() < 1:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a tensor of shape (B, ...) with a batch dimension first, got {shape}")
-    if validate_args and x.is_floating_point() and not torch.isfinite(x).all():
-        bad = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"x must be finite: {bad} of its {x.numel()} values are NaN or inf")
+        raise InputError(f"x must be a tensor of shape (B, ...) with a batch dimension first, got {shape}",
+                         argument="x")
+    if validate_args:
+        check_finite("x", x)
 
 
 def _guide(guide, x: torch.Tensor) -> Distribution:
     q = guide(x)
     if not isinstance(q, Distribution):
-        raise ValueError(f"guide(x) must return a torch Distribution, got {type(q).__name__}")
+        raise InputError(f"guide(x) must return a torch Distribution, got {type(q).__name__}")
     if tuple(q.batch_shape) != (x.shape[0],):
-        raise ValueError(f"guide(x) returned a distribution with batch_shape {tuple(q.batch_shape)}; "
+        raise InputError(f"guide(x) returned a distribution with batch_shape {tuple(q.batch_shape)}; "
                          f"expected ({x.shape[0]},) to match x of shape {tuple(x.shape)}")
     return q
 
 
 def _check_log_w(log_w: torch.Tensor, num_samples: int, batch_size: int) -> torch.Tensor:
     if tuple(log_w.shape) != (num_samples, batch_size):
-        raise ValueError(f"log p(x, z) - log q(z|x) has shape {tuple(log_w.shape)}, expected (K, B) = "
+        raise InputError(f"log p(x, z) - log q(z|x) has shape {tuple(log_w.shape)}, expected (K, B) = "
                          f"({num_samples}, {batch_size}): check the event shapes of the prior and the guide")
     return log_w
 
@@ -113,14 +115,14 @@ def elbo(model, guide, x: torch.Tensor, num_samples: int = 1, *, form: str = "an
     ``estimator``: ``"reparam"``, ``"stl"`` (form ``"mc"`` only: it is about the ``log q`` term) or
     ``"score"`` (``num_samples >= 2``, leave-one-out baseline). Returns shape ``(B,)``.
     """
-    if form not in FORMS:
-        raise ValueError(f"form must be one of {', '.join(map(repr, FORMS))}, got {form!r}")
+    one_of("form", form, FORMS)
     estimators.check_estimator(estimator, ("reparam", "stl", "score"), bound="elbo")
     if estimator == "stl" and form != "mc":
-        raise ValueError(f"estimator='stl' drops the score term of log q, so it needs form='mc', got form={form!r}")
-    if form == "analytic" and not hasattr(model, "prior"):
-        raise ValueError(f"form='analytic' needs a model with prior() and likelihood(z); {type(model).__name__} "
-                         f"gives only a log joint density: use form='mc' or form='entropy'")
+        raise InputError(f"estimator='stl' drops the score term of log q, so it needs form='mc', got form={form!r}",
+                         argument="form")
+    if form == "analytic" and not isinstance(model, LatentModel):
+        raise InputError(f"form='analytic' needs a model with prior() and likelihood(z); {type(model).__name__} "
+                         f"gives only a log joint density: use form='mc' or form='entropy'", argument="form")
     _check_score_samples(estimator, num_samples)
     if form == "analytic":  # the decoder runs once: log p(x|z) is all the samples are needed for
         _check_inputs(x, num_samples, validate_args)
@@ -152,8 +154,8 @@ def _closed_form(term):
 
 def _check_score_samples(estimator: str, num_samples: int) -> None:
     if estimator == "score" and isinstance(num_samples, int) and num_samples < 2:
-        raise ValueError(f"estimator='score' uses a leave-one-out baseline over the samples and needs "
-                         f"num_samples >= 2, got {num_samples}")
+        raise InputError(f"estimator='score' uses a leave-one-out baseline over the samples and needs "
+                         f"num_samples >= 2, got {num_samples}", argument="num_samples")
 
 
 def iwae(model, guide, x: torch.Tensor, num_samples: int = 1, *, estimator: str = "reparam",
@@ -183,7 +185,7 @@ def renyi(model, guide, x: torch.Tensor, num_samples: int = 1, *, alpha: float =
     ``log p(x)`` in expectation. ``estimator``: ``"reparam"`` or ``"stl"``. Returns ``(B,)``.
     """
     if not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+        raise InputError(f"alpha must be a finite number >= 0, got {alpha!r}", argument="alpha")
     estimators.check_estimator(estimator, ("reparam", "stl"), bound="renyi")
     _, _, _, log_w = _log_weights(model, guide, x, num_samples, estimator, validate_args)
     if alpha == 1:

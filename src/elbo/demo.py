@@ -51,19 +51,21 @@ def digits_demo(*, out="runs/demo", seed: int = 0, epochs: int = 500, num_sample
 
     Returns ``rows`` (``name``, ``path``, ``train_seconds``, ``evaluation``, ``report``) and the sizes of the data.
     """
+    from .configs import TrainConfig
     from .evaluate import evaluate_run
+    from .kinds import load_data
+    from .models.images.config import VAEConfig
     from .report import write_report
-    from .train import TrainConfig, train
-    from .vae import VAEConfig
+    from .train import train
 
     architecture = VAEConfig(latent_dims=(8,), hidden_dims=((64, 64),))
     rows = []
-    models = (("VAE", "vae", 1), ("IWAE (K=5)", "iwae", 5))
+    models = (("VAE", "elbo", 1), ("IWAE (K=5)", "iwae", 5))
     for name, objective, k in tqdm(models, desc=f"digits: train ({epochs} epochs) and evaluate", unit="model",
                                    disable=not progress, leave=False):
         config = TrainConfig(data="digits", model=architecture, objective=objective, num_samples=k, epochs=epochs,
                              batch_size=100, seed=seed)
-        path = Path(out) / ("vae" if objective == "vae" else f"iwae-{k}")
+        path = Path(out) / ("vae" if objective == "elbo" else f"iwae-{k}")
         started = time.perf_counter()
         train(config, path, force=True, progress=False)  # its per-epoch lines would bury the table
         train_seconds = time.perf_counter() - started
@@ -71,8 +73,6 @@ def digits_demo(*, out="runs/demo", seed: int = 0, epochs: int = 500, num_sample
         report = write_report(path, compute=True, seed=seed)
         rows.append({"name": name, "path": str(path), "train_seconds": train_seconds, "evaluation": evaluation,
                      "report": str(report)})
-    from .data import load
-
-    images = load("digits")
+    images = load_data("digits")
     return {"rows": rows, "epochs": epochs, "num_samples": num_samples, "num_train": len(images.train),
             "num_test": len(images.test)}

@@ -9,8 +9,8 @@ standalone rendezvous, on a free port) and is what ``elbo train --nproc N`` runs
 - ``block(n)``: this rank's contiguous block of ``n`` rows (blocks differ in size by at most one row).
 - ``map_blocks(fn, data)``: ``fn`` on this rank's block of ``data``, the results gathered from every rank in order,
   so that every rank ends with ``fn(data)`` computed once, in parts.
-- ``SharedNoise``: ``q(z|x)`` of this rank's rows, drawing ``z`` as its rows of the whole global batch's draw; with
-  every rank's random state the same, a run gets the same noise from any number of processes.
+
+The noise a rank draws for its rows of a global batch is ``elbo.families.SharedNoise``'s.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ import uuid
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.distributions import Distribution, kl_divergence, register_kl
 
-from . import estimators
 from ._checks import check_positive
+from .errors import InputError
 
 __all__ = ["WorkerFailed", "rank", "world_size", "is_main_process", "joined", "device_of_rank", "launch", "block",
-           "gather", "map_blocks", "all_reduce_sum", "any_rank", "rank_seed", "SharedNoise"]
+           "gather", "map_blocks", "all_reduce_sum", "any_rank", "rank_seed"]
 
 # How long a rank waits for the others at a collective before giving up (torch's default is 30 minutes).
 TIMEOUT = datetime.timedelta(minutes=10)
@@ -56,7 +55,7 @@ def is_main_process() -> bool:
 def _environment_world_size() -> int:
     value = os.environ.get("WORLD_SIZE", "1")
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"WORLD_SIZE must be a positive integer, got {value!r}")
+        raise InputError(f"WORLD_SIZE must be a positive integer, got {value!r}")
     return int(value)
 
 
@@ -105,8 +104,8 @@ def launch(fn, nproc: int, *args, threads: int | None = None, **kwargs):
 
     check_positive(nproc=nproc)
     if dist.is_initialized() or _environment_world_size() > 1:
-        raise ValueError(f"nproc={nproc} starts its own processes; this one is already part of a group of "
-                         f"{_environment_world_size()} (torchrun): leave nproc out")
+        raise InputError(f"nproc={nproc} starts its own processes; this one is already part of a group of "
+                         f"{_environment_world_size()} (torchrun): leave nproc out", argument="nproc")
     threads = threads or max(1, (os.cpu_count() or 1) // nproc)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1,
@@ -184,55 +183,3 @@ def rank_seed(seed: int, rank_: int | None = None) -> int:
     two ranks draw the same numbers."""
     r = rank() if rank_ is None else rank_
     return seed if r == 0 else int(np.random.SeedSequence(seed, spawn_key=(r,)).generate_state(1)[0])
-
-
-class SharedNoise(Distribution):
-    """``q(z|x)`` for this rank's block of a global batch of ``W·b`` rows, drawing ``z`` as block ``rank`` of a draw
-    for all ``W·b``: ``q.expand((W, b)).rsample(...)[..., rank, :, :]``.
-
-    Every rank holds the same random state, so each draws the noise ``ε`` of the whole global batch, exactly as
-    one process drawing for all ``W·b`` rows would, and keeps its own rows: the rows of different ranks get
-    different noise, and a run's noise does not depend on how many processes share it. The expansion is a view of
-    q's parameters; only ``ε`` and ``loc + scale·ε`` (for a Gaussian) are computed for the other ranks' rows.
-    Everything else (``log_prob``, the KL, the entropy) is ``q``'s, on this rank's rows.
-    """
-
-    arg_constraints = {}
-
-    def __init__(self, q: Distribution, rank_: int, world_size_: int):
-        self.q, self.rank, self.world_size = q, rank_, world_size_
-        self.has_rsample = q.has_rsample
-        super().__init__(q.batch_shape, q.event_shape, validate_args=False)
-
-    @property
-    def support(self):
-        return self.q.support
-
-    def _block_of_global_draw(self, draw, sample_shape) -> torch.Tensor:
-        z = draw(self.q.expand((self.world_size, *self.q.batch_shape)), torch.Size(sample_shape))  # (*S, W, b, D)
-        return z.select(len(sample_shape), self.rank)
-
-    def rsample(self, sample_shape=()) -> torch.Tensor:
-        return self._block_of_global_draw(lambda q, shape: q.rsample(shape), sample_shape)
-
-    def sample(self, sample_shape=()) -> torch.Tensor:
-        return self._block_of_global_draw(lambda q, shape: q.sample(shape), sample_shape)
-
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        return self.q.log_prob(z)
-
-    def entropy(self) -> torch.Tensor:
-        return self.q.entropy()
-
-    @property
-    def mean(self) -> torch.Tensor:
-        return self.q.mean
-
-    def stop_gradient(self) -> SharedNoise:
-        """For ``elbo.estimators.stop_gradient`` (STL, DReG): the same draws, with q's parameters cut."""
-        return SharedNoise(estimators.stop_gradient(self.q), self.rank, self.world_size)
-
-
-@register_kl(SharedNoise, Distribution)
-def _kl_shared_noise(q: SharedNoise, p: Distribution) -> torch.Tensor:
-    return kl_divergence(q.q, p)

@@ -33,7 +33,9 @@ from torch.distributions import (
     TransformedDistribution,
 )
 
-from .families import AffineCoupling
+from ._checks import one_of
+from .errors import InputError
+from .protocols import StopGradient
 
 __all__ = ["ESTIMATORS", "check_estimator", "draw", "sample", "stop_gradient", "mean", "log_mean_exp"]
 
@@ -41,18 +43,18 @@ ESTIMATORS = ("reparam", "stl", "dreg", "score")
 
 
 def check_estimator(estimator: str, allowed=ESTIMATORS, *, bound: str = "this bound") -> str:
-    if estimator not in allowed:
-        raise ValueError(f"estimator must be one of {', '.join(map(repr, allowed))} for {bound}, got {estimator!r}")
-    return estimator
+    return one_of("estimator", estimator, allowed, context=f"for {bound}")
 
 
 def stop_gradient(q: Distribution) -> Distribution:
     """The same distribution with its parameters cut from the autograd graph.
 
     ``stop_gradient(q).log_prob(z)`` still differentiates through ``z`` but not through q's parameters.
-    A distribution of its own kind (e.g. ``elbo.vae.GaussianChain``) can say how, with a ``stop_gradient()`` method.
+    A distribution of its own kind (e.g. the image VAE's ``GaussianChain``) can say how, with a ``stop_gradient()``
+    method (``protocols.StopGradient``); so can a transform of a ``TransformedDistribution`` with parameters of its
+    own (``families.AffineCoupling``).
     """
-    if hasattr(q, "stop_gradient"):
+    if isinstance(q, StopGradient):
         return q.stop_gradient()
     if isinstance(q, Normal):
         return Normal(q.loc.detach(), q.scale.detach())
@@ -65,14 +67,14 @@ def stop_gradient(q: Distribution) -> Distribution:
     if isinstance(q, TransformedDistribution):
         transforms = []
         for t in q.transforms:
-            if isinstance(t, AffineCoupling):
-                transforms.append(t.detached())
+            if isinstance(t, StopGradient):
+                transforms.append(t.stop_gradient())
             elif not any(isinstance(v, torch.Tensor) and v.requires_grad for v in vars(t).values()):
                 transforms.append(t)
             else:
-                raise ValueError(f"stop_gradient: cannot cut the parameters of transform {type(t).__name__}")
+                raise InputError(f"stop_gradient: cannot cut the parameters of transform {type(t).__name__}")
         return TransformedDistribution(stop_gradient(q.base_dist), transforms)
-    raise ValueError(
+    raise InputError(
         f"estimators 'stl' and 'dreg' need a guide returning Normal, Independent, MultivariateNormal, "
         f"LowRankMultivariateNormal or a Flow; got {type(q).__name__}"
     )
@@ -84,8 +86,8 @@ def draw(q: Distribution, num_samples: int, estimator: str) -> torch.Tensor:
     if estimator == "score":
         return q.sample((num_samples,))
     if not q.has_rsample:
-        raise ValueError(f"estimator={estimator!r} needs a reparameterizable guide; "
-                         f"{type(q).__name__} has no rsample: use estimator='score'")
+        raise InputError(f"estimator={estimator!r} needs a reparameterizable guide; "
+                         f"{type(q).__name__} has no rsample: use estimator='score'", argument="estimator")
     return q.rsample((num_samples,))
 
 

@@ -15,6 +15,9 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal, kl_divergence
 
+from ._checks import check_positive_float
+from .errors import InputError
+
 __all__ = ["LinearGaussian", "exact_elbo", "as_multivariate_normal"]
 
 
@@ -28,12 +31,11 @@ class LinearGaussian(nn.Module):
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, noise_scale: float):
         super().__init__()
         if weight.dim() < 2:
-            raise ValueError(f"weight must have shape (..., D_x, D), got {tuple(weight.shape)}")
+            raise InputError(f"weight must have shape (..., D_x, D), got {tuple(weight.shape)}", argument="weight")
         if tuple(bias.shape) != tuple(weight.shape[:-1]):
-            raise ValueError(f"bias must have shape {tuple(weight.shape[:-1])} to match weight, "
-                             f"got {tuple(bias.shape)}")
-        if not noise_scale > 0:
-            raise ValueError(f"noise_scale must be > 0, got {noise_scale!r}")
+            raise InputError(f"bias must have shape {tuple(weight.shape[:-1])} to match weight, "
+                             f"got {tuple(bias.shape)}", argument="bias")
+        check_positive_float(noise_scale=noise_scale)
         self.weight = nn.Parameter(weight.clone())
         self.bias = nn.Parameter(bias.clone())
         self.noise_scale = float(noise_scale)
@@ -78,7 +80,7 @@ def as_multivariate_normal(q: Distribution) -> MultivariateNormal:
         return MultivariateNormal(q.base_dist.loc, scale_tril=torch.diag_embed(q.base_dist.scale))
     if hasattr(q, "covariance_matrix"):
         return MultivariateNormal(q.mean, covariance_matrix=q.covariance_matrix)
-    raise ValueError(f"expected a Gaussian distribution, got {type(q).__name__}")
+    raise InputError(f"expected a Gaussian distribution, got {type(q).__name__}")
 
 
 def exact_elbo(model: LinearGaussian, q: Distribution, x: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,12 @@ and ``entropy`` where it has a closed form.
 
 This module also registers the closed-form ``KL(N(m, S) ‖ N(mu, diag(sigma²)))`` for the full-rank and
 low-rank Gaussians against a diagonal Gaussian (the VAE prior), which torch.distributions lacks.
+
+- ``SharedNoise``: ``q(z|x)`` of one process's rows of a global batch (``elbo.distributed``), drawing ``z`` as its
+  rows of the whole global batch's draw; with every process's random state the same, a run gets the same noise
+  from any number of processes.
+- ``with_detached_parameters(module)``: ``module`` as a function with its parameters cut from the graph, for a
+  ``stop_gradient()`` (STL, DReG) of a distribution computed by a network.
 """
 
 from __future__ import annotations
@@ -28,16 +34,20 @@ from torch.distributions import (
     Transform,
     TransformedDistribution,
     constraints,
+    kl_divergence,
     register_kl,
 )
 from torch.func import functional_call
 
-__all__ = ["MeanField", "FullRank", "LowRank", "Flow", "AffineCoupling"]
+from . import estimators
+from ._checks import check_int_at_least, check_positive
+from .errors import InputError
+
+__all__ = ["MeanField", "FullRank", "LowRank", "Flow", "AffineCoupling", "SharedNoise", "with_detached_parameters"]
 
 
 def _check_dim(dim: int, *, least: int = 1) -> int:
-    if not isinstance(dim, int) or isinstance(dim, bool) or dim < least:
-        raise ValueError(f"dim must be an integer >= {least}, got {dim!r}")
+    check_int_at_least("dim", dim, least)
     return dim
 
 
@@ -45,7 +55,8 @@ def _check_batch_shape(batch_shape) -> torch.Size:
     try:
         shape = torch.Size(batch_shape)
     except TypeError:
-        raise ValueError(f"batch_shape must be a tuple of non-negative integers, got {batch_shape!r}") from None
+        raise InputError(f"batch_shape must be a tuple of non-negative integers, got {batch_shape!r}",
+                         argument="batch_shape") from None
     return shape
 
 
@@ -73,7 +84,8 @@ class FullRank(nn.Module):
         batch = _check_batch_shape(batch_shape)
         dim = _check_dim(dim)
         if not (isinstance(min_scale, (int, float)) and 0 <= min_scale < init_scale):
-            raise ValueError(f"min_scale must be in [0, init_scale = {init_scale}), got {min_scale!r}")
+            raise InputError(f"min_scale must be in [0, init_scale = {init_scale}), got {min_scale!r}",
+                             argument="min_scale")
         self.min_scale = float(min_scale)
         self.loc = nn.Parameter(torch.zeros(*batch, dim))
         self.log_diag = nn.Parameter(torch.full((*batch, dim), math.log(init_scale - min_scale)))
@@ -98,7 +110,7 @@ class LowRank(nn.Module):
         batch = _check_batch_shape(batch_shape)
         dim = _check_dim(dim)
         if not isinstance(rank, int) or not 1 <= rank <= dim:
-            raise ValueError(f"rank must be an integer in [1, dim={dim}], got {rank!r}")
+            raise InputError(f"rank must be an integer in [1, dim={dim}], got {rank!r}", argument="rank")
         self.loc = nn.Parameter(torch.zeros(*batch, dim))
         self.cov_factor = nn.Parameter(0.01 * torch.randn(*batch, dim, rank))
         self.log_diag = nn.Parameter(torch.full((*batch, dim), 2 * math.log(init_scale)))
@@ -139,10 +151,18 @@ class AffineCoupling(Transform):
     def log_abs_det_jacobian(self, x, y):
         return self._shift_and_log_scale(x)[1].sum(-1)
 
-    def detached(self) -> AffineCoupling:
-        """The same map with the network's parameters cut from the graph (for STL and DReG)."""
-        params = {name: p.detach() for name, p in self.net.named_parameters()}
-        return AffineCoupling(lambda h: functional_call(self.net, params, (h,)), self.mask)
+    def stop_gradient(self) -> AffineCoupling:
+        """The same map with the network's parameters cut from the graph (for STL and DReG; a
+        ``protocols.StopGradient``)."""
+        return AffineCoupling(with_detached_parameters(self.net), self.mask)
+
+
+def with_detached_parameters(module: nn.Module):
+    """``h -> module(h)`` with ``module``'s parameters detached (``torch.func.functional_call``): gradients still
+    flow through ``h``, none reach the parameters. For the ``stop_gradient()`` of a distribution computed by a
+    network (STL, DReG)."""
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    return lambda h: functional_call(module, params, (h,))
 
 
 class Flow(nn.Module):
@@ -157,8 +177,7 @@ class Flow(nn.Module):
                  init_scale: float = 1.0):
         super().__init__()
         dim = _check_dim(dim, least=2)
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+        check_positive(num_layers=num_layers)
         self.base = MeanField(dim, batch_shape=batch_shape, init_scale=init_scale)
         self.nets = nn.ModuleList()
         for _ in range(num_layers):
@@ -187,3 +206,55 @@ def _kl_gaussian_diagonal(q: Distribution, p: Independent) -> torch.Tensor:
 
 register_kl(MultivariateNormal, Independent)(_kl_gaussian_diagonal)
 register_kl(LowRankMultivariateNormal, Independent)(_kl_gaussian_diagonal)
+
+
+class SharedNoise(Distribution):
+    """``q(z|x)`` for this rank's block of a global batch of ``W·b`` rows, drawing ``z`` as block ``rank`` of a draw
+    for all ``W·b``: ``q.expand((W, b)).rsample(...)[..., rank, :, :]``.
+
+    Every rank holds the same random state, so each draws the noise ``ε`` of the whole global batch, exactly as
+    one process drawing for all ``W·b`` rows would, and keeps its own rows: the rows of different ranks get
+    different noise, and a run's noise does not depend on how many processes share it. The expansion is a view of
+    q's parameters; only ``ε`` and ``loc + scale·ε`` (for a Gaussian) are computed for the other ranks' rows.
+    Everything else (``log_prob``, the KL, the entropy) is ``q``'s, on this rank's rows.
+    """
+
+    arg_constraints = {}
+
+    def __init__(self, q: Distribution, rank_: int, world_size_: int):
+        self.q, self.rank, self.world_size = q, rank_, world_size_
+        self.has_rsample = q.has_rsample
+        super().__init__(q.batch_shape, q.event_shape, validate_args=False)
+
+    @property
+    def support(self):
+        return self.q.support
+
+    def _block_of_global_draw(self, draw, sample_shape) -> torch.Tensor:
+        z = draw(self.q.expand((self.world_size, *self.q.batch_shape)), torch.Size(sample_shape))  # (*S, W, b, D)
+        return z.select(len(sample_shape), self.rank)
+
+    def rsample(self, sample_shape=()) -> torch.Tensor:
+        return self._block_of_global_draw(lambda q, shape: q.rsample(shape), sample_shape)
+
+    def sample(self, sample_shape=()) -> torch.Tensor:
+        return self._block_of_global_draw(lambda q, shape: q.sample(shape), sample_shape)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return self.q.log_prob(z)
+
+    def entropy(self) -> torch.Tensor:
+        return self.q.entropy()
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.q.mean
+
+    def stop_gradient(self) -> SharedNoise:
+        """For ``elbo.estimators.stop_gradient`` (STL, DReG): the same draws, with q's parameters cut."""
+        return SharedNoise(estimators.stop_gradient(self.q), self.rank, self.world_size)
+
+
+@register_kl(SharedNoise, Distribution)
+def _kl_shared_noise(q: SharedNoise, p: Distribution) -> torch.Tensor:
+    return kl_divergence(q.q, p)

@@ -12,20 +12,22 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._checks import check_int_at_least, check_positive
 from ._optional import require
 from .bbvi import Model, seeded, summarize
+from .errors import InputError
 
 __all__ = ["NUTSResult", "nuts", "compare"]
 
 
 @dataclass(eq=False)
 class NUTSResult:
-    """Draws of NUTS, constrained (``{name: (num_chains * num_samples, *shape)}``), and what the run cost."""
+    """Draws of NUTS, constrained (``{name: (num_chains * num_draws, *shape)}``), and what the run cost."""
 
     draws: dict = field(repr=False)
     seconds: float
     num_chains: int
-    num_samples: int
+    num_draws: int
     warmup_steps: int
     num_divergent: int
 
@@ -34,22 +36,22 @@ class NUTSResult:
         return summarize(self.draws, quantiles=quantiles)
 
 
-def nuts(model: Model, *, num_samples: int = 1000, warmup_steps: int = 1000, num_chains: int = 1,
+def nuts(model: Model, *, num_draws: int = 1000, warmup_steps: int = 1000, num_chains: int = 1,
          target_accept_prob: float = 0.8, init: torch.Tensor | None = None, seed: int | None = None,
          progress: bool = True) -> NUTSResult:
     """Run ``num_chains`` chains of Pyro's NUTS, one after another, each ``warmup_steps`` adaptation steps (step
-    size and diagonal mass matrix) and ``num_samples`` kept draws, on the model's unconstrained log density.
+    size and diagonal mass matrix) and ``num_draws`` kept draws, on the model's unconstrained log density.
 
     Each chain starts at ``init`` (shape ``(D,)``) or at ``model.initial_point()``.
     """
-    for name, value in (("num_samples", num_samples), ("warmup_steps", warmup_steps), ("num_chains", num_chains)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "warmup_steps" else 1):
-            raise ValueError(f"{name} must be a{' non-negative' if name == 'warmup_steps' else ' positive'} "
-                             f"integer, got {value!r}")
+    check_positive(num_draws=num_draws)
+    check_int_at_least("warmup_steps", warmup_steps, 0)
+    check_positive(num_chains=num_chains)
     if not 0 < target_accept_prob < 1:
-        raise ValueError(f"target_accept_prob must be in (0, 1), got {target_accept_prob!r}")
+        raise InputError(f"target_accept_prob must be in (0, 1), got {target_accept_prob!r}",
+                         argument="target_accept_prob")
     if init is not None and tuple(init.shape) != (model.dim,):
-        raise ValueError(f"init must have shape (D,) = ({model.dim},), got {tuple(init.shape)}")
+        raise InputError(f"init must have shape (D,) = ({model.dim},), got {tuple(init.shape)}", argument="init")
     require("pyro", extra="mcmc", feature="the reference NUTS")
     from pyro.infer.mcmc import MCMC, NUTS
 
@@ -62,14 +64,14 @@ def nuts(model: Model, *, num_samples: int = 1000, warmup_steps: int = 1000, num
         for _ in range(num_chains):
             z = model.initial_point() if init is None else init
             kernel = NUTS(potential_fn=potential_energy, target_accept_prob=target_accept_prob)
-            sampler = MCMC(kernel, num_samples=num_samples, warmup_steps=warmup_steps, initial_params={"z": z},
+            sampler = MCMC(kernel, num_samples=num_draws, warmup_steps=warmup_steps, initial_params={"z": z},
                            disable_progbar=not progress)
             sampler.run()
             chains.append(sampler.get_samples()["z"].detach())
             num_divergent += sum(len(d) for d in sampler.diagnostics()["divergences"].values())
         seconds = time.perf_counter() - start
     return NUTSResult(draws=model.constrain(torch.cat(chains)), seconds=seconds, num_chains=num_chains,
-                      num_samples=num_samples, warmup_steps=warmup_steps, num_divergent=num_divergent)
+                      num_draws=num_draws, warmup_steps=warmup_steps, num_divergent=num_divergent)
 
 
 def compare(vi_draws: dict, nuts_draws: dict, *, vi_weights: torch.Tensor | None = None) -> list[dict]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .errors import InputError
+
 __all__ = ["value_and_grad", "lbfgs", "Path", "pathfinder", "PathfinderResult"]
 
 CURVATURE_EPS = 2.2e-16  # sᵀy must exceed this times yᵀy (Zhang et al. 2022, Algorithm 1)
@@ -71,7 +73,7 @@ def lbfgs(log_density, z0: torch.Tensor, *, max_iters: int = 1000, history: int 
     entry is below ``grad_tol``, the line search finds no increase in 40 halvings, or after ``max_iters``."""
     log_p, grad = value_and_grad(log_density, z0[None])
     if not bool(torch.isfinite(log_p).all() and torch.isfinite(grad).all()):
-        raise ValueError(f"the log density or its gradient is not finite at the initial point (log p = "
+        raise InputError(f"the log density or its gradient is not finite at the initial point (log p = "
                          f"{log_p.item()})")
     zs, log_ps, grads, pairs, num_evals = [z0], [log_p[0]], [grad[0]], [], 1
     reason = f"reached max_iters = {max_iters}"

@@ -1,10 +1,11 @@
-"""The HTML report of a run directory: one self-contained ``report.html`` (figures embedded as base64 PNG, no
+"""The HTML report of a run directory of any kind: one self-contained ``report.html`` (figures embedded as base64
+PNG, no
 script, no external file), with the figures also saved as ``figures/*.png`` beside it.
 
 It holds the tables of ``evaluation.json`` (``elbo evaluate``), ``surgery.json`` (``elbo surgery``) and
 ``diagnostics.json`` (``elbo diagnose``) where they exist (``compute=True`` computes the first two when they do
 not), the KL of each latent unit and the collapse warning (always computed: one pass over the test set), the
-figures of ``elbo.plots``, and the run's configuration.
+figures of ``elbo.plots`` and those of the run's model kind (its ``figures`` hook), and the run's configuration.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import io
 import json
 from pathlib import Path
 
-import torch
-
 from . import plots
 from ._files import write_atomically
-from .data import scored_split
 from .diagnostics import KL_THRESHOLD, kl_per_dimension, posterior_collapse
-from .evaluate import ACTIVITY_THRESHOLD, SURGERY_LABELS, evaluate_run, latent_activity, surgery_run
+from .errors import InputError
+from .evaluate import ACTIVITY_THRESHOLD, evaluate_run, latent_activity
+from .kinds import kind_of
+from .protocols import LatentLayers, one_gaussian_layer
+from .runs import Run, load_run
+from .surgery import SURGERY_LABELS, surgery_run
 
 __all__ = ["write_report", "png"]
 
@@ -51,7 +54,7 @@ def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not JSON ({error})") from None
+        raise InputError(f"{path}: not JSON ({error})") from None
 
 
 def _estimate(value: dict) -> str:
@@ -90,7 +93,7 @@ def _stale(measurement: dict, epoch: int, remedy: str) -> str:
     return _warning(f"Measured at epoch {measurement['epoch']}, but the checkpoint is now at epoch {epoch}: {remedy}.")
 
 
-def _evaluation_section(evaluation: dict | None, path: Path, epoch: int) -> str:
+def _evaluation_section(evaluation: dict | None, path: Path, epoch: int, unit: str) -> str:
     if evaluation is None:
         return _note(f"No evaluation.json: run `elbo evaluate {path}` (or `elbo report {path} --compute`).")
     remedy = f"run `elbo evaluate {path}` again (or `elbo report {path} --compute`)"
@@ -98,11 +101,18 @@ def _evaluation_section(evaluation: dict | None, path: Path, epoch: int) -> str:
     rows += [(f"IWAE-{k}", _estimate(v)) for k, v in evaluation["iwae"].items()]
     rows += [(f"log p(x) (IWAE-{evaluation['log_likelihood']['num_samples']})",
               _estimate(evaluation["log_likelihood"])),
-             ("active units", ", ".join(f"{a} of {d}" for a, d in zip(evaluation["active_units"],
-                                                                        evaluation["latent_dims"])))]
+             ("active units", active_units_text(evaluation))]
+    rows += [(name, value) for name, value in evaluation.get("metrics", {}).items()]
     return (_stale(evaluation, epoch, remedy)
-            + _note(f"{evaluation['data']} test set, {evaluation['num_images']} images, epoch {evaluation['epoch']}; "
-                    f"nats per image, mean ± standard error.") + _table(("quantity", "value"), rows))
+            + _note(f"{evaluation['data']} test set, {evaluation['num_points']} {unit}s, epoch {evaluation['epoch']}; "
+                    f"nats per {unit}, mean ± standard error.") + _table(("quantity", "value"), rows))
+
+
+def active_units_text(evaluation: dict) -> str:
+    """``"a of d"`` for each stochastic layer, or why active units were not counted."""
+    if evaluation["active_units"] is None:
+        return "not counted: q's latent is not a vector"
+    return ", ".join(f"{a} of {d}" for a, d in zip(evaluation["active_units"], evaluation["latent_dims"]))
 
 
 def _surgery_section(surgery: dict | None, path: Path, epoch: int, one_layer: bool) -> str:
@@ -122,14 +132,15 @@ def _surgery_section(surgery: dict | None, path: Path, epoch: int, one_layer: bo
             + _table(("term", "value"), rows))
 
 
-def _diagnostics_section(warning: str | None, activity, kl, diagnostics: dict | None, path: Path, epoch: int) -> str:
+def _diagnostics_section(warning: str | None, activity, kl, diagnostics: dict | None, path: Path, epoch: int,
+                         unit: str) -> str:
     parts = [_warning(warning) if warning else
              _note(f"No posterior collapse: some unit has a KL of {KL_THRESHOLD} nats or more, and at most half the "
                    f"units are inactive.")]
     active = int((activity > ACTIVITY_THRESHOLD).sum())
     summary = f"{active} of {len(activity)} latent units active (Cov_x E_q[z_j] > {ACTIVITY_THRESHOLD}, test set)"
     if kl is not None:
-        summary += f"; KL(q(z|x) ‖ p(z)) = {float(kl.sum()):.3f} nats per image, summed over the units"
+        summary += f"; KL(q(z|x) ‖ p(z)) = {float(kl.sum()):.3f} nats per {unit}, summed over the units"
     parts.append(_note(summary + "."))
     if diagnostics is None:
         parts.append(_note(f"No diagnostics.json: `elbo diagnose {path}` measures the gradient signal-to-noise ratio."))
@@ -139,41 +150,26 @@ def _diagnostics_section(warning: str | None, activity, kl, diagnostics: dict | 
                 for row in diagnostics["gradient_snr"]]
         parts.append(_note(f"Gradient signal-to-noise ratio |E g| / std g (Rainforth et al. 2018), averaged over each "
                            f"network's parameters; {diagnostics['num_draws']} draws on a batch of "
-                           f"{diagnostics['snr_batch_size']} training images."))
+                           f"{diagnostics['snr_batch_size']} training {unit}s."))
         parts.append(_table(("estimator", "K", "encoder SNR", "decoder SNR"), rows))
     return "".join(parts)
 
 
-def _figures(run, test, labels, kl, activity, surgery: dict | None) -> tuple[list, list]:
-    """``(name, caption, Figure)`` for every figure this run allows, and notes on those it does not; ``test`` is the
-    scored test split on the model's device, ``labels`` its labels or ``None``."""
-    model, shape = run.model, run.config.model.image_shape
+def _figures(run: Run, test, labels, kl, activity, surgery: dict | None) -> tuple[list, list]:
+    """``(name, caption, Figure)`` for every figure this run allows, and notes on those it does not: the training
+    curves, the kind's own figures, the KL of each unit and the surgery. ``test`` is the scored test split on the
+    model's device, ``labels`` its labels or ``None``."""
     made, skipped = [], []
     if run.metrics:
         caption = "Training and validation bound per epoch" + (
             "; dashed, the training ELBO of the same draws." if run.config.objective == "iwae" else ".")
-        made.append(("training_curves", caption, plots.training_curves(run.metrics)))
-    if not hasattr(model, "prior"):
-        skipped.append("Reconstructions, samples, traversals and KL per unit need a model with one stochastic layer.")
+        made.append(("training_curves", caption, plots.training_curves(run.metrics, unit=run.unit)))
+    kind_figures = kind_of(run.config.model).call("figures", run, test, labels, kl) or ([], [])
+    made += kind_figures[0]
+    skipped += kind_figures[1]
+    if kl is None:
+        skipped.append("KL per unit needs a model with one Gaussian stochastic layer.")
         return made, skipped
-    x, grey = test[:16], None if run.data.test_grey is None else run.data.test_grey[:16].to(test)
-    caption = (f"The first {len(x)} test images (top) and the mean of p(x|z) at their posterior mean (bottom)."
-               if grey is None else
-               f"The first {len(x)} test images: grey levels (top), the binary images the model is scored on (drawn "
-               f"once with a fixed seed), and the mean of p(x|z) at their posterior mean.")
-    made.append(("reconstructions", caption,
-                 plots.reconstructions(model, x, grey=grey, image_shape=shape, columns=len(x))))
-    made.append(("prior_samples", "The mean of p(x|z) for z drawn from the prior.",
-                 plots.prior_samples(model, image_shape=shape)))
-    units = torch.argsort(kl, descending=True)[:8].tolist()
-    made.append(("latent_traversals", "The first test image's posterior mean with one unit moved from -3 to 3 (the "
-                                      "units with the most KL, one per row).",
-                 plots.latent_traversals(model, test[:1], image_shape=shape, units=units)))
-    if run.config.model.latent_dims == (2,):
-        made.append(("manifold", "The learned manifold (Kingma & Welling 2013, figure 4).",
-                     plots.manifold(model, image_shape=shape)))
-        made.append(("encodings", "Posterior means of the test images, coloured by label.",
-                     plots.encodings(model, test, labels)))
     made.append(("kl_per_unit", "KL of each latent unit (test set); inactive units in grey.",
                  plots.kl_bars(kl, activity)))
     if surgery is not None:
@@ -182,26 +178,9 @@ def _figures(run, test, labels, kl, activity, surgery: dict | None) -> tuple[lis
     return made, skipped
 
 
-def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", seed: int = 0,
-                 progress: bool = False) -> Path:
-    """Write ``path/report.html`` (and ``path/figures/*.png``) for run directory ``path``; returns the report's
-    path. ``compute``: run ``evaluate_run`` and ``surgery_run`` with their defaults where their JSON is missing."""
-    from .train import load_run  # train imports evaluate, which plots imports
-
-    path = Path(path)
-    run = load_run(path, data_dir=data_dir, device=device)
-    evaluation, surgery = _read_json(path / "evaluation.json"), _read_json(path / "surgery.json")
-    if compute and (evaluation is None or evaluation["epoch"] != run.epoch):
-        evaluation = evaluate_run(path, data_dir=data_dir, device=device, seed=seed, progress=progress)
-    if compute and (surgery is None or surgery["epoch"] != run.epoch) and hasattr(run.model, "prior"):
-        surgery = surgery_run(path, data_dir=data_dir, device=device, seed=seed, progress=progress)
-    test, labels = scored_split(run.data, "test")
-    test = test.to(device)
-    activity = latent_activity(run.model, run.model.guide, test)
-    kl = kl_per_dimension(run.model, run.model.guide, test) if hasattr(run.model, "prior") else None
-    warning = posterior_collapse(kl, activity)
-    figures, skipped = _figures(run, test, labels, kl, activity, surgery)
-
+def _figure_blocks(path: Path, figures: list) -> list:
+    """The figures as ``<figure>`` blocks, each also written to ``path/figures/NAME.png``; a PNG of an earlier
+    report that this one has not is removed."""
     (path / "figures").mkdir(exist_ok=True)
     blocks = []
     for name, caption, figure in figures:
@@ -213,32 +192,66 @@ def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", se
     for old in (path / "figures").glob("*.png"):
         if old.name not in written:
             old.unlink()  # a figure of an earlier report that this run no longer has (the run was replaced)
-    blocks += [_note(text) for text in skipped]
+    return blocks
+
+
+def _config_rows(run: Run) -> list:
     config = run.config.to_dict()
-    config_rows = [(f"model.{k}", v) for k, v in config.pop("model").items()] + list(config.items())
-    config_rows = [(key, "—" if value is None else value) for key, value in config_rows]
+    rows = [(f"model.{k}", v) for k, v in config.pop("model").items()] + list(config.items())
+    return [(key, "—" if value is None else value) for key, value in rows]
+
+
+def _summary(run: Run) -> str:
+    config, last = run.config, run.metrics[-1] if run.metrics else None
+    latent = f", latent dims {run.model.latent_dims}" if isinstance(run.model, LatentLayers) else ""
+    return (f"{config.objective.upper()} (K = {config.num_samples}, {config.estimator}) on {config.data}{latent}, "
+            f"epoch {run.epoch} of {config.epochs}"
+            + (f"; last training bound {last['train_bound']:.3f} nats per {run.unit}" if last
+               else "; no epoch finished yet") + ".")
+
+
+def _measurements(run: Run, path: Path, compute: bool, **options) -> tuple[dict | None, dict | None]:
+    """``evaluation.json`` and ``surgery.json``, computed with their defaults where missing or stale and asked."""
+    evaluation, surgery = _read_json(path / "evaluation.json"), _read_json(path / "surgery.json")
+    if compute and (evaluation is None or evaluation["epoch"] != run.epoch):
+        evaluation = evaluate_run(path, **options)
+    if compute and (surgery is None or surgery["epoch"] != run.epoch) and one_gaussian_layer(run.model):
+        surgery = surgery_run(path, **options)
+    return evaluation, surgery
+
+
+def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", seed: int = 0,
+                 progress: bool = False) -> Path:
+    """Write ``path/report.html`` (and ``path/figures/*.png``) for run directory ``path``; returns the report's
+    path. ``compute``: run ``evaluate_run`` and ``surgery_run`` with their defaults where their JSON is missing."""
+    path = Path(path)
+    run = load_run(path, data_dir=data_dir, device=device)
+    evaluation, surgery = _measurements(run, path, compute, data_dir=data_dir, device=device, seed=seed,
+                                        progress=progress)
+    test, labels = run.data.scored("test")
+    test = test.to(device)
+    activity = latent_activity(run.model, run.model.guide, test)
+    kl = kl_per_dimension(run.model, run.model.guide, test) if one_gaussian_layer(run.model) else None
+    figures, skipped = _figures(run, test, labels, kl, activity, surgery)
+    blocks = _figure_blocks(path, figures) + [_note(text) for text in skipped]
     title = f"elbo report: {path.name}"
-    last = run.metrics[-1] if run.metrics else None
-    summary = (f"{run.config.objective.upper()} (K = {run.config.num_samples}, {run.config.estimator}) on "
-               f"{run.config.data}, latent dims {run.config.model.latent_dims}, epoch {run.epoch} of "
-               f"{run.config.epochs}" + (f"; last training bound {last['train_bound']:.3f} nats per image" if last
-                                        else "; no epoch finished yet") + ".")
     document = f"""<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
-<p>{html.escape(summary)} Run directory: <code>{html.escape(str(path))}</code>.</p>
+<p>{html.escape(_summary(run))} Run directory: <code>{html.escape(str(path))}</code>.</p>
 <h2>Evaluation</h2>
-{_evaluation_section(evaluation, path, run.epoch)}
+{_evaluation_section(evaluation, path, run.epoch, run.unit)}
 <h2>ELBO surgery</h2>
-{_surgery_section(surgery, path, run.epoch, hasattr(run.model, "prior"))}
+{_surgery_section(surgery, path, run.epoch, one_gaussian_layer(run.model))}
 <h2>Diagnostics</h2>
-{_diagnostics_section(warning, activity, kl, _read_json(path / "diagnostics.json"), path, run.epoch)}
+{_diagnostics_section(posterior_collapse(kl, activity), activity, kl, _read_json(path / "diagnostics.json"), path,
+                      run.epoch, run.unit)}
 <h2>Figures</h2>
 {"".join(blocks)}
 <h2>Configuration</h2>
-{_table(("setting", "value"), config_rows)}
+{_table(("setting", "value"), _config_rows(run))}
 </body>
 </html>
 """

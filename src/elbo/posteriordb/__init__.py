@@ -46,6 +46,7 @@ import torch
 from torch.distributions import constraints
 
 from ..bbvi import Model, Param, ordered_vector, summarize
+from ..errors import InputError
 from ._ops import TORCH
 
 __all__ = ["Spec", "Posterior", "load", "POSTERIORS", "reference_draws", "stan_names"]
@@ -205,7 +206,7 @@ class Posterior:
         """k̂ of the Gaussian fitted to the reference draws in the unconstrained space (their mean and covariance)
         as q for this posterior: below 0.5, a Gaussian q can represent it (issue 11's "posteriors a Gaussian can
         represent")."""
-        from .. import diagnostics
+        from .. import psis
 
         z = self.model.unconstrain(self.reference_params())
         generator = torch.Generator().manual_seed(seed)
@@ -214,7 +215,7 @@ class Posterior:
         draws = q.loc + torch.randn(num_draws, z.shape[1], generator=generator) @ q.scale_tril.T
         with torch.no_grad():
             log_w = self.model.log_density(draws) - q.log_prob(draws)
-        return diagnostics.psis(torch.where(torch.isnan(log_w), -math.inf, log_w)[torch.isfinite(log_w)])[1]
+        return psis.psis(torch.where(torch.isnan(log_w), -math.inf, log_w)[torch.isfinite(log_w)])[1]
 
     def errors(self, draws: dict, weights: torch.Tensor | None = None) -> dict:
         """Per reference quantity, ``(mean - mean_ref) / sd_ref`` and ``(sd - sd_ref) / sd_ref`` of ``draws``
@@ -236,7 +237,7 @@ POSTERIORS = _registry()
 def load(name: str, data_dir) -> Posterior:
     """posteriordb's posterior ``name`` (a key of ``POSTERIORS``) from ``data_dir`` (``../shared/data/posteriordb``)."""
     if name not in POSTERIORS:
-        raise ValueError(f"no port of posterior {name!r}; ported: {', '.join(sorted(POSTERIORS))}")
+        raise InputError(f"no port of posterior {name!r}; ported: {', '.join(sorted(POSTERIORS))}", argument="name")
     data_dir = Path(data_dir)
     if not (data_dir / "posteriors" / f"{name}.json").is_file():
         raise FileNotFoundError(f"no posteriordb posterior {name} in {data_dir} (expected posteriors/{name}.json)")

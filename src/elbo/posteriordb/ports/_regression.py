@@ -25,3 +25,20 @@ def params(data):
 def log_likelihood(ops, p, data):
     """``y ~ normal(X beta, sigma)``."""
     return ops.normal(data["y"], data["X"] @ p["beta"], p["sigma"]).sum()
+
+
+def one_predictor(outcome: str, predictor: str, *, transform=None, sigma_cauchy_scale: float | None = None):
+    """``(transform_data, log_density)`` of a port ``y ~ normal(beta[1] + beta[2] x, sigma)`` with ``y`` the data's
+    ``outcome`` (through ``transform``, e.g. ``np.log``, if given) and ``x`` its ``predictor``; ``beta`` flat and
+    ``sigma ~ cauchy(0, sigma_cauchy_scale)`` (half-Cauchy, by its constraint), or flat when that is ``None``."""
+
+    def transform_data(data):
+        y = data[outcome] if transform is None else transform(data[outcome])
+        return design(y, data[predictor])
+
+    def log_density(ops, p, data):
+        if sigma_cauchy_scale is None:
+            return log_likelihood(ops, p, data)
+        return ops.cauchy(p["sigma"], 0.0, sigma_cauchy_scale) + log_likelihood(ops, p, data)
+
+    return transform_data, log_density

@@ -5,11 +5,4 @@ from . import _regression as regression
 POSTERIORS = ("kidiq-kidscore_momhs",)
 
 params = regression.params
-
-
-def transform_data(data):
-    return regression.design(data["kid_score"], data["mom_hs"])
-
-
-def log_density(ops, p, data):
-    return ops.cauchy(p["sigma"], 0.0, 2.5) + regression.log_likelihood(ops, p, data)
+transform_data, log_density = regression.one_predictor("kid_score", "mom_hs", sigma_cauchy_scale=2.5)

@@ -7,11 +7,4 @@ from . import _regression as regression
 POSTERIORS = ("earnings-log10earn_height",)
 
 params = regression.params
-
-
-def transform_data(data):
-    return regression.design(np.log10(data["earn"]), data["height"])
-
-
-def log_density(ops, p, data):
-    return regression.log_likelihood(ops, p, data)
+transform_data, log_density = regression.one_predictor("earn", "height", transform=np.log10)

@@ -7,11 +7,4 @@ from . import _regression as regression
 POSTERIORS = ("earnings-logearn_height",)
 
 params = regression.params
-
-
-def transform_data(data):
-    return regression.design(np.log(data["earn"]), data["height"])
-
-
-def log_density(ops, p, data):
-    return regression.log_likelihood(ops, p, data)
+transform_data, log_density = regression.one_predictor("earn", "height", transform=np.log)

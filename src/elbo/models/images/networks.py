@@ -15,7 +15,11 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "Tanh", "MLP", "ConvEncoder", "ConvDecoder", "network"]
+from ..._checks import one_of
+from ...errors import InputError
+from .config import ACTIVATIONS, NETWORKS
+
+__all__ = ["Tanh", "MLP", "ConvEncoder", "ConvDecoder", "network"]
 
 
 class Tanh(nn.Tanh):
@@ -31,14 +35,11 @@ class Tanh(nn.Tanh):
         return torch.tanh(h)
 
 
-ACTIVATIONS = {"tanh": Tanh, "relu": nn.ReLU, "softplus": nn.Softplus}
-NETWORKS = ("mlp", "conv")
+_ACTIVATION_CLASSES = dict(zip(ACTIVATIONS, (Tanh, nn.ReLU, nn.Softplus)))  # config.ACTIVATIONS' order
 
 
 def _activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}, got {name!r}")
-    return ACTIVATIONS[name]()
+    return _ACTIVATION_CLASSES[one_of("activation", name, ACTIVATIONS)]()
 
 
 class MLP(nn.Module):
@@ -48,7 +49,7 @@ class MLP(nn.Module):
         super().__init__()
         sizes = tuple(sizes)
         if len(sizes) < 2 or not all(isinstance(n, int) and n >= 1 for n in sizes):
-            raise ValueError(f"sizes must be at least two positive integers, got {sizes!r}")
+            raise InputError(f"sizes must be at least two positive integers, got {sizes!r}")
         _activation(activation)  # refuse a bad name even when one layer needs none
         layers = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -68,7 +69,7 @@ class MLP(nn.Module):
 def _check_image_shape(image_shape) -> tuple[int, int]:
     shape = tuple(image_shape)
     if len(shape) != 2 or not all(isinstance(n, int) and n >= 1 for n in shape):
-        raise ValueError(f"image_shape must be (height, width), got {image_shape!r}")
+        raise InputError(f"image_shape must be (height, width), got {image_shape!r}")
     return shape
 
 
@@ -85,7 +86,7 @@ class ConvEncoder(nn.Module):
         self.image_shape = _check_image_shape(image_shape)
         height, width = self.image_shape
         if min(height, width) < 4:
-            raise ValueError(f"a convolutional encoder needs images of at least 4x4, got {self.image_shape}")
+            raise InputError(f"a convolutional encoder needs images of at least 4x4, got {self.image_shape}")
         self.convs = nn.Sequential(nn.Conv2d(1, channels[0], 4, stride=2, padding=1), _activation(activation),
                                    nn.Conv2d(channels[0], channels[1], 4, stride=2, padding=1),
                                    _activation(activation))
@@ -127,10 +128,9 @@ def network(kind: str, in_features: int, hidden: tuple[int, ...], out_features: 
             image_shape=None, role: str = "encoder") -> nn.Module:
     """An ``MLP(in, *hidden, out)``, or for ``kind="conv"`` a ``ConvEncoder``/``ConvDecoder`` on ``image_shape``
     (``hidden`` is then not used: the convolutions set the width)."""
+    one_of("network", kind, NETWORKS)
     if kind == "mlp":
         return MLP((in_features, *hidden, out_features), activation=activation)
-    if kind == "conv":
-        if role == "encoder":
-            return ConvEncoder(image_shape, out_features, activation=activation)
-        return ConvDecoder(in_features, image_shape, activation=activation)
-    raise ValueError(f"network must be one of {', '.join(map(repr, NETWORKS))}, got {kind!r}")
+    if role == "encoder":
+        return ConvEncoder(image_shape, out_features, activation=activation)
+    return ConvDecoder(in_features, image_shape, activation=activation)

@@ -1,6 +1,8 @@
-"""Image data sets as tensors, checked by SHA-256 of their decompressed content.
+"""The images kind's data sets as tensors, checked by SHA-256 of their decompressed content.
 
-``load(name, data_dir=..., val_size=...)`` returns ``ImageData``: flat images ``(N, H*W)`` with values in
+Each data set has a loader, ``load_<name>(data_dir=..., val_size=..., download=...)`` (registered in
+``elbo.registry.DATASETS``; ``elbo.kinds.load_data(name, ...)`` calls it), which returns ``ImageData``: flat images
+``(N, H*W)`` with values in
 ``[0, 1]``, split into train / validation / test, with the likelihood that suits them:
 
 - ``"digits"``: scikit-learn's bundled 8x8 digits (1797 images, grey levels 0..16 / 16); needs no files. A fixed
@@ -40,12 +42,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._files import write_atomically
+from ..._checks import one_of
+from ..._files import write_atomically
+from ...configs import SPLITS
+from ...errors import InputError
 
-__all__ = ["DATASETS", "SPLITS", "ImageData", "load", "scored_split", "epoch_batches", "binarize", "SHA256", "URLS"]
+__all__ = ["ImageData", "load_digits", "load_mnist", "load_binarized_mnist", "load_frey", "binarize", "SHA256", "URLS"]
 
-DATASETS = ("digits", "mnist", "binarized_mnist", "frey")
-SPLITS = ("train", "val", "test")
 DEFAULT_DATA_DIR = "data"
 FOLDERS = {"mnist": "mnist", "binarized_mnist": "binarized_mnist", "frey": "frey_faces"}
 
@@ -100,34 +103,61 @@ class ImageData:
     test_labels: torch.Tensor | None = None
     test_grey: torch.Tensor | None = None
 
+    def scored(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The images of ``split`` (``"train"``, ``"val"`` or ``"test"``) as a model is scored on them, and their
+        labels (or ``None``): dynamically binarized training images are binarized once, with a fixed seed, like the
+        validation and test images, so that every measurement of a run sees the same binary images."""
+        x = getattr(self, one_of("split", split, SPLITS))
+        if split == "train" and self.dynamic_binarization:
+            x = binarize(x, seed=_FIXED_SEED + 2)  # + 0 and + 1 binarize the validation and test images
+        return x, getattr(self, f"{split}_labels")
 
-def load(name: str, *, data_dir=None, val_size: int | None = None, download: bool = True) -> ImageData:
-    """Load data set ``name`` (one of ``DATASETS``) as ``ImageData`` in the default dtype.
+    def resample(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A training batch as the model sees it this epoch: ``Bernoulli(batch)`` with dynamic binarization,
+        drawn with ``generator`` (on the data's device), else the batch itself."""
+        return torch.bernoulli(batch, generator=generator) if self.dynamic_binarization else batch
 
-    ``val_size``: how many of the non-test images to hold out for validation (the last ones); ``None`` means
-    10000 for the MNIST sets (the standard 50000/10000 split) and a tenth for the small ones; 0 means none.
-    """
-    if name not in DATASETS:
-        raise ValueError(f"data set must be one of {', '.join(map(repr, DATASETS))}, got {name!r}")
-    directory = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
-    pool_labels = test_labels = None
-    if name == "digits":
-        images, labels = _digits()
-        (pool, test), (pool_labels, test_labels) = (_split_off_test(a, _TEST_SIZE["digits"]) for a in (images, labels))
-        image_shape, likelihood, dynamic = (8, 8), "bernoulli", True
-    elif name == "mnist":
-        pool, image_shape = _idx_images(_read(directory, "mnist", "train-images-idx3-ubyte", download))
-        test, _ = _idx_images(_read(directory, "mnist", "t10k-images-idx3-ubyte", download))
-        pool_labels = _optional_labels(directory, "train-labels-idx1-ubyte", len(pool), download)
-        test_labels = _optional_labels(directory, "t10k-labels-idx1-ubyte", len(test), download)
-        likelihood, dynamic = "bernoulli", True
-    elif name == "binarized_mnist":
-        train, valid, test = (_amat(_read(directory, name, f"binarized_mnist_{split}.amat", download), split)
-                              for split in ("train", "valid", "test"))
-        pool, image_shape, likelihood, dynamic = np.concatenate([train, valid]), (28, 28), "bernoulli", False
-    else:
-        pool, test = _split_off_test(_frey(_read(directory, "frey", "frey_rawface.mat", download)), _TEST_SIZE["frey"])
-        image_shape, likelihood, dynamic = (28, 20), "gaussian", False
+
+def load_digits(*, data_dir=None, val_size: int | None = None, download: bool = True) -> ImageData:
+    """scikit-learn's 8x8 digits; ``data_dir`` and ``download`` are not used (the images come with scikit-learn)."""
+    images, labels = _digits()
+    (pool, test), (pool_labels, test_labels) = (_split_off_test(a, _TEST_SIZE["digits"]) for a in (images, labels))
+    return _image_data("digits", pool, test, (8, 8), "bernoulli", True, val_size, pool_labels, test_labels)
+
+
+def load_mnist(*, data_dir=None, val_size: int | None = None, download: bool = True) -> ImageData:
+    """MNIST's idx files, with its labels where they are found (or downloaded)."""
+    directory = _directory(data_dir)
+    pool, image_shape = _idx_images(_read(directory, "mnist", "train-images-idx3-ubyte", download))
+    test, _ = _idx_images(_read(directory, "mnist", "t10k-images-idx3-ubyte", download))
+    pool_labels = _optional_labels(directory, "train-labels-idx1-ubyte", len(pool), download)
+    test_labels = _optional_labels(directory, "t10k-labels-idx1-ubyte", len(test), download)
+    return _image_data("mnist", pool, test, image_shape, "bernoulli", True, val_size, pool_labels, test_labels)
+
+
+def load_binarized_mnist(*, data_dir=None, val_size: int | None = None, download: bool = True) -> ImageData:
+    """Larochelle and Murray's fixed binarization of MNIST."""
+    directory, name = _directory(data_dir), "binarized_mnist"
+    train, valid, test = (_amat(_read(directory, name, f"binarized_mnist_{split}.amat", download), split)
+                          for split in ("train", "valid", "test"))
+    return _image_data(name, np.concatenate([train, valid]), test, (28, 28), "bernoulli", False, val_size)
+
+
+def load_frey(*, data_dir=None, val_size: int | None = None, download: bool = True) -> ImageData:
+    """Frey faces, grey levels with a Gaussian likelihood."""
+    faces = _frey(_read(_directory(data_dir), "frey", "frey_rawface.mat", download))
+    pool, test = _split_off_test(faces, _TEST_SIZE["frey"])
+    return _image_data("frey", pool, test, (28, 20), "gaussian", False, val_size)
+
+
+def _directory(data_dir) -> Path:
+    return Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
+
+
+def _image_data(name: str, pool: np.ndarray, test: np.ndarray, image_shape, likelihood: str, dynamic: bool,
+                val_size: int | None, pool_labels=None, test_labels=None) -> ImageData:
+    """``ImageData`` from the non-test images (``pool``, the last ``val_size`` of which validate) and the test
+    images, in the default dtype; dynamically binarized data has its validation and test images binarized once."""
     val_size = _check_val_size(val_size, len(pool), default=10000 if "mnist" in name else len(pool) // 10)
     cut = len(pool) - val_size  # the validation set is the last val_size non-test images
     dtype = torch.get_default_dtype()
@@ -145,21 +175,9 @@ def _check_val_size(val_size, pool_size: int, *, default: int) -> int:
     if val_size is None:
         return default
     if not isinstance(val_size, int) or isinstance(val_size, bool) or not 0 <= val_size < pool_size:
-        raise ValueError(f"val_size must be an integer in [0, {pool_size}) for this data set "
+        raise InputError(f"val_size must be an integer in [0, {pool_size}) for this data set "
                          f"({pool_size} non-test images), got {val_size!r}")
     return val_size
-
-
-def scored_split(images: ImageData, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The images of ``split`` (``"train"``, ``"val"`` or ``"test"``) as a model is scored on them, and their labels
-    (or ``None``): dynamically binarized training images are binarized once, with a fixed seed, like the validation
-    and test images, so that every measurement of a run sees the same binary images."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}")
-    x = getattr(images, split)
-    if split == "train" and images.dynamic_binarization:
-        x = binarize(x, seed=_FIXED_SEED + 2)  # + 0 and + 1 binarize the validation and test images
-    return x, getattr(images, f"{split}_labels")
 
 
 def binarize(x: torch.Tensor, *, seed: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -167,20 +185,6 @@ def binarize(x: torch.Tensor, *, seed: int | None = None, generator: torch.Gener
     if seed is not None:
         generator = torch.Generator(x.device).manual_seed(seed)
     return torch.bernoulli(x, generator=generator)
-
-
-def epoch_batches(x: torch.Tensor, batch_size: int, *, shuffle: torch.Generator,
-                  binarize_with: torch.Generator | None = None):
-    """The batches of one epoch: ``x`` in the order of a fresh permutation, in slices of ``batch_size`` (the last
-    may be smaller); with ``binarize_with``, each batch is resampled as ``Bernoulli(batch)``.
-
-    The data stays one tensor on its device and each batch is an index into it. ``shuffle`` is a CPU generator
-    (a permutation per epoch); ``binarize_with`` a generator on ``x.device``.
-    """
-    order = torch.randperm(len(x), generator=shuffle).to(x.device)
-    for start in range(0, len(x), batch_size):
-        batch = x[order[start:start + batch_size]]
-        yield batch if binarize_with is None else torch.bernoulli(batch, generator=binarize_with)
 
 
 # --- files -------------------------------------------------------------------------------------------------------
@@ -200,7 +204,8 @@ def _find_or_download(directory: Path, dataset: str, name: str, download: bool) 
         reason = _download(name, folder) if download else "downloading is off"
         if reason is not None:
             raise FileNotFoundError(f"{dataset}: {name} (or {name}.gz) is missing from {folder} and could not be "
-                                    f"downloaded ({reason}): put the file there, or pass --data-dir DIR")
+                                    f"downloaded ({reason}): put the file there, or point data_dir at the folder "
+                                    f"that holds it")
         path = _find(directory, dataset, name)
     return path
 
@@ -218,11 +223,11 @@ def _optional_labels(directory: Path, name: str, count: int, download: bool) -> 
         path = _find_or_download(directory, "mnist", name, download)
     except FileNotFoundError as error:
         if download:
-            warnings.warn(f"{error}; MNIST is loaded without labels", stacklevel=3)
+            warnings.warn(f"{error}; MNIST is loaded without labels", stacklevel=4)
         return None
     labels = _idx_labels(_verified(path, name))
     if len(labels) != count:
-        raise ValueError(f"{path} holds {len(labels)} labels for {count} images")
+        raise InputError(f"{path} holds {len(labels)} labels for {count} images")
     return labels
 
 
@@ -233,7 +238,7 @@ def _decompressed(path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as error:
-        raise ValueError(f"{path}: cannot decompress ({error}): the file is corrupt; delete it and fetch it again") \
+        raise InputError(f"{path}: cannot decompress ({error}): the file is corrupt; delete it and fetch it again") \
             from None
 
 
@@ -241,7 +246,7 @@ def _verified(path: Path, name: str) -> bytes:
     content = _decompressed(path)
     digest = hashlib.sha256(content).hexdigest()
     if digest != SHA256[name]:
-        raise ValueError(f"{path}: SHA-256 of the content is {digest[:16]}..., expected {SHA256[name][:16]}...: the "
+        raise InputError(f"{path}: SHA-256 of the content is {digest[:16]}..., expected {SHA256[name][:16]}...: the "
                          f"file is corrupt or not the canonical {name}; delete it and fetch it again")
     return content
 
@@ -272,21 +277,21 @@ def _idx_images(content: bytes) -> tuple[np.ndarray, tuple[int, int]]:
     """An idx3-ubyte file (LeCun's format: magic 0x00000803, then N, H, W as big-endian int32, then N*H*W bytes)
     as ``(N, H*W)`` floats in ``[0, 1]``."""
     if len(content) < 16 or content[:4] != b"\x00\x00\x08\x03":
-        raise ValueError(f"not an idx3-ubyte image file (magic {content[:4].hex()}, expected 00000803)")
+        raise InputError(f"not an idx3-ubyte image file (magic {content[:4].hex()}, expected 00000803)")
     count, height, width = (int.from_bytes(content[i:i + 4], "big") for i in (4, 8, 12))
     pixels = np.frombuffer(content, dtype=np.uint8, offset=16)
     if pixels.size != count * height * width:
-        raise ValueError(f"idx3-ubyte file holds {pixels.size} pixels, its header says {count}x{height}x{width}")
+        raise InputError(f"idx3-ubyte file holds {pixels.size} pixels, its header says {count}x{height}x{width}")
     return pixels.reshape(count, height * width) / 255.0, (height, width)
 
 
 def _idx_labels(content: bytes) -> np.ndarray:
     """An idx1-ubyte file (magic 0x00000801, then N as big-endian int32, then N bytes) as ``(N,)`` integers."""
     if len(content) < 8 or content[:4] != b"\x00\x00\x08\x01":
-        raise ValueError(f"not an idx1-ubyte label file (magic {content[:4].hex()}, expected 00000801)")
+        raise InputError(f"not an idx1-ubyte label file (magic {content[:4].hex()}, expected 00000801)")
     labels, count = np.frombuffer(content, dtype=np.uint8, offset=8), int.from_bytes(content[4:8], "big")
     if labels.size != count:
-        raise ValueError(f"idx1-ubyte file holds {labels.size} labels, its header says {count}")
+        raise InputError(f"idx1-ubyte file holds {labels.size} labels, its header says {count}")
     return labels.astype(np.int64)
 
 
@@ -296,7 +301,7 @@ def _amat(content: bytes, split: str) -> np.ndarray:
     digits = chars[(chars != ord(" ")) & (chars != ord("\n")) & (chars != ord("\r"))]
     lines = content.count(b"\n") + (not content.endswith(b"\n"))
     if digits.size != lines * 784 or not np.isin(digits, (ord("0"), ord("1"))).all():
-        raise ValueError(f"binarized_mnist_{split}.amat is not {lines} lines of 784 space-separated 0/1 values")
+        raise InputError(f"binarized_mnist_{split}.amat is not {lines} lines of 784 space-separated 0/1 values")
     return (digits - ord("0")).reshape(lines, 784).astype(np.float64)
 
 
@@ -307,9 +312,9 @@ def _frey(content: bytes) -> np.ndarray:
     try:
         ff = scipy.io.loadmat(io.BytesIO(content))["ff"]
     except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"frey_rawface.mat: cannot read variable 'ff' ({error})") from None
+        raise InputError(f"frey_rawface.mat: cannot read variable 'ff' ({error})") from None
     if ff.ndim != 2 or ff.shape[0] != 28 * 20:
-        raise ValueError(f"frey_rawface.mat: 'ff' must be 560 x N (one 28x20 image per column), got {ff.shape}")
+        raise InputError(f"frey_rawface.mat: 'ff' must be 560 x N (one 28x20 image per column), got {ff.shape}")
     images = ff.T.astype(np.float64)
     return images / 255.0 if np.issubdtype(ff.dtype, np.integer) else images
 
@@ -324,7 +329,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 def _split_off_test(images: np.ndarray, test_size: int) -> tuple[np.ndarray, np.ndarray]:
     """A fixed permutation (the same on every machine), then the last ``test_size`` images are the test set."""
     if len(images) <= test_size:
-        raise ValueError(f"the data has {len(images)} images, too few to hold out {test_size} for testing")
+        raise InputError(f"the data has {len(images)} images, too few to hold out {test_size} for testing")
     order = np.random.default_rng(_FIXED_SEED).permutation(len(images))
     images = images[order]
     return images[:-test_size], images[-test_size:]

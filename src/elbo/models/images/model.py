@@ -22,74 +22,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal, constraints
-from torch.func import functional_call
 
-from .likelihoods import LIKELIHOODS, SCALES, likelihood_head
-from .networks import ACTIVATIONS, NETWORKS, network
+from ...errors import InputError
+from ...families import with_detached_parameters
+from ...likelihoods import likelihood_head
+from ...protocols import InitFromData
+from .config import VAEConfig
+from .networks import network
 
-__all__ = ["VAEConfig", "PRESETS", "VAE", "HierarchicalVAE", "GaussianChain", "make_vae"]
-
-
-@dataclass(frozen=True)
-class VAEConfig:
-    """Architecture of a VAE. ``latent_dims[l]`` is the size of stochastic layer ``l`` (bottom first) and
-    ``hidden_dims[l]`` the deterministic layers of the encoder below it (the decoder uses them reversed).
-
-    ``image_shape`` (height, width) and ``likelihood`` (``"bernoulli"`` or ``"gaussian"``) describe the data;
-    ``None`` means "from the data set" and is filled in by ``elbo.train`` before the model is built.
-    ``gaussian_scale``: ``"fixed"`` (``σ = fixed_scale``), ``"shared"`` or ``"per_pixel"`` (learned).
-    """
-
-    latent_dims: tuple[int, ...] = (50,)
-    hidden_dims: tuple[tuple[int, ...], ...] = ((200, 200),)
-    activation: str = "tanh"
-    network: str = "mlp"
-    likelihood: str | None = None
-    gaussian_scale: str = "per_pixel"
-    fixed_scale: float = 1.0
-    image_shape: tuple[int, int] | None = None
-
-    def __post_init__(self):
-        latent, hidden = self.latent_dims, self.hidden_dims
-        if not (isinstance(latent, tuple) and latent and all(isinstance(d, int) and d >= 1 for d in latent)):
-            raise ValueError(f"latent_dims must be a non-empty tuple of positive integers, got {latent!r}")
-        if not (isinstance(hidden, tuple) and len(hidden) == len(latent)
-                and all(isinstance(h, tuple) and all(isinstance(n, int) and n >= 1 for n in h) for h in hidden)):
-            raise ValueError(f"hidden_dims must be a tuple of {len(latent)} tuple(s) of positive integers (one per "
-                             f"stochastic layer, to match latent_dims={latent}), got {hidden!r}")
-        for name, value, allowed in (("activation", self.activation, ACTIVATIONS), ("network", self.network, NETWORKS),
-                                     ("gaussian_scale", self.gaussian_scale, SCALES)):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-        if self.likelihood is not None and self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {', '.join(map(repr, LIKELIHOODS))}, got {self.likelihood!r}")
-        scale = self.fixed_scale
-        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"fixed_scale must be a finite number > 0, got {self.fixed_scale!r}")
-        if self.image_shape is not None and not (
-                isinstance(self.image_shape, tuple) and len(self.image_shape) == 2
-                and all(isinstance(n, int) and n >= 1 for n in self.image_shape)):
-            raise ValueError(f"image_shape must be (height, width), got {self.image_shape!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> VAEConfig:
-        """Inverse of ``dataclasses.asdict`` after a JSON round trip (lists back to tuples)."""
-        return cls(**{key: _tuples(value) for key, value in values.items()})
-
-
-def _tuples(value):
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
-
-
-PRESETS = {
-    "burda1": VAEConfig(latent_dims=(50,), hidden_dims=((200, 200),)),
-    "burda2": VAEConfig(latent_dims=(100, 50), hidden_dims=((200, 200), (100, 100))),
-}
+__all__ = ["VAE", "HierarchicalVAE", "GaussianChain", "make_vae"]
 
 
 def _diagonal_gaussian(params: torch.Tensor) -> Distribution:
@@ -104,16 +49,19 @@ class _Amortized(nn.Module):
     def __init__(self, config: VAEConfig):
         super().__init__()
         if config.image_shape is None or config.likelihood is None:
-            raise ValueError(f"VAEConfig needs image_shape and likelihood to build a model, got "
+            raise InputError(f"VAEConfig needs image_shape and likelihood to build a model, got "
                              f"image_shape={config.image_shape!r}, likelihood={config.likelihood!r}")
         self.config = config
         self.data_dim = math.prod(config.image_shape)
-        self.head = likelihood_head(config.likelihood, self.data_dim, scale=config.gaussian_scale,
-                                    fixed_scale=config.fixed_scale)
+        self.head = likelihood_head(config.likelihood, self.data_dim, config)
 
     @property
     def latent_dims(self) -> tuple[int, ...]:
         return self.config.latent_dims
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The parameters of ``q(z|x)`` (modules ``encoder`` / ``encoders``); the rest belong to the decoder."""
+        return [p for name, p in self.named_parameters() if name.startswith(("encoder.", "encoders."))]
 
     def _network(self, in_features, hidden, out_features, *, role, on_image):
         kind = self.config.network if on_image else "mlp"  # convolutions only where the input or output is x
@@ -124,7 +72,7 @@ class _Amortized(nn.Module):
         """Refuse data this model cannot score: wrong shape, NaN pixels, values outside [0, 1] for a Bernoulli."""
         if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != self.data_dim:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must have shape (N, {self.data_dim}) (flattened {self.config.image_shape} images), "
+            raise InputError(f"x must have shape (N, {self.data_dim}) (flattened {self.config.image_shape} images), "
                              f"got {shape}")
         if len(x):  # an empty split (no validation images) has nothing to refuse
             self.head.check(x)
@@ -134,7 +82,7 @@ class _Amortized(nn.Module):
         """Start the output bias at the mean training image (its logit for a Bernoulli), and a learned Gaussian
         ``σ`` at the data's standard deviation, so training starts from the data's marginal statistics."""
         self.x_decoder.output_bias.copy_(self.head.output_bias(x.mean(0)))
-        if hasattr(self.head, "init_from_data"):
+        if isinstance(self.head, InitFromData):
             self.head.init_from_data(x)
 
 
@@ -148,7 +96,7 @@ class VAE(_Amortized):
     def __init__(self, config: VAEConfig):
         super().__init__(config)
         if len(config.latent_dims) != 1:
-            raise ValueError(f"VAE has one stochastic layer, got latent_dims={config.latent_dims}: "
+            raise InputError(f"VAE has one stochastic layer, got latent_dims={config.latent_dims}: "
                              f"use HierarchicalVAE (or make_vae)")
         (latent_dim,), (hidden,) = config.latent_dims, config.hidden_dims
         self.encoder = self._network(self.data_dim, hidden, 2 * latent_dim, role="encoder", on_image=True)
@@ -176,7 +124,7 @@ class HierarchicalVAE(_Amortized):
     def __init__(self, config: VAEConfig):
         super().__init__(config)
         if len(config.latent_dims) < 2:
-            raise ValueError(f"HierarchicalVAE needs at least two stochastic layers, got "
+            raise InputError(f"HierarchicalVAE needs at least two stochastic layers, got "
                              f"latent_dims={config.latent_dims}: use VAE (or make_vae)")
         below = (self.data_dim, *config.latent_dims[:-1])  # the input of each encoder, the output of each decoder
         self.encoders = nn.ModuleList()
@@ -202,12 +150,6 @@ class HierarchicalVAE(_Amortized):
 
     def guide(self, x: torch.Tensor) -> GaussianChain:
         return GaussianChain(x, list(self.encoders), self.latent_dims)
-
-
-def _with_detached_parameters(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    # detach: STL and DReG need log q(z) with q's parameters cut from the graph but the path through z kept.
-    params = {name: p.detach() for name, p in module.named_parameters()}
-    return lambda h: functional_call(module, params, (h,))
 
 
 class GaussianChain(Distribution):
@@ -254,7 +196,7 @@ class GaussianChain(Distribution):
 
     def stop_gradient(self) -> GaussianChain:
         """The same ``q`` with the encoders' parameters cut from the graph (``elbo.estimators.stop_gradient``)."""
-        return GaussianChain(self.x, [_with_detached_parameters(e) for e in self.encoders], self.latent_dims)
+        return GaussianChain(self.x, [with_detached_parameters(e) for e in self.encoders], self.latent_dims)
 
     def mean_estimate(self, num_samples: int = 1000) -> torch.Tensor:
         """``E_q[z]``, shape ``(B, Σ_l d_l)``: exact for ``z_1``; for ``l > 1``, ``E_q[z_l] = E_q[loc_l(z_{l-1})]``

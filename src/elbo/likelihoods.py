@@ -1,4 +1,5 @@
-"""Decoder heads: the decoder's output ``h`` of shape ``(..., D)`` becomes ``p(x|z)``, a torch Distribution with
+"""Likelihood heads (registered in ``elbo.registry.LIKELIHOODS``): the decoder's output ``h`` of shape ``(..., D)``
+becomes ``p(x|z)``, a torch Distribution with
 batch shape ``h.shape[:-1]`` and event shape ``(D,)``.
 
 - ``BernoulliLikelihood``: ``p(x|z) = Π_i Bernoulli(x_i; sigmoid(h_i))``, built from the logits
@@ -6,6 +7,10 @@ batch shape ``h.shape[:-1]`` and event shape ``(D,)``.
   ``PixelBernoulli``, whose ``log_prob`` takes one pass fewer over the logits than torch's (see there).
 - ``GaussianLikelihood``: ``p(x|z) = N(x; h, σ² I)`` with ``σ`` a fixed hyperparameter (as in Kingma &
   Welling 2013's derivation), one learned ``σ`` shared by every pixel, or one learned ``σ_i`` per pixel.
+
+A head is built from the data's dimension and the model kind's config by ``head.from_config(dim, config)``;
+``likelihood_head(name, dim, config)`` looks the head up by name. ``check(x)`` refuses data the head cannot score;
+``output_bias(mean_x)`` is where the decoder's last bias starts.
 
 Distributions are built with ``validate_args=False``: the data is checked once (``check``), not on every step,
 because each validation is a host synchronisation.
@@ -20,10 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
-__all__ = ["LIKELIHOODS", "SCALES", "PixelBernoulli", "BernoulliLikelihood", "GaussianLikelihood", "likelihood_head"]
+from ._checks import check_positive_float, one_of
+from .errors import InputError
+from .registry import GAUSSIAN_SCALES, LIKELIHOODS
 
-LIKELIHOODS = ("bernoulli", "gaussian")
-SCALES = ("fixed", "shared", "per_pixel")
+__all__ = ["PixelBernoulli", "BernoulliLikelihood", "GaussianLikelihood", "likelihood_head"]
 
 
 def check_finite(x: torch.Tensor) -> None:
@@ -31,7 +37,7 @@ def check_finite(x: torch.Tensor) -> None:
     bad = ~torch.isfinite(x)
     if bad.any():
         first = int(bad.reshape(len(x), -1).any(1).nonzero()[0])
-        raise ValueError(f"the data has {int(bad.sum())} NaN or infinite pixel values (first in image {first}): "
+        raise InputError(f"the data has {int(bad.sum())} NaN or infinite pixel values (first in image {first}): "
                          f"clean or drop those images")
 
 
@@ -55,6 +61,10 @@ class BernoulliLikelihood(nn.Module):
     """``p(x|z) = Bernoulli(logits=h)`` (a ``PixelBernoulli``). Its output bias starts at
     ``logit(mean training pixel)``."""
 
+    @classmethod
+    def from_config(cls, dim: int, config) -> BernoulliLikelihood:
+        return cls()
+
     def forward(self, logits: torch.Tensor) -> Distribution:
         return PixelBernoulli(logits)
 
@@ -68,7 +78,7 @@ class BernoulliLikelihood(nn.Module):
         low, high = float(x.min()), float(x.max())
         if low < 0 or high > 1:
             outside = int(((x < 0) | (x > 1)).sum())
-            raise ValueError(f"a Bernoulli likelihood needs pixel values in [0, 1], but {outside} values lie outside "
+            raise InputError(f"a Bernoulli likelihood needs pixel values in [0, 1], but {outside} values lie outside "
                              f"(min {low:g}, max {high:g}): rescale the data or use likelihood='gaussian'")
 
 
@@ -78,16 +88,19 @@ class GaussianLikelihood(nn.Module):
 
     def __init__(self, dim: int, *, scale: str = "per_pixel", fixed_scale: float = 1.0):
         super().__init__()
-        if scale not in SCALES:
-            raise ValueError(f"scale must be one of {', '.join(map(repr, SCALES))}, got {scale!r}")
-        if not (isinstance(fixed_scale, (int, float)) and math.isfinite(fixed_scale) and fixed_scale > 0):
-            raise ValueError(f"fixed_scale must be a finite number > 0, got {fixed_scale!r}")
+        one_of("scale", scale, GAUSSIAN_SCALES)
+        check_positive_float(fixed_scale=fixed_scale)
         self.scale = scale
         log_scale = torch.full((dim,) if scale == "per_pixel" else (), math.log(fixed_scale))
         if scale == "fixed":
             self.register_buffer("log_scale", log_scale)
         else:
             self.log_scale = nn.Parameter(log_scale)
+
+    @classmethod
+    def from_config(cls, dim: int, config) -> GaussianLikelihood:
+        """``σ`` as ``config.gaussian_scale`` and ``config.fixed_scale`` say."""
+        return cls(dim, scale=config.gaussian_scale, fixed_scale=config.fixed_scale)
 
     def forward(self, loc: torch.Tensor) -> Distribution:
         return Independent(Normal(loc, self.log_scale.exp(), validate_args=False), 1)
@@ -107,9 +120,6 @@ class GaussianLikelihood(nn.Module):
         check_finite(x)
 
 
-def likelihood_head(kind: str, dim: int, *, scale: str = "per_pixel", fixed_scale: float = 1.0) -> nn.Module:
-    if kind == "bernoulli":
-        return BernoulliLikelihood()
-    if kind == "gaussian":
-        return GaussianLikelihood(dim, scale=scale, fixed_scale=fixed_scale)
-    raise ValueError(f"likelihood must be one of {', '.join(map(repr, LIKELIHOODS))}, got {kind!r}")
+def likelihood_head(name: str, dim: int, config) -> nn.Module:
+    """The head registered as ``name`` (``elbo.registry.LIKELIHOODS``) for ``dim``-dimensional data."""
+    return LIKELIHOODS[name].from_config(dim, config)

@@ -1,0 +1,135 @@
+"""What the commands share: the parser's look, argument types, options read from config dataclasses, and the run
+arguments of the commands that measure a run. Nothing here imports torch."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+__all__ = ["UsageError", "Formatter", "Parser", "add_command", "positive_int", "non_negative_int", "positive_float",
+           "positive_int_list", "choice_list", "default_of", "add_run_arguments", "set_threads", "measure"]
+
+
+class UsageError(Exception):
+    """Bad input from the command line: printed as one line, exit code 2."""
+
+
+class Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default as ``[default: X]``, except for flags and options whose default is None (they say
+    it in their help, in the same form)."""
+
+    def _get_help_string(self, action):
+        says_nothing = any(action.default is default for default in (None, False, argparse.SUPPRESS))  # not 0 == False
+        if says_nothing or not action.option_strings:
+            return action.help
+        return f"{action.help} [default: %(default)s]"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``elbo train: error: ...``) rather than the usage and the error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def add_command(commands, name: str, *, help: str, description: str) -> Parser:
+    """A subcommand ``elbo NAME`` with the parsers' look."""
+    return commands.add_parser(name, help=help, description=description, formatter_class=Formatter)
+
+
+def _number(text: str, kind, what: str, ok):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, "a positive integer", lambda v: v >= 1)
+
+
+def non_negative_int(text: str) -> int:
+    return _number(text, int, "an integer >= 0", lambda v: v >= 0)
+
+
+def positive_float(text: str) -> float:
+    return _number(text, float, "a finite number > 0", lambda v: 0 < v < float("inf"))
+
+
+def positive_int_list(text: str) -> tuple[int, ...]:
+    """``"1,5,50"`` → ``(1, 5, 50)``: positive integers separated by commas."""
+    try:
+        return tuple(positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas (e.g. 1,5,50), got "
+                                         f"{text!r}") from None
+
+
+def choice_list(choices):
+    """An argument type: ``"a,b"`` → ``("a", "b")``, each among ``choices``."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(part.strip() for part in text.split(","))
+        if not all(name in choices for name in names):
+            raise argparse.ArgumentTypeError(f"expected names among {', '.join(choices)} separated by commas, got "
+                                             f"{text!r}")
+        return names
+
+    return parse
+
+
+def default_of(config: type, field: str):
+    """The default of ``field`` of the config dataclass ``config``."""
+    (match,) = [f for f in dataclasses.fields(config) if f.name == field]
+    return match.default
+
+
+def add_run_arguments(parser, config: type, *, other_data: bool = True, batch_size: bool = True,
+                      json: bool = True) -> None:
+    """What the commands that measure a run share: RUN, which data, where, how, and how the result is printed;
+    defaults from the command's config dataclass ``config``."""
+    from ..registry import DATASETS
+
+    parser.add_argument("run_dir", metavar="RUN", help="run directory written by `elbo train`")
+    if other_data:
+        parser.add_argument("--data", choices=DATASETS.names(),
+                            help="measure on another data set of the run's kind, with points of the model's size "
+                                 "[default: the run's]")
+    parser.add_argument("--data-dir", metavar="DIR", help="where the data is, if not where the run was trained")
+    if batch_size:
+        parser.add_argument("--batch-size", type=positive_int, default=default_of(config, "batch_size"),
+                            help="data points per batch")
+    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--seed", type=int, default=default_of(config, "seed"), help="random seed of the samples")
+    if json:
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads for torch [default: torch's choice]")
+
+
+def set_threads(args) -> None:
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def measure(args, function, **settings) -> dict | None:
+    """``function(RUN, ...)``, one of the ``*_run`` functions that write a run's JSON files; with ``--json`` its result
+    is printed and ``None`` returned, otherwise the result is returned for a table (``None`` in a process other than
+    rank 0 of a torchrun group: one process reports)."""
+    from ..distributed import is_main_process
+
+    set_threads(args)
+    result = function(args.run_dir, data_dir=args.data_dir, device=args.device, seed=args.seed,
+                      progress=not args.quiet, **settings)
+    if not is_main_process():  # under torchrun every process runs the command; rank 0 reports
+        return None
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return None
+    return result

@@ -1,0 +1,127 @@
+"""``elbo train``: a ``TrainConfig`` from the options (choices and defaults from ``elbo.configs`` and the registries;
+each model kind adds its own options), then ``elbo.train.train`` or ``resume``."""
+
+from __future__ import annotations
+
+import json
+
+from ..configs import IWAE_ESTIMATORS, IWAE_SCHEDULE_EPOCHS, OBJECTIVES, SCHEDULES, TrainConfig
+from ..kinds import kind_of
+from ..registry import DATASETS, KINDS, resolve
+from ._common import UsageError, add_command, default_of, non_negative_int, positive_float, positive_int, set_threads
+
+__all__ = ["add_train"]
+
+
+def _default(field: str):
+    return default_of(TrainConfig, field)
+
+
+def add_train(commands) -> None:
+    parser = add_command(commands, "train", help="train an amortized model (a VAE or an IWAE on images, ...)",
+        description="Train a model of one of the registered kinds by the ELBO (closed-form KL where there is one) or "
+                    "the K-sample importance weighted bound, writing config.json, metrics.jsonl (one line per epoch) "
+                    "and checkpoint.pt (every epoch, atomically) to --out. --resume DIR continues an interrupted run "
+                    "exactly. The defaults are Burda et al. (2015): for images 784-200-200-50 tanh networks; batch "
+                    "20, Adam(0.9, 0.999, eps 1e-4).")
+    settings = []  # the dests of the options a run's config holds, refused with --resume
+
+    def option(group, *flags, **kwargs):
+        settings.append(group.add_argument(*flags, **kwargs))
+
+    data = parser.add_argument_group("data")
+    option(data, "--data", choices=DATASETS.names(), help=f"data set [default: {_default('data')}]")
+    option(data, "--data-dir", metavar="DIR",
+           help="where the data files are (DIR/<data set's folder>/ or DIR itself); missing files are downloaded "
+                "there when the machine is online [default: data]")
+    option(data, "--val-size", type=non_negative_int, metavar="N",
+           help="points held out of training for the validation bound [default: the data set's: 10000 for MNIST, a "
+                "tenth otherwise]")
+    model = parser.add_argument_group("model")
+    option(model, "--model", choices=KINDS.names(), help="model kind [default: the data set's]")
+    option(model, "--objective", choices=OBJECTIVES,
+           help=f"the ELBO or the IWAE bound [default: {_default('objective')}]")
+    option(model, "--k", dest="num_samples", metavar="K", type=positive_int,
+           help=f"samples of z per data point [default: {_default('num_samples')}]")
+    option(model, "--estimator", choices=IWAE_ESTIMATORS,
+           help=f"gradient estimator of the IWAE bound [default: {_default('estimator')}]")
+    for name in KINDS:
+        if KINDS[name].add_arguments is not None:
+            group = parser.add_argument_group(f"model kind {name}")
+            before = len(parser._actions)
+            resolve(KINDS[name].add_arguments)(group)
+            settings.extend(parser._actions[before:])
+    _add_optimization(parser, option)
+    _add_run_directory(parser)
+    parser.set_defaults(handler=_train, settings=settings)
+
+
+def _add_optimization(parser, option) -> None:
+    group = parser.add_argument_group("optimization")
+    option(group, "--epochs", type=positive_int,
+           help=f"epochs [default: {_default('epochs')}, or {IWAE_SCHEDULE_EPOCHS} with --schedule iwae]")
+    option(group, "--lr", type=positive_float, help=f"Adam's learning rate [default: {_default('lr')}]")
+    option(group, "--schedule", choices=SCHEDULES,
+           help=f"constant lr, or the IWAE paper's: 3^i epochs at lr·10^(-i/7), i = 0..7 "
+                f"[default: {_default('schedule')}]")
+    option(group, "--batch-size", type=positive_int,
+           help=f"the global batch: with --nproc N each process takes 1/N of it [default: {_default('batch_size')}]")
+    option(group, "--seed", type=int, help=f"[default: {_default('seed')}]")
+    option(group, "--device", help=f"torch device, e.g. cpu or cuda [default: {_default('device')}]")
+    option(group, "--compile", action="store_true", default=None,
+           help="run the objective through torch.compile (tens of seconds to start; faster after)")
+    group.add_argument("--nproc", type=positive_int, default=1, metavar="N",
+                       help="data-parallel processes on this machine (DistributedDataParallel; gloo on CPU, nccl on "
+                            "GPU); for several machines start `elbo train` with torchrun instead")
+
+
+def _add_run_directory(parser) -> None:
+    group = parser.add_argument_group("run directory")
+    group.add_argument("--out", metavar="DIR", help="the new run's directory")
+    group.add_argument("--force", action="store_true", help="replace the run files already in --out")
+    group.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR with its own settings")
+    group.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    group.add_argument("--threads", type=positive_int, help="CPU threads for torch [default: torch's choice]")
+
+
+def _train(args) -> int:
+    from ..distributed import is_main_process
+    from ..train import resume, train
+
+    set_threads(args)
+    progress = not args.quiet
+    if args.resume is not None:
+        given = [action.option_strings[0] for action in args.settings if getattr(args, action.dest) is not None]
+        if given or args.out is not None or args.force:
+            raise UsageError(f"--resume continues a run with its own settings; drop "
+                             f"{', '.join(given + ['--out'] * (args.out is not None) + ['--force'] * args.force)}")
+        path = resume(args.resume, nproc=args.nproc, progress=progress)
+    elif args.out is None:
+        raise UsageError("say where the run goes with --out DIR (or continue a run with --resume DIR)")
+    else:
+        path = train(_config(args), args.out, nproc=args.nproc, force=args.force, progress=progress)
+    if is_main_process():  # under torchrun, every process runs this command; one of them reports
+        _print_last_epoch(path)
+    return 0
+
+
+def _config(args) -> TrainConfig:
+    data = args.data or _default("data")
+    kind = KINDS[args.model or DATASETS[data].kind]
+    model = kind.config() if kind.config_from_arguments is None else resolve(kind.config_from_arguments)(args)
+    fields = ("data_dir", "val_size", "objective", "num_samples", "estimator", "lr", "schedule", "batch_size", "seed",
+              "device", "compile")
+    given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+    epochs = args.epochs or (IWAE_SCHEDULE_EPOCHS if args.schedule == "iwae" else _default("epochs"))
+    return TrainConfig(data=data, model=model, epochs=epochs, **given)
+
+
+def _print_last_epoch(path) -> None:
+    lines = (path / "metrics.jsonl").read_text().splitlines()
+    if not lines:
+        print(f"run {path}: no epoch finished")
+        return
+    last = json.loads(lines[-1])
+    unit = kind_of(TrainConfig.from_dict(json.loads((path / "config.json").read_text())).model).unit
+    val = f", validation bound {last['val_bound']:.3f}" if "val_bound" in last else ""
+    print(f"run {path}: epoch {last['epoch']}, training bound {last['train_bound']:.3f}{val} nats per {unit}")

@@ -1,0 +1,168 @@
+"""The settings of the application layer's commands, as config dataclasses validated on construction, and the tables
+of their choices. Nothing here imports torch, so that the command line reads its choices and defaults from here
+(``elbo train --help``) without the cost of it.
+
+- ``TrainConfig``: a training run (``elbo.train``), saved as the run's ``config.json``; ``model`` holds the config of
+  the run's model kind (``elbo.registry.KINDS``), written tagged by kind;
+- ``EvaluateConfig``, ``SurgeryConfig``, ``DiagnoseConfig``: measurements of a run (``elbo.evaluate``,
+  ``elbo.surgery``, ``elbo.diagnostics``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ._checks import check_positive, check_positive_float, one_of
+from ._files import tuples_from_json
+from .errors import InputError
+from .kinds import kind_of
+from .registry import DATASETS, KINDS
+
+__all__ = ["TrainConfig", "EvaluateConfig", "SurgeryConfig", "DiagnoseConfig", "OBJECTIVES", "SCHEDULES", "SPLITS",
+           "IWAE_ESTIMATORS", "IWAE_SCHEDULE_EPOCHS"]
+
+OBJECTIVES = ("elbo", "iwae")
+IWAE_ESTIMATORS = ("reparam", "stl", "dreg")  # the IWAE bound's gradient estimators (elbo.estimators)
+SCHEDULES = ("constant", "iwae")
+SPLITS = ("train", "val", "test")
+IWAE_SCHEDULE_EPOCHS = sum(3**i for i in range(8))  # 3280
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved in ``config.json`` and in every checkpoint.
+
+    ``data``: a data set of ``elbo.registry.DATASETS``; ``model``: the config of a model kind (``None``: the default
+    config of the data set's kind); ``objective``: ``"elbo"`` or ``"iwae"``; ``num_samples`` is K, samples of ``z``
+    per data point (for ``"elbo"`` they average the ELBO's estimate). Adam's defaults are the IWAE paper's
+    (``β = (0.9, 0.999)``, ``ε = 1e-4``). ``batch_size`` is the global batch, split evenly over the processes of a
+    data-parallel run. ``log_every``: steps between updates of the progress bar, the only host synchronisation inside
+    an epoch. ``compile``: run the objective through ``torch.compile`` (needs a C++ compiler on a CPU; without one
+    training goes on uncompiled, with a warning).
+    """
+
+    data: str = "digits"
+    data_dir: str | None = None
+    val_size: int | None = None
+    model: object = None
+    objective: str = "elbo"
+    num_samples: int = 1
+    estimator: str = "reparam"
+    epochs: int = 10
+    lr: float = 1e-3
+    schedule: str = "constant"
+    batch_size: int = 20
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-4
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 50
+    compile: bool = False
+
+    def __post_init__(self):
+        kind = KINDS[DATASETS[DATASETS.check(self.data)].kind]
+        if self.model is None:
+            object.__setattr__(self, "model", kind.config())
+        if not isinstance(self.model, kind.config):
+            raise InputError(f"model must be a {kind.config.__name__} (the config of kind {kind.name!r}, data set "
+                             f"{self.data!r}'s), got {type(self.model).__name__}", argument="model")
+        one_of("objective", self.objective, OBJECTIVES)
+        one_of("schedule", self.schedule, SCHEDULES)
+        one_of("estimator", self.estimator, ("reparam",) if self.objective == "elbo" else IWAE_ESTIMATORS,
+               context=f"for objective {self.objective!r}")
+        check_positive(num_samples=self.num_samples, epochs=self.epochs, batch_size=self.batch_size,
+                       log_every=self.log_every)
+        check_positive_float(lr=self.lr, adam_eps=self.adam_eps)
+        if not (len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas)):
+            raise InputError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}",
+                             argument="adam_betas")
+        if not isinstance(self.compile, bool):
+            raise InputError(f"compile must be True or False, got {self.compile!r}", argument="compile")
+        _check_device(self.device)
+
+    def to_dict(self) -> dict:
+        """JSON-ready; ``model`` tagged with its kind."""
+        return {**dataclasses.asdict(self), "model": {"kind": kind_of(self.model).name,
+                                                       **dataclasses.asdict(self.model)}}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Inverse of ``to_dict`` after a JSON round trip."""
+        values = {key: tuples_from_json(value) for key, value in values.items()}
+        model = dict(values["model"])
+        return cls(**{**values, "model": KINDS[model.pop("kind")].config.from_dict(model)})
+
+
+def _check_device(device) -> None:
+    import torch  # only when a config is built: reading the tables above needs no torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}",
+                         argument="device") from None
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """``elbo.evaluate.evaluate_run``: ``log p(x)`` by IWAE with ``num_samples`` (K) importance samples, the IWAE
+    bound for each K of ``iwae_samples``, on the first ``max_points`` test points (``None``: all), ``batch_size``
+    points at a time and the K samples ``chunk_size`` at a time; ``compile``: the log joint through
+    ``torch.compile``; ``seed``: the samples'."""
+
+    num_samples: int = 5000
+    iwae_samples: tuple[int, ...] = (5, 50)
+    max_points: int | None = None
+    batch_size: int = 100
+    chunk_size: int = 20
+    compile: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        check_positive(num_samples=self.num_samples, batch_size=self.batch_size, chunk_size=self.chunk_size)
+        check_positive(**{f"iwae_samples[{i}]": k for i, k in enumerate(self.iwae_samples)})
+        if self.max_points is not None:
+            check_positive(max_points=self.max_points)
+
+
+@dataclass(frozen=True)
+class SurgeryConfig:
+    """``elbo.surgery.surgery_run``: the ELBO taken apart over the first ``max_points`` points of ``split`` with
+    ``num_samples`` draws of z each; ``dimension_samples`` draws estimate the total correlation and dimension-wise KL;
+    densities in blocks of ``block_size`` draws by ``block_size`` mixture components."""
+
+    split: str = "train"
+    max_points: int | None = 60000
+    num_samples: int = 1
+    dimension_samples: int = 5000
+    batch_size: int = 100
+    block_size: int = 512  # 2 MiB of float64 a block (larger blocks ran slower)
+    seed: int = 0
+
+    def __post_init__(self):
+        one_of("split", self.split, SPLITS)
+        check_positive(num_samples=self.num_samples, dimension_samples=self.dimension_samples,
+                       batch_size=self.batch_size, block_size=self.block_size)
+        if self.max_points is not None:
+            check_positive(max_points=self.max_points)
+
+
+@dataclass(frozen=True)
+class DiagnoseConfig:
+    """``elbo.diagnostics.diagnose_run``: the gradient signal-to-noise ratio of the IWAE bound for each K of
+    ``num_samples`` and each of ``estimators``, over ``num_draws`` draws on the first ``batch_size`` training
+    points, with the per-unit KL and activity on the test set."""
+
+    num_samples: tuple[int, ...] = (1, 5, 50)
+    estimators: tuple[str, ...] = ("reparam", "dreg")
+    num_draws: int = 100
+    batch_size: int = 100
+    seed: int = 0
+
+    def __post_init__(self):
+        check_positive(batch_size=self.batch_size)
+        check_positive(**{f"num_samples[{i}]": k for i, k in enumerate(self.num_samples)})
+        for estimator in self.estimators:
+            one_of("estimator", estimator, IWAE_ESTIMATORS, context="for gradient_snr")
+        # num_draws is checked by gradient_snr, which needs at least two

@@ -1,0 +1,119 @@
+"""The settings of ``elbo.fit`` and the names they take, importable without torch (the command line reads them).
+
+``FitConfig`` validates itself on construction; ``FAMILIES``, ``METHODS``, ``INITS`` and ``ESTIMATORS`` are the
+names of its ``family``, ``method``, ``init`` and ``estimator``. ``elbo.bbvi`` maps the family names to the classes
+of ``elbo.families`` (``bbvi.FAMILY_CLASSES``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ._checks import check_int_at_least, check_positive_float, one_of
+from .errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["FitConfig", "FAMILIES", "ESTIMATORS", "METHODS", "INITS"]
+
+FAMILIES = ("meanfield", "fullrank", "lowrank", "flow")  # q's families, elbo.families' classes in this order
+ESTIMATORS = ("stl", "reparam", "score")  # of the ELBO's gradient; stl (the default) for a reparameterizable q
+METHODS = ("bam", "advi", "pathfinder")
+INITS = ("pathfinder", "map", "point")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of ``fit``, validated on construction.
+
+    - ``family``: q, one of ``"fullrank"``, ``"meanfield"``, ``"lowrank"`` (rank 2), ``"flow"`` (``elbo.families``);
+    - ``method``: how q is fitted. ``"bam"`` (the default for a full-rank q): batch and match (Cai et al. 2024,
+      ``elbo.bam``), closed-form steps that match q's score to the posterior's, ``num_samples`` draws a step;
+      ``"advi"``: stochastic-gradient ascent on the ELBO (Kucukelbir et al. 2017) with Adam, the only method for
+      the other families and for minibatches; ``"pathfinder"``: the best Gaussian of Pathfinder (Zhang et al. 2022,
+      ``elbo.pathfinder``), full rank, no further steps;
+    - ``init``: where q starts. ``"pathfinder"`` (the default): Pathfinder's best Gaussian (its diagonal for a
+      mean-field q); ``"map"``: the mode found by L-BFGS with scale ``init_scale``; ``"point"``: the first finite
+      point of ``Model.initial_point`` (0, then uniform in [-2, 2] as Stan) with scale ``init_scale``; or a dict
+      ``{name: constrained value}`` for some or all parameters (the others from ``"point"``);
+    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate; BaM uses ``max(num_samples, 2 D + 2)``
+      unless given more);
+    - ``estimator``: ADVI's gradient, ``"stl"`` (Roeder et al. 2017), ``"reparam"`` or ``"score"``;
+    - ``lr``, ``lr_decay_steps``: ADVI's Adam, learning rate ``lr / (1 + t / lr_decay_steps)`` at step t;
+    - ``window``, ``max_steps``: stop when the mean ELBO estimate of the last ``window`` steps is no longer above
+      that of the window before by 2 standard errors of their difference, at two checks in a row (``has_converged``;
+      the ELBO's Monte Carlo error sets the scale, so the rule works at any size of ELBO), or after ``max_steps``.
+      q is then the average of its parameters over the last window (iterate averaging). ``window``: 100 for ADVI,
+      10 for BaM (``None``: by method);
+    - ``batch_size``: ADVI on minibatches of that many data points, the log-likelihood scaled by N/B (a model given
+      with ``data``); ``None``: all data every step;
+    - ``num_draws``: draws of the final q for the diagnostics (k̂, log evidence, summaries);
+    - ``dtype``: the floating-point type of q, its fit and its diagnostics (``None``: torch's default); the model's
+      own tensors must be in it too (or promote to it);
+    - ``seed``: seeds torch's generator for this fit only (``None``: the caller's generator);
+    - ``progress``: a tqdm progress bar.
+    """
+
+    family: str = "fullrank"
+    method: str | None = None  # None: "bam" for a full-rank q on all data, "advi" otherwise
+    init: object = "pathfinder"
+    num_samples: int | None = None  # None: 8 for ADVI, 2 D + 2 for BaM
+    estimator: str = "stl"
+    lr: float = 0.1
+    lr_decay_steps: int = 300
+    init_scale: float = 1.0
+    window: int | None = None
+    max_steps: int = 10_000
+    batch_size: int | None = None
+    num_draws: int = 10_000
+    dtype: torch.dtype | None = None
+    seed: int | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise InputError(f"unknown family {self.family!r}: use one of {', '.join(map(repr, FAMILIES))}",
+                             argument="family")
+        method = self.method or ("bam" if self.family == "fullrank" and self.batch_size is None else "advi")
+        one_of("method", method, METHODS)
+        if method in ("bam", "pathfinder") and self.family != "fullrank":
+            raise InputError(f"method={method!r} fits a full-rank Gaussian: use family='fullrank', or "
+                             f"method='advi' for family={self.family!r}", argument="method")
+        object.__setattr__(self, "method", method)
+        if not isinstance(self.init, dict):
+            one_of("init", self.init, INITS, context="or a dict of constrained values")
+        one_of("estimator", self.estimator, ESTIMATORS, context="for elbo.fit")
+        self._check_counts(method)
+        check_positive_float(lr=self.lr, init_scale=self.init_scale)
+        self._check_dtype()
+        if self.seed is not None and not isinstance(self.seed, int):
+            raise InputError(f"seed must be None or an integer, got {self.seed!r}", argument="seed")
+
+    def _check_counts(self, method: str) -> None:
+        for name in ("num_samples", "lr_decay_steps", "window", "max_steps", "num_draws"):
+            value = getattr(self, name)
+            if value is None and name in ("num_samples", "window"):
+                continue
+            check_int_at_least(name, value, 1)
+        if self.num_draws < 2:
+            raise InputError(f"num_draws must be >= 2 (for k̂ and the evidence's stderr), got {self.num_draws}",
+                             argument="num_draws")
+        if self.batch_size is not None:
+            check_int_at_least("batch_size", self.batch_size, 1)
+            if method != "advi":
+                raise InputError(f"batch_size (minibatches) needs method='advi'; method={method!r} uses all data",
+                                 argument="batch_size")
+
+    def _check_dtype(self) -> None:
+        if self.dtype is None:
+            return
+        import torch  # only here: the configuration itself stays free of torch
+
+        if not (isinstance(self.dtype, torch.dtype) and self.dtype.is_floating_point):
+            raise InputError(f"dtype must be a floating-point torch.dtype (torch.float64, ...), got {self.dtype!r}",
+                             argument="dtype")
+
+    def steps_per_window(self) -> int:
+        return self.window or (10 if self.method == "bam" else 100)

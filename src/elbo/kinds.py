@@ -1,0 +1,70 @@
+"""What a model kind and a data set are, as the registries hold them (``elbo.registry.KINDS``, ``DATASETS``).
+
+A kind (``Kind``) is everything the generic layers (training, checkpoints, evaluation by importance sampling, the
+report) need to know about one family of amortized models and their data, and nothing else knows it:
+
+- ``config``: its config dataclass (no torch at import), held by ``TrainConfig.model`` and written into
+  ``config.json`` tagged ``{"kind": name, ...}``; it has ``from_dict`` (the inverse of ``dataclasses.asdict``
+  after a JSON round trip);
+- ``configure(config, data)``: the config with its data-dependent fields filled in (e.g. the image shape);
+- ``build(config)``: the model, an ``nn.Module`` with ``guide(x)`` and either ``prior()``/``likelihood(z)`` or
+  ``log_prob(x, z)`` (``elbo.protocols``);
+- ``unit``: what one data point is, for the units bounds are reported in ("nats per image");
+- ``figures(run, test, labels, kl, activity)``: the kind's figures for the report, ``(name, caption, Figure)``
+  triples and notes on figures it cannot draw;
+- ``metrics(model, test)``: optional; numbers of the kind's own field added to ``evaluation.json``;
+- ``add_arguments(group)`` and ``config_from_arguments(args)``: optional; the kind's options of ``elbo train``
+  (an argparse group) and its config from them (no torch in either; without them ``elbo train`` uses the config's
+  defaults).
+
+Each callable may be given as ``"module:attribute"``, imported on first use, so that a kind's registration costs
+no import of torch. A data set (``Dataset``) names its kind and its loader ``load(data_dir=, val_size=, download=)``,
+which returns an object with the ``elbo.protocols.Data`` interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .registry import DATASETS, KINDS, resolve
+
+__all__ = ["Kind", "Dataset", "kind_of", "load_data"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    config: type
+    unit: str
+    configure: object
+    build: object
+    figures: object = None
+    metrics: object = None
+    add_arguments: object = None
+    config_from_arguments: object = None
+    description: str = ""
+
+    def call(self, hook: str, *args, **kwargs):
+        """The hook ``hook`` (a field above) called with the arguments; ``None`` for a hook the kind has not."""
+        function = getattr(self, hook)
+        return None if function is None else resolve(function)(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    kind: str
+    load: object
+    description: str = ""
+
+
+def kind_of(config) -> Kind:
+    """The registered kind whose config class ``config`` is an instance of."""
+    for name in KINDS:
+        if isinstance(config, KINDS[name].config):
+            return KINDS[name]
+    raise TypeError(f"{type(config).__name__} is the config of no registered model kind")
+
+
+def load_data(name: str, *, data_dir=None, val_size: int | None = None, download: bool = True):
+    """Data set ``name`` (one of ``DATASETS``), loaded by its own loader."""
+    return resolve(DATASETS[name].load)(data_dir=data_dir, val_size=val_size, download=download)

@@ -1,0 +1,34 @@
+"""The images kind: variational autoencoders with one or two stochastic layers on images stored flat, ``(N, H*W)``.
+
+``config`` (``VAEConfig``, ``PRESETS``; no torch), ``model`` (``VAE``, ``HierarchicalVAE``, ``make_vae``),
+``networks`` (MLP and convolutional encoders and decoders), ``datasets`` (digits, MNIST, binarized MNIST, Frey
+faces) and ``figures`` (reconstructions, samples, traversals, the 2-D manifold: the report's figures). Registered
+in ``elbo.registry`` as kind ``"images"`` with its four data sets; results are in nats per image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ...kinds import Dataset, Kind
+from .config import PRESETS, VAEConfig
+
+__all__ = ["KIND", "VAEConfig", "PRESETS", "configure", "DIGITS", "MNIST", "BINARIZED_MNIST", "FREY"]
+
+
+def configure(config: VAEConfig, data) -> VAEConfig:
+    """The config with the data's image shape, and its likelihood where the config names none."""
+    return dataclasses.replace(config, image_shape=data.image_shape, likelihood=config.likelihood or data.likelihood)
+
+
+KIND = Kind(name="images", config=VAEConfig, unit="image", configure=configure,
+            build="elbo.models.images.model:make_vae", figures="elbo.models.images.figures:figures",
+            add_arguments="elbo.models.images.options:add_arguments",
+            config_from_arguments="elbo.models.images.options:config_from_arguments",
+            description="VAEs and IWAEs on images (Burda et al. 2015's architectures)")
+
+_DATASETS = "elbo.models.images.datasets"
+DIGITS = Dataset("images", f"{_DATASETS}:load_digits", "scikit-learn's 8x8 digits, dynamically binarized")
+MNIST = Dataset("images", f"{_DATASETS}:load_mnist", "MNIST, dynamically binarized")
+BINARIZED_MNIST = Dataset("images", f"{_DATASETS}:load_binarized_mnist", "MNIST, Larochelle's fixed binarization")
+FREY = Dataset("images", f"{_DATASETS}:load_frey", "Frey faces, grey levels, Gaussian likelihood")
