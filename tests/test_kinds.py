@@ -79,7 +79,9 @@ class LinearGaussian(nn.Module):
 def linear_kind():
     registry.KINDS.register("linear", Kind(
         name="linear", config=LinearConfig, unit="vector", build=LinearGaussian,
-        configure=lambda config, data: dataclasses.replace(config, data_dim=data.train.shape[1])))
+        configure=lambda config, data: dataclasses.replace(config, data_dim=data.train.shape[1]),
+        metrics=lambda model, test: {"decoder σ": round(float(model.log_sigma.exp()), 3)},
+        sections=lambda run, test: [("Loadings", f"<p>W has shape {tuple(run.model.decoder.weight.shape)}.</p>")]))
     registry.DATASETS.register("vectors", Dataset("linear", load_vectors))
     yield
     registry.DATASETS.unregister("vectors")
@@ -105,6 +107,8 @@ def test_a_kind_registered_from_outside_trains_evaluates_and_reports_from_the_cl
     assert abs(likelihood["mean"] - float(exact.mean())) < 0.1 + NUM_SE * float(exact.std() / math.sqrt(len(test)))
     assert result["elbo"]["mean"] <= result["iwae"]["5"]["mean"] <= likelihood["mean"] + NUM_SE * likelihood["stderr"]
     assert result["active_units"] == [2] and result["latent_dims"] == [2]
+    assert abs(result["metrics"]["decoder σ"] - 0.5) < 0.1  # the kind's own metric: the noise it was generated with
     assert cli.main(["report", str(run), "--quiet"]) == 0
     document = (run / "report.html").read_text()
     assert "nats per vector" in document and 'alt="training_curves"' in document and 'alt="kl_per_unit"' in document
+    assert "<h2>Loadings</h2>\n<p>W has shape (3, 2).</p>" in document and "decoder σ" in document

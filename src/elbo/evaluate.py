@@ -217,7 +217,8 @@ def evaluate_run(path, *, data_dir=None, device="cpu", progress: bool = False, n
         result = {"run": str(run.path), "epoch": run.epoch, "data": run.config.data, "unit": run.unit,
                   "seed": config.seed, "processes": distributed.world_size(),
                   **evaluate(run.model, test, **options, progress=progress and distributed.is_main_process())}
-        metrics = kind_of(run.config.model).call("metrics", run.model, test)
+        with torch.no_grad():
+            metrics = kind_of(run.config.model).call("metrics", run.model, test)
         if metrics:
             result["metrics"] = metrics
         if distributed.is_main_process():

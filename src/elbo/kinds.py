@@ -12,7 +12,10 @@ report) need to know about one family of amortized models and their data, and no
 - ``unit``: what one data point is, for the units bounds are reported in ("nats per image");
 - ``figures(run, test, labels, kl, activity)``: the kind's figures for the report, ``(name, caption, Figure)``
   triples and notes on figures it cannot draw;
-- ``metrics(model, test)``: optional; numbers of the kind's own field added to ``evaluation.json``;
+- ``metrics(model, test)``: optional, run without gradients; numbers of the kind's own field added to
+  ``evaluation.json`` (and to the report's evaluation table);
+- ``sections(run, test)``: optional; the report's sections of the kind's own, ``(heading, HTML)`` pairs placed
+  before the figures (the HTML is the kind's: escape what it did not write);
 - ``add_arguments(group)`` and ``config_from_arguments(args)``: optional; the kind's options of ``elbo train``
   (an argparse group) and its config from them (no torch in either; without them ``elbo train`` uses the config's
   defaults).
@@ -40,6 +43,7 @@ class Kind:
     build: object
     figures: object = None
     metrics: object = None
+    sections: object = None
     add_arguments: object = None
     config_from_arguments: object = None
     description: str = ""

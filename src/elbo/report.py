@@ -234,6 +234,8 @@ def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", se
     kl = kl_per_dimension(run.model, run.model.guide, test) if one_gaussian_layer(run.model) else None
     figures, skipped = _figures(run, test, labels, kl, activity, surgery)
     blocks = _figure_blocks(path, figures) + [_note(text) for text in skipped]
+    sections = "".join(f"<h2>{html.escape(heading)}</h2>\n{body}\n"
+                       for heading, body in kind_of(run.config.model).call("sections", run, test) or [])
     title = f"elbo report: {path.name}"
     document = f"""<!DOCTYPE html>
 <html lang="en">
@@ -248,7 +250,7 @@ def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", se
 <h2>Diagnostics</h2>
 {_diagnostics_section(posterior_collapse(kl, activity), activity, kl, _read_json(path / "diagnostics.json"), path,
                       run.epoch, run.unit)}
-<h2>Figures</h2>
+{sections}<h2>Figures</h2>
 {"".join(blocks)}
 <h2>Configuration</h2>
 {_table(("setting", "value"), _config_rows(run))}
