@@ -170,8 +170,8 @@ def test_an_existing_run_is_not_overwritten_without_force(tmp_path):
         (tmp_path / "run" / name).write_text("{}")
     train.train(_config(epochs=2), tmp_path / "run", progress=False, force=True)
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 2
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt", "config.json", "metrics.jsonl",
-                                                                     "notes.txt"]  # a file not of the run stays
+    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.name != runs.LOCK_FILE) == [
+        "checkpoint.pt", "config.json", "metrics.jsonl", "notes.txt"]  # a file not of the run stays
 
 
 def test_unreadable_runs_are_refused_in_one_line(tmp_path):

@@ -6,7 +6,8 @@ import math
 
 from .errors import InputError
 
-__all__ = ["one_of", "check_positive", "check_positive_float", "check_finite", "check_int_at_least"]
+__all__ = ["one_of", "check_positive", "check_positive_float", "check_finite", "check_seed", "check_device",
+           "check_int_at_least"]
 
 
 def one_of(name: str, value, allowed, *, context: str = ""):
@@ -47,3 +48,33 @@ def check_int_at_least(name: str, value, minimum: int) -> None:
     """``value`` must be an ``int`` (not a ``bool``) of at least ``minimum``: "NAME must be an integer >= MIN"."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}", argument=name)
+
+
+MAX_SEED = 2**63 - 1  # torch.manual_seed and numpy's SeedSequence both take any integer in [0, 2^63)
+
+
+def check_seed(seed, *, name: str = "seed") -> None:
+    """A seed is an integer in ``[0, 2^63)``."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"{name} must be an integer in [0, 2^63), got {seed!r}", argument=name)
+
+
+def check_device(device):
+    """``torch.device(device)``, or ``InputError``: a name torch does not know, or a CUDA device on a machine where
+    torch sees none (or fewer than its index asks for)."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}",
+                         argument="device") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} was asked for, but torch sees no CUDA device here", argument="device")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise InputError(f"device {device!r} was asked for, but torch sees {torch.cuda.device_count()} CUDA "
+                         f"device(s)", argument="device")
+    if parsed.type not in ("cpu", "cuda"):
+        raise InputError(f"device must be 'cpu' or 'cuda' (with an index, e.g. 'cuda:1'), got {device!r}",
+                         argument="device")
+    return parsed

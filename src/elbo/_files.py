@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -28,8 +29,19 @@ def write_atomically(path, content: bytes) -> None:
 
 
 def write_json(path, value) -> None:
-    """``value`` as indented JSON (a run's ``config.json`` and its measurements), written atomically."""
-    write_atomically(path, (json.dumps(value, indent=2) + "\n").encode())
+    """``value`` as indented JSON (a run's ``config.json`` and its measurements), written atomically. JSON has no
+    NaN or infinity: a value that is not finite (the standard error of one point, say) is written ``null``."""
+    write_atomically(path, (json.dumps(_finite_or_null(value), indent=2, allow_nan=False) + "\n").encode())
+
+
+def _finite_or_null(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    return value
 
 
 def _umask() -> int:

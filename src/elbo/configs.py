@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ._checks import check_positive, check_positive_float, one_of
+from ._checks import check_positive, check_positive_float, check_seed, one_of
 from ._files import tuples_from_json
 from .errors import InputError
 from .kinds import kind_of
@@ -74,6 +74,7 @@ class TrainConfig:
         check_positive(num_samples=self.num_samples, epochs=self.epochs, batch_size=self.batch_size,
                        log_every=self.log_every)
         check_positive_float(lr=self.lr, adam_eps=self.adam_eps)
+        check_seed(self.seed)
         if not (len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas)):
             raise InputError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}",
                              argument="adam_betas")
@@ -121,6 +122,7 @@ class EvaluateConfig:
 
     def __post_init__(self):
         check_positive(num_samples=self.num_samples, batch_size=self.batch_size, chunk_size=self.chunk_size)
+        check_seed(self.seed)
         check_positive(**{f"iwae_samples[{i}]": k for i, k in enumerate(self.iwae_samples)})
         if self.max_points is not None:
             check_positive(max_points=self.max_points)
@@ -142,6 +144,7 @@ class SurgeryConfig:
 
     def __post_init__(self):
         one_of("split", self.split, SPLITS)
+        check_seed(self.seed)
         check_positive(num_samples=self.num_samples, dimension_samples=self.dimension_samples,
                        batch_size=self.batch_size, block_size=self.block_size)
         if self.max_points is not None:
@@ -162,6 +165,7 @@ class DiagnoseConfig:
 
     def __post_init__(self):
         check_positive(batch_size=self.batch_size)
+        check_seed(self.seed)
         check_positive(**{f"num_samples[{i}]": k for i, k in enumerate(self.num_samples)})
         for estimator in self.estimators:
             one_of("estimator", estimator, IWAE_ESTIMATORS, context="for gradient_snr")

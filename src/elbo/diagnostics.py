@@ -23,13 +23,13 @@ from torch.distributions import Normal, kl_divergence
 from tqdm.auto import tqdm
 
 from . import bounds
-from ._checks import check_positive, one_of
+from ._checks import check_device, check_positive, one_of
 from ._files import write_json
 from .configs import IWAE_ESTIMATORS, DiagnoseConfig
 from .errors import InputError
 from .evaluate import ACTIVITY_THRESHOLD, batches, check_data, latent_activity, measured_data
 from .protocols import HasEncoder, LatentModel, check_capability, one_gaussian_layer
-from .runs import load_run
+from .runs import load_run, locked
 from .surgery import diagonal_gaussian
 
 __all__ = ["KL_THRESHOLD", "kl_per_dimension", "posterior_collapse", "parameter_groups", "gradient_snr",
@@ -136,6 +136,12 @@ def diagnose_run(path, *, data: str | None = None, data_dir=None, device="cpu", 
     ``settings``: the fields of ``elbo.configs.DiagnoseConfig``; ``data``: another data set of the same kind.
     """
     config = DiagnoseConfig(**settings)
+    check_device(device)
+    with locked(path):
+        return _diagnose_run(path, config, data=data, data_dir=data_dir, device=device, progress=progress)
+
+
+def _diagnose_run(path, config: DiagnoseConfig, *, data, data_dir, device, progress: bool) -> dict:
     started = time.perf_counter()
     run = load_run(path, data_dir=data_dir, device=device)
     dataset = measured_data(run, data, data_dir)

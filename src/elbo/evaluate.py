@@ -28,13 +28,13 @@ import torch
 from tqdm.auto import tqdm
 
 from . import bounds, distributed
-from ._checks import check_finite, check_positive
+from ._checks import check_device, check_finite, check_positive
 from ._compiler import compiled
 from ._files import write_json
 from .configs import EvaluateConfig
 from .kinds import kind_of, load_data
 from .protocols import ChecksData, LatentLayers, LatentModel, MeanEstimate
-from .runs import Run, load_run
+from .runs import Run, load_run, locked
 
 __all__ = ["iwae_per_point", "elbo_per_point", "log_likelihood", "mean_and_stderr", "latent_activity",
            "active_units", "evaluate", "evaluate_run", "ACTIVITY_THRESHOLD", "check_data", "slices", "batches",
@@ -203,11 +203,17 @@ def evaluate_run(path, *, data_dir=None, device="cpu", progress: bool = False, n
     returns the result; only rank 0 writes it.
     """
     config = EvaluateConfig(**settings)
-    if nproc != 1:
-        check_positive(nproc=nproc)
-        load_run(path, data_dir=data_dir)  # a bad run directory or missing data fails here, in this process
-        return distributed.launch(evaluate_run, nproc, path, data_dir=data_dir, device=device, progress=progress,
-                                  **settings)
+    check_positive(nproc=nproc)
+    check_device(device)
+    with locked(path):
+        if nproc != 1:
+            load_run(path, data_dir=data_dir)  # a bad run directory or missing data fails here, in this process
+            return distributed.launch(evaluate_run, nproc, path, data_dir=data_dir, device=device,
+                                      progress=progress, **settings)
+        return _evaluate_run(path, config, data_dir=data_dir, device=device, progress=progress)
+
+
+def _evaluate_run(path, config: EvaluateConfig, *, data_dir, device, progress: bool) -> dict:
     with distributed.joined(device):
         device = distributed.device_of_rank(device)
         run = load_run(path, data_dir=data_dir, device=device)

@@ -1,11 +1,15 @@
 """The HTML report of a run directory of any kind: one self-contained ``report.html`` (figures embedded as base64
-PNG, no
-script, no external file), with the figures also saved as ``figures/*.png`` beside it.
+PNG, no script, no external file), with the figures also saved as ``figures/*.png`` beside it.
 
 It holds the tables of ``evaluation.json`` (``elbo evaluate``), ``surgery.json`` (``elbo surgery``) and
-``diagnostics.json`` (``elbo diagnose``) where they exist (``compute=True`` computes the first two when they do
-not), the KL of each latent unit and the collapse warning (always computed: one pass over the test set), the
-figures of ``elbo.plots`` and those of the run's model kind (its ``figures`` hook), and the run's configuration.
+``diagnostics.json`` (``elbo diagnose``) where they exist (``compute=True`` computes the first two where they are
+missing, stale or fail their check), the KL of each latent unit and the collapse warning (always computed: one pass
+over the test set), the figures of ``elbo.plots`` and those of the run's model kind (its ``figures`` hook), and the
+run's configuration.
+
+Every measurement file the report reads is checked against its schema (``elbo.schemas``) before anything is
+written: a file that is not JSON, or JSON of another shape, is one ``InputError`` naming it, and the run directory
+is left as it was (no ``figures/``, no ``report.html``).
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ import io
 import json
 from pathlib import Path
 
-from . import plots
+from . import plots, schemas
+from ._checks import check_device
 from ._files import write_atomically
 from .diagnostics import KL_THRESHOLD, kl_per_dimension, posterior_collapse
 from .errors import InputError
 from .evaluate import ACTIVITY_THRESHOLD, evaluate_run, latent_activity
 from .kinds import kind_of
 from .protocols import LatentLayers, one_gaussian_layer
-from .runs import Run, load_run
+from .runs import Run, load_run, locked
 from .surgery import SURGERY_LABELS, surgery_run
 
 __all__ = ["write_report", "png"]
@@ -48,17 +53,37 @@ def png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(path: Path):
+    """The content of JSON file ``path``, or ``None`` when there is none."""
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not JSON ({error})") from None
+        return json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, an integer past Python's digits, too deep
+        raise InputError(f"{path}: not JSON ({str(error).splitlines()[0]})") from None
+
+
+def _read_measurement(path: Path, kind: str) -> dict | None:
+    """The ``kind`` measurement file of run directory ``path`` (``schemas.FILES``), checked against its schema;
+    ``None`` when there is none."""
+    file = path / schemas.FILES[kind]
+    if not file.is_file():
+        return None
+    try:
+        value = _read_json(file)
+    except InputError as error:
+        raise InputError(f"{error}; {schemas.remedy(kind, file)}") from None
+    return schemas.check(kind, value, file)  # a file holding `null` too: it is no measurement
 
 
 def _estimate(value: dict) -> str:
-    return f"{value['mean']:.3f} ± {value['stderr']:.3f}"
+    return f"{value['mean']:.3f} ± {_number(value['stderr'])}"
+
+
+def _number(value, digits: int = 3) -> str:
+    """``value`` to ``digits`` decimals; "—" for an undefined one (``null`` in the JSON: one point's standard error,
+    a gradient with no noise to measure)."""
+    return "—" if value is None or value != value else f"{value:.{digits}f}"
 
 
 def _label(text) -> str:
@@ -146,7 +171,7 @@ def _diagnostics_section(warning: str | None, activity, kl, diagnostics: dict | 
         parts.append(_note(f"No diagnostics.json: `elbo diagnose {path}` measures the gradient signal-to-noise ratio."))
     else:
         parts.append(_stale(diagnostics, epoch, f"run `elbo diagnose {path}` again"))
-        rows = [(row["estimator"], row["k"], f"{row['encoder']:.3f}", f"{row['decoder']:.3f}")
+        rows = [(row["estimator"], row["k"], _number(row["encoder"]), _number(row["decoder"]))
                 for row in diagnostics["gradient_snr"]]
         parts.append(_note(f"Gradient signal-to-noise ratio |E g| / std g (Rainforth et al. 2018), averaged over each "
                            f"network's parameters; {diagnostics['num_draws']} draws on a batch of "
@@ -210,9 +235,31 @@ def _summary(run: Run) -> str:
                else "; no epoch finished yet") + ".")
 
 
-def _measurements(run: Run, path: Path, compute: bool, **options) -> tuple[dict | None, dict | None]:
-    """``evaluation.json`` and ``surgery.json``, computed with their defaults where missing or stale and asked."""
-    evaluation, surgery = _read_json(path / "evaluation.json"), _read_json(path / "surgery.json")
+COMPUTED = ("evaluation", "surgery")  # the measurements that compute=True makes
+
+
+def _inputs(run: Run, path: Path, compute: bool) -> dict:
+    """The measurement files the report reads, each checked (``_read_measurement``): ``evaluation``, ``surgery``
+    (only for a model with one Gaussian layer; ``None`` otherwise) and ``diagnostics``, ``None`` where missing.
+    With ``compute``, an evaluation or surgery file that fails its check is ``None`` too, to be computed anew."""
+    kinds = ("evaluation", "surgery", "diagnostics") if one_gaussian_layer(run.model) else ("evaluation", "diagnostics")
+    found = {"surgery": None}
+    for kind in kinds:
+        try:
+            found[kind] = _read_measurement(path, kind)
+        except InputError as error:
+            if kind not in COMPUTED:
+                raise
+            if not compute:
+                raise InputError(f"{error}, as does compute=True") from None
+            found[kind] = None
+    return found
+
+
+def _measurements(run: Run, path: Path, found: dict, compute: bool, **options) -> tuple[dict | None, dict | None]:
+    """``evaluation.json`` and ``surgery.json`` as ``found`` (``_inputs``), computed with their defaults where
+    missing, stale or invalid and asked."""
+    evaluation, surgery = found["evaluation"], found["surgery"]
     if compute and (evaluation is None or evaluation["epoch"] != run.epoch):
         evaluation = evaluate_run(path, **options)
     if compute and (surgery is None or surgery["epoch"] != run.epoch) and one_gaussian_layer(run.model):
@@ -223,10 +270,22 @@ def _measurements(run: Run, path: Path, compute: bool, **options) -> tuple[dict 
 def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", seed: int = 0,
                  progress: bool = False) -> Path:
     """Write ``path/report.html`` (and ``path/figures/*.png``) for run directory ``path``; returns the report's
-    path. ``compute``: run ``evaluate_run`` and ``surgery_run`` with their defaults where their JSON is missing."""
-    path = Path(path)
+    path. ``compute``: run ``evaluate_run`` and ``surgery_run`` with their defaults where their JSON is missing,
+    older than the checkpoint, or fails its check (``elbo.schemas``: not JSON, or JSON of another shape).
+
+    Every measurement file is read and checked before anything is computed or written. Without ``compute``, one
+    that fails is an ``InputError`` naming it and the command that writes it anew, and the run directory is left as
+    it was; so is a ``diagnostics.json`` that fails, with or without ``compute`` (which does not make it)."""
+    check_device(device)
+    with locked(path):
+        return _write_report(Path(path), compute=compute, data_dir=data_dir, device=device, seed=seed,
+                             progress=progress)
+
+
+def _write_report(path: Path, *, compute: bool, data_dir, device, seed: int, progress: bool) -> Path:
     run = load_run(path, data_dir=data_dir, device=device)
-    evaluation, surgery = _measurements(run, path, compute, data_dir=data_dir, device=device, seed=seed,
+    found = _inputs(run, path, compute)
+    evaluation, surgery = _measurements(run, path, found, compute, data_dir=data_dir, device=device, seed=seed,
                                         progress=progress)
     test, labels = run.data.scored("test")
     test = test.to(device)
@@ -248,8 +307,7 @@ def write_report(path, *, compute: bool = False, data_dir=None, device="cpu", se
 <h2>ELBO surgery</h2>
 {_surgery_section(surgery, path, run.epoch, one_gaussian_layer(run.model))}
 <h2>Diagnostics</h2>
-{_diagnostics_section(posterior_collapse(kl, activity), activity, kl, _read_json(path / "diagnostics.json"), path,
-                      run.epoch, run.unit)}
+{_diagnostics_section(posterior_collapse(kl, activity), activity, kl, found["diagnostics"], path, run.epoch, run.unit)}
 {sections}<h2>Figures</h2>
 {"".join(blocks)}
 <h2>Configuration</h2>

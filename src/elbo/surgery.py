@@ -15,13 +15,13 @@ from pathlib import Path
 import torch
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
-from ._checks import check_positive
+from ._checks import check_device, check_positive
 from ._files import write_json
 from .configs import SurgeryConfig
 from .errors import InputError
 from .evaluate import batches, check_data, mean_and_stderr, measured_data, slices
 from .protocols import LatentModel, check_capability
-from .runs import load_run
+from .runs import load_run, locked
 
 __all__ = ["diagonal_gaussian", "log_aggregate_density", "log_marginal_densities", "elbo_surgery", "surgery_run",
            "SURGERY_TERMS", "SURGERY_LABELS", "BLOCK_SIZE"]
@@ -228,6 +228,12 @@ def surgery_run(path, *, data: str | None = None, data_dir=None, device="cpu", p
     The default is the training set, the data the aggregate posterior was fitted to (as the data set scores it:
     dynamically binarized images binarized once with a fixed seed)."""
     config = SurgeryConfig(**settings)
+    check_device(device)
+    with locked(path):
+        return _surgery_run(path, config, data=data, data_dir=data_dir, device=device, progress=progress)
+
+
+def _surgery_run(path, config: SurgeryConfig, *, data, data_dir, device, progress: bool) -> dict:
     run = load_run(path, data_dir=data_dir, device=device)
     dataset = measured_data(run, data, data_dir)
     x, _ = dataset.scored(config.split)

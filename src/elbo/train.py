@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import bounds, distributed, evaluate, runs
-from ._checks import check_positive
+from ._checks import check_device, check_positive
 from ._compiler import compiled
 from .configs import IWAE_SCHEDULE_EPOCHS, TrainConfig
 from .errors import InputError
@@ -173,17 +174,20 @@ def train(config: TrainConfig, out, *, nproc: int = 1, force: bool = False, prog
     them); under torchrun, each process calls ``train`` with ``nproc=1`` and joins torchrun's group.
     """
     out = Path(out)
+    check_positive(nproc=nproc)
+    check_device(config.device)
+    _check_processes(config, nproc)
     if nproc != 1:
-        _check_processes(config, nproc)
-        runs.refuse_existing_run(out, force)
         _setup(config, torch.device("cpu"))  # bad data fails here, in one line, before any process starts
-        return distributed.launch(train, nproc, config, out, force=force, progress=progress, time_limit=time_limit)
+        with runs.locked(out, create=True):  # the processes launched find it held
+            runs.refuse_existing_run(out, force)
+            return distributed.launch(train, nproc, config, out, force=force, progress=progress,
+                                      time_limit=time_limit)
     with distributed.joined(config.device):
         return _train(config, out, force=force, progress=progress, time_limit=time_limit)
 
 
 def _check_processes(config: TrainConfig, nproc: int) -> None:
-    check_positive(nproc=nproc)
     if config.batch_size % nproc:
         raise InputError(f"batch_size {config.batch_size} is the global batch, split evenly over the processes: "
                          f"it must be a multiple of their number, {nproc}", argument="batch_size")
@@ -195,16 +199,21 @@ def _check_processes(config: TrainConfig, nproc: int) -> None:
 
 def _train(config: TrainConfig, out: Path, *, force: bool, progress: bool, time_limit: float | None) -> Path:
     main = distributed.is_main_process()
-    existing = runs.refuse_existing_run(out, force) if main else []  # the others would see rank 0's new files
     _check_processes(config, distributed.world_size())
     device = _device(config)
-    config, data, model = _setup(config, device)
-    training = _Training(runs.Run(out, config, model, data, 0, []), make_optimizer(model, config),
-                         _generators(config.seed, device))
-    if main:
-        runs.start_run(out, config, existing)
-        training.save()
-    return _run_epochs(training, progress=progress, time_limit=time_limit)
+    config, data, model = _setup(config, device)  # bad input fails before anything is made
+    with runs.locked(out, create=True):  # before anything is written
+        existing = runs.refuse_existing_run(out, force) if main else []  # the others would see rank 0's new files
+        training = _Training(runs.Run(out, config, model, data, 0, []), make_optimizer(model, config),
+                             _generators(config.seed, device))
+        if main:
+            try:
+                runs.start_run(out, config, existing)
+                training.save()
+            except OSError:  # a full disk, say: leave no half-made run, so the same command works once there is room
+                runs.remove_run_files(out)
+                raise
+        return _run_epochs(training, progress=progress, time_limit=time_limit)
 
 
 def _setup(config: TrainConfig, device: torch.device):
@@ -218,6 +227,7 @@ def _setup(config: TrainConfig, device: torch.device):
     if isinstance(model, ChecksData):
         for split in (data.train, data.val, data.test):  # once, here: the loop skips validation (a host sync)
             model.check_data(split)
+    _check_memory(model, data.train[:2].to(device), config, device)
     if isinstance(model, InitFromData):
         model.init_from_data(data.train.to(device))
     return config, data, model
@@ -227,14 +237,16 @@ def resume(out, *, nproc: int = 1, progress: bool = True, time_limit: float | No
     """Continue the run in ``out`` from its checkpoint to ``config.epochs``; returns its path. ``nproc`` as in
     ``train``; it need not be the number the run started with."""
     out = Path(out)
-    if nproc != 1:
-        config, _ = runs.restore_model(runs.read_checkpoint(out), out)  # a bad run directory fails here
+    check_positive(nproc=nproc)
+    with runs.locked(out):
+        checkpoint = runs.read_checkpoint(out)
+        config, model = runs.restore_model(checkpoint, out)  # a bad run directory fails here, in this process
+        config = runs.settings_of_run(out, config)  # epochs raised in config.json: go on to the new number
         _check_processes(config, nproc)
-        return distributed.launch(resume, nproc, out, progress=progress, time_limit=time_limit)
-    checkpoint = runs.read_checkpoint(out)
-    config, model = runs.restore_model(checkpoint, out)
-    with distributed.joined(config.device):
-        return _resume(checkpoint, config, model, out, progress=progress, time_limit=time_limit)
+        if nproc != 1:
+            return distributed.launch(resume, nproc, out, progress=progress, time_limit=time_limit)
+        with distributed.joined(config.device):
+            return _resume(checkpoint, config, model, out, progress=progress, time_limit=time_limit)
 
 
 def _resume(checkpoint: dict, config: TrainConfig, model, out: Path, *, progress: bool,
@@ -245,6 +257,7 @@ def _resume(checkpoint: dict, config: TrainConfig, model, out: Path, *, progress
     model.to(device)
     optimizer = make_optimizer(model, config)
     generators = _generators(config.seed, device)
+    runs.check_optimizer_state(checkpoint["optimizer"], optimizer, out)
     try:
         optimizer.load_state_dict(checkpoint["optimizer"])
         for name, generator in generators.items():
@@ -360,11 +373,33 @@ def _validate(run: runs.Run) -> dict:
 
 
 def _device(config: TrainConfig) -> torch.device:
-    device = distributed.device_of_rank(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {config.device!r} was asked for, but torch sees no CUDA device here",
-                         argument="device")
-    return device
+    check_device(config.device)
+    return distributed.device_of_rank(config.device)
+
+
+def _check_memory(model, x: torch.Tensor, config: TrainConfig, device: torch.device) -> None:
+    """Refuse, before anything is written, a step whose autograd graph cannot fit in the memory free now: the
+    tensors one draw of ``z`` for one point saves for the backward pass, measured on two points with fixed noise
+    (the run's random stream left alone), times the ``num_samples × batch_size`` draws of a process's step."""
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor.numel() * tensor.element_size())
+        return tensor
+
+    probe = dataclasses.replace(config, num_samples=1)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        torch.manual_seed(0)
+        training_bound(model, x, probe)[0].sum()
+    per_draw = sum(saved) / len(x)
+    draws = config.num_samples * config.batch_size // distributed.world_size()
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else \
+        os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if per_draw * draws > free:
+        raise InputError(f"num_samples × batch_size = {draws} draws of z a step need about "
+                         f"{per_draw * draws / 2**30:.1f} GiB for the gradient, more than the {free / 2**30:.1f} GiB "
+                         f"free here: lower num_samples or batch_size", argument="num_samples")
 
 
 def _generators(seed: int, device: torch.device) -> dict:

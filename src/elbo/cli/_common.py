@@ -8,7 +8,7 @@ import dataclasses
 import json
 
 __all__ = ["UsageError", "Formatter", "Parser", "add_command", "positive_int", "non_negative_int", "positive_float",
-           "positive_int_list", "choice_list", "default_of", "add_run_arguments", "set_threads", "measure"]
+           "seed", "positive_int_list", "choice_list", "default_of", "add_run_arguments", "set_threads", "measure"]
 
 
 class UsageError(Exception):
@@ -60,6 +60,13 @@ def positive_float(text: str) -> float:
     return _number(text, float, "a finite number > 0", lambda v: 0 < v < float("inf"))
 
 
+def seed(text: str) -> int:
+    """A random seed: an integer in [0, 2^63), checked as the command line is read."""
+    from .._checks import MAX_SEED
+
+    return _number(text, int, "an integer in [0, 2^63)", lambda v: 0 <= v <= MAX_SEED)
+
+
 def positive_int_list(text: str) -> tuple[int, ...]:
     """``"1,5,50"`` → ``(1, 5, 50)``: positive integers separated by commas."""
     try:
@@ -104,7 +111,7 @@ def add_run_arguments(parser, config: type, *, other_data: bool = True, batch_si
         parser.add_argument("--batch-size", type=positive_int, default=default_of(config, "batch_size"),
                             help="data points per batch")
     parser.add_argument("--device", default="cpu", help="torch device")
-    parser.add_argument("--seed", type=int, default=default_of(config, "seed"), help="random seed of the samples")
+    parser.add_argument("--seed", type=seed, default=default_of(config, "seed"), help="random seed of the samples")
     if json:
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_command, positive_int, set_threads
+from ._common import add_command, positive_int, seed, set_threads
 
 __all__ = ["add_demo"]
 
@@ -14,7 +14,7 @@ def add_demo(commands) -> None:
                                            "IWAE (K = 5) on scikit-learn's bundled 8x8 digits (about a minute on "
                                            "2 cores), evaluate both, print a table, and write each run's report.html "
                                            "(with its ELBO surgery) and print its path.")
-    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.add_argument("--seed", type=seed, default=0, help="random seed")
     demo.add_argument("--k", type=positive_int, default=1000, help="samples for the linear-Gaussian estimates")
     demo.add_argument("--epochs", type=positive_int, default=500, help="training epochs of each digits model")
     demo.add_argument("--out", default="runs/demo", help="where the digits runs go (their files are replaced)")

@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from ..fit_config import ESTIMATORS, FAMILIES, INITS, METHODS, FitConfig
-from ._common import UsageError, add_command, default_of, positive_int, set_threads
+from ._common import UsageError, add_command, default_of, positive_int, seed, set_threads
 
 __all__ = ["add_fit"]
 
@@ -37,17 +37,45 @@ def add_fit(commands) -> None:
                      help="subsample this many data points per step (models given with data) [default: all]")
     fit.add_argument("--num-draws", type=positive_int, default=default("num_draws"),
                      help="draws of q for k̂, log p(x) and the summaries")
-    fit.add_argument("--seed", type=int, default=0, help="random seed")
+    fit.add_argument("--seed", type=seed, default=0, help="random seed")
     fit.add_argument("--threads", type=positive_int, default=1,
                      help="torch threads (1 is fastest for small models; more help with large data)")
     fit.add_argument("--compare-nuts", action="store_true", help="also run Pyro's NUTS on the same log density")
     fit.add_argument("--nuts-samples", type=positive_int, default=1000, help="NUTS draws kept")
     fit.add_argument("--nuts-warmup", type=positive_int, default=1000, help="NUTS warmup steps")
     fit.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    fit.add_argument("--traceback", action="store_true",
+                     help="on an error, show the full traceback instead of one line (also: ELBO_TRACEBACK=1)")
     fit.set_defaults(handler=_fit_command)
 
 
+class ModelFileError(UsageError):
+    """An error in the user's model file, running it or fitting its model: one line, ``model.py:7: KeyError:
+    'muu'``, printed as it is (its names are the user's, not the library's arguments), chained to the original
+    error, whose traceback ``--traceback`` shows."""
+
+    verbatim = True
+
+
 def _fit_command(args) -> int:
+    """``_fit``, with an error raised in a frame of the model file (a KeyError or a shape error in ``log_joint``)
+    as one line naming the file's line. Errors that do not pass through the file are the library's, and keep their
+    traceback."""
+    from .. import bbvi
+    from ..errors import InputError
+
+    try:
+        return _fit(args)
+    except (UsageError, InputError):
+        raise  # the library's own checks, or the file's errors in load_model's words
+    except (Exception, SystemExit) as error:
+        message = bbvi._error_in_file(error, args.model_file)
+        if message is None:
+            raise
+        raise ModelFileError(message) from error
+
+
+def _fit(args) -> int:
     import time
 
     import torch
@@ -60,7 +88,7 @@ def _fit_command(args) -> int:
     # Models for `elbo fit` are small: a step is many tiny tensor operations, which more threads only slow down
     # (by 10x and more while another process wants the cores): --threads defaults to 1.
     set_threads(args)
-    model = bbvi.load_model(args.model_file)
+    model = _load_model(args.model_file)
     progress = sys.stderr.isatty()
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -93,6 +121,18 @@ def _fit_command(args) -> int:
                                 for name, row in fit.summary().items()]
     print(json.dumps(result, indent=2) if args.json else _fit_table(result))
     return 0
+
+
+def _load_model(path: str):
+    from .. import bbvi
+    from ..errors import InputError
+
+    try:
+        return bbvi.load_model(path)
+    except InputError as error:
+        if error.__cause__ is None:
+            raise
+        raise ModelFileError(str(error)) from error.__cause__  # an error running the file: its words, as they are
 
 
 def _fit_table(result: dict) -> str:

@@ -8,7 +8,16 @@ import json
 from ..configs import IWAE_ESTIMATORS, IWAE_SCHEDULE_EPOCHS, OBJECTIVES, SCHEDULES, TrainConfig
 from ..kinds import kind_of
 from ..registry import DATASETS, KINDS, resolve
-from ._common import UsageError, add_command, default_of, non_negative_int, positive_float, positive_int, set_threads
+from ._common import (
+    UsageError,
+    add_command,
+    default_of,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    seed,
+    set_threads,
+)
 
 __all__ = ["add_train"]
 
@@ -66,7 +75,7 @@ def _add_optimization(parser, option) -> None:
                 f"[default: {_default('schedule')}]")
     option(group, "--batch-size", type=positive_int,
            help=f"the global batch: with --nproc N each process takes 1/N of it [default: {_default('batch_size')}]")
-    option(group, "--seed", type=int, help=f"[default: {_default('seed')}]")
+    option(group, "--seed", type=seed, help=f"[default: {_default('seed')}]")
     option(group, "--device", help=f"torch device, e.g. cpu or cuda [default: {_default('device')}]")
     option(group, "--compile", action="store_true", default=None,
            help="run the objective through torch.compile (tens of seconds to start; faster after)")
@@ -79,7 +88,9 @@ def _add_run_directory(parser) -> None:
     group = parser.add_argument_group("run directory")
     group.add_argument("--out", metavar="DIR", help="the new run's directory")
     group.add_argument("--force", action="store_true", help="replace the run files already in --out")
-    group.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR with its own settings")
+    group.add_argument("--resume", metavar="DIR",
+                       help="continue the interrupted run in DIR with its own settings; to train a finished run "
+                            "further, raise epochs in DIR/config.json first (any other edit there is refused)")
     group.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     group.add_argument("--threads", type=positive_int, help="CPU threads for torch [default: torch's choice]")
 
