@@ -54,7 +54,6 @@ against wall time, one point per (contestant, posterior).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -71,6 +70,7 @@ import torch
 
 import elbo
 from elbo import posteriordb
+from elbo._files import write_json
 from elbo.posteriordb._ops import jax_ops
 
 REPO = Path(__file__).resolve().parent.parent
@@ -421,16 +421,6 @@ def versions() -> str:
             f"torch threads {torch.get_num_threads()}, XLA_FLAGS={os.environ.get('XLA_FLAGS')!r}")
 
 
-def _json_safe(x):
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {key: _json_safe(value) for key, value in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(value) for value in x]
-    return x
-
-
 # --- the run ---------------------------------------------------------------------------------------------------
 
 
@@ -530,9 +520,9 @@ def main(argv=None):
                 "svi_steps": args.svi_steps, "svi_particles": SVI_PARTICLES, "svi_step_size": SVI_STEP_SIZE,
                 "svi_clip_norm": SVI_CLIP_NORM, "nuts_warmup": args.nuts_warmup, "nuts_samples": args.nuts_samples,
                 "num_draws": NUM_DRAWS, "data_dir": str(args.data_dir)}
-    args.json.write_text(json.dumps(_json_safe({
+    write_json(args.json, {  # strict JSON: what did not finish is null
         "settings": settings, "versions": versions(), "load_average_start": load_start, "load_average_end": load_end,
-        "total_seconds": total, "rows": rows, "summary": table}), indent=1) + "\n")
+        "total_seconds": total, "rows": rows, "summary": table})
     draw_figure(rows, args.contestants, args.figure)
     print(f"\nrows: {args.json}; figure: {args.figure}")
     print(f"load average at end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_end)}; "
