@@ -274,6 +274,25 @@ def test_a_full_disk_leaves_a_run_the_same_command_can_make_once_there_is_room(t
         subprocess.run(["umount", str(disk)], capture_output=True)
 
 
+def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint_whole(tmp_path):
+    """Room for the first checkpoint (14 pages here) and the run's small files, not for the temporary copy of the
+    next: the write fails, the checkpoint of epoch 0 stays whole, and --resume goes on once there is room."""
+    disk = tmp_path / "disk"
+    if not _mounted_tmpfs(disk, "96k"):
+        pytest.skip("mounting a small tmpfs needs root and a kernel that allows it here")
+    try:
+        result = _elbo("train", *TINY, "--epochs", "2", "--out", str(disk / "run"))
+        assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+        assert "No space left on device" in result.stderr
+        assert runs.load_run(disk / "run").epoch == 0
+        subprocess.run(["mount", "-o", "remount,size=4m", str(disk)], check=True)
+        result = _elbo("train", "--resume", str(disk / "run"), "--quiet")
+        assert result.returncode == 0, result.stderr
+        assert [m["epoch"] for m in runs.read_metrics(disk / "run")] == [1, 2]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
 def test_a_read_only_file_system_is_one_line_and_the_run_stays(base_run, tmp_path):
     disk = tmp_path / "disk"
     if not _mounted_tmpfs(disk, "4m"):
