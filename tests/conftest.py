@@ -23,11 +23,12 @@ def float64_and_seed():
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path_factory):
-    """No test reaches the internet, whatever machine it runs on: every download URL of
-    ``elbo.models.images.datasets`` points at a
-    file that does not exist (a test of downloading points the ones it needs at files it wrote)."""
-    from elbo.models.images import datasets as data
+    """No test reaches the internet, whatever machine it runs on: every download URL of the data sets' modules
+    points at a file that does not exist (a test of downloading points the ones it needs at files it wrote)."""
+    from elbo.models.images import datasets as images
+    from elbo.models.topics import datasets as documents
 
     nowhere = tmp_path_factory.getbasetemp() / "offline-mirror"
-    for name in data.URLS:
-        monkeypatch.setitem(data.URLS, name, [(nowhere / f"{name}.gz").as_uri()])
+    for module in (images, documents):
+        for name in module.URLS:
+            monkeypatch.setitem(module.URLS, name, [(nowhere / f"{name}.gz").as_uri()])

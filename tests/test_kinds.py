@@ -80,7 +80,8 @@ def linear_kind():
     registry.KINDS.register("linear", Kind(
         name="linear", config=LinearConfig, unit="vector", build=LinearGaussian,
         configure=lambda config, data: dataclasses.replace(config, data_dim=data.train.shape[1]),
-        metrics=lambda model, test: {"decoder σ": round(float(model.log_sigma.exp()), 3)},
+        metrics=lambda run, test, per_point: {"decoder σ": round(float(run.model.log_sigma.exp()), 3),
+                                              "best point": float(per_point["log_likelihood"].max())},
         sections=lambda run, test: [("Loadings", f"<p>W has shape {tuple(run.model.decoder.weight.shape)}.</p>")]))
     registry.DATASETS.register("vectors", Dataset("linear", load_vectors))
     yield

@@ -154,29 +154,40 @@ def active_units(model, guide, data: torch.Tensor, *, batch_size: int = 100,
 
 
 def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples=(5, 50), batch_size: int = 100,
-             chunk_size: int = 20, compile: bool = False, progress: bool = False) -> dict:
+             chunk_size: int = 20, compile: bool = False, progress: bool = False,
+             per_point: dict | None = None) -> dict:
     """Test log-likelihood (``L_K``, ``K = num_samples``), ELBO and ``L_K`` for each K in ``iwae_samples``
     (mean and standard error, nats per data point), and active units (``active_units``). Each estimate draws its
-    own samples. ``compile``: as in ``iwae_per_point``."""
+    own samples. ``compile``: as in ``iwae_per_point``. ``per_point``: a dict that receives each estimate's
+    values for every point (``"log_likelihood"``, ``"elbo"``, ``"iwae-K"``), for measures that combine them
+    otherwise than by their mean (a topic model's perplexity)."""
     model.eval()
     started = time.perf_counter()
     options = dict(batch_size=batch_size, chunk_size=chunk_size, compile=compile, progress=progress)
+    per_point = {} if per_point is None else per_point
 
-    def summary(fn):  # each process computes its block of the points; all get every point's value back
-        mean, stderr = mean_and_stderr(distributed.map_blocks(fn, test))
+    def summary(name, fn):  # each process computes its block of the points; all get every point's value back
+        per_point[name] = distributed.map_blocks(fn, test)
+        mean, stderr = mean_and_stderr(per_point[name])
         return {"mean": mean, "stderr": stderr}
 
     result = {
         "num_points": len(test),
-        "log_likelihood": {**summary(lambda x: iwae_per_point(model, model.guide, x, num_samples, **options)),
+        "log_likelihood": {**summary("log_likelihood",
+                                     lambda x: iwae_per_point(model, model.guide, x, num_samples, **options)),
                            "num_samples": num_samples},
-        "elbo": summary(lambda x: elbo_per_point(model, model.guide, x, batch_size=batch_size, progress=progress)),
-        "iwae": {str(k): summary(lambda x, k=k: iwae_per_point(model, model.guide, x, k, **options))
+        "elbo": summary("elbo", lambda x: elbo_per_point(model, model.guide, x, batch_size=batch_size,
+                                                         progress=progress)),
+        "iwae": {str(k): summary(f"iwae-{k}", lambda x, k=k: iwae_per_point(model, model.guide, x, k, **options))
                  for k in iwae_samples},
         **_active_units_by_layer(model, test, batch_size=batch_size),
     }
     result["seconds"] = time.perf_counter() - started
     return result
+
+
+def _is_number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _active_units_by_layer(model, test: torch.Tensor, *, batch_size: int) -> dict:
@@ -220,13 +231,18 @@ def _evaluate_run(path, config: EvaluateConfig, *, data_dir, device, progress: b
         torch.manual_seed(distributed.rank_seed(config.seed))
         test = run.data.test[:config.max_points].to(device)
         options = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("max_points", "seed")}
+        per_point = {}
         result = {"run": str(run.path), "epoch": run.epoch, "data": run.config.data, "unit": run.unit,
                   "seed": config.seed, "processes": distributed.world_size(),
-                  **evaluate(run.model, test, **options, progress=progress and distributed.is_main_process())}
+                  **evaluate(run.model, test, **options, progress=progress and distributed.is_main_process(),
+                             per_point=per_point)}
         with torch.no_grad():
-            metrics = kind_of(run.config.model).call("metrics", run.model, test)
-        if metrics:
-            result["metrics"] = metrics
+            metrics = kind_of(run.config.model).call("metrics", run, test, per_point)
+        numbers = {key: value for key, value in (metrics or {}).items() if _is_number(value)}
+        if numbers:
+            result["metrics"] = numbers
+        if len(numbers) < len(metrics or {}):  # e.g. a topic model's top words
+            result["details"] = {key: value for key, value in metrics.items() if key not in numbers}
         if distributed.is_main_process():
             write_json(Path(path) / "evaluation.json", result)
     return result

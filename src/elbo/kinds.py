@@ -12,8 +12,9 @@ report) need to know about one family of amortized models and their data, and no
 - ``unit``: what one data point is, for the units bounds are reported in ("nats per image");
 - ``figures(run, test, labels, kl, activity)``: the kind's figures for the report, ``(name, caption, Figure)``
   triples and notes on figures it cannot draw;
-- ``metrics(model, test)``: optional, run without gradients; numbers of the kind's own field added to
-  ``evaluation.json`` (and to the report's evaluation table);
+- ``metrics(run, test, per_point)``: optional, run without gradients; the kind's own measures, added to
+  ``evaluation.json``: numbers under ``"metrics"`` (shown in the tables), anything else under ``"details"`` (e.g. a
+  topic model's top words). ``per_point``: each estimate of ``elbo.evaluate.evaluate`` for every test point;
 - ``sections(run, test)``: optional; the report's sections of the kind's own, ``(heading, HTML)`` pairs placed
   before the figures (the HTML is the kind's: escape what it did not write);
 - ``add_arguments(group)`` and ``config_from_arguments(args)``: optional; the kind's options of ``elbo train``

@@ -7,6 +7,9 @@ batch shape ``h.shape[:-1]`` and event shape ``(D,)``.
   ``PixelBernoulli``, whose ``log_prob`` takes one pass fewer over the logits than torch's (see there).
 - ``GaussianLikelihood``: ``p(x|z) = N(x; h, σ² I)`` with ``σ`` a fixed hyperparameter (as in Kingma &
   Welling 2013's derivation), one learned ``σ`` shared by every pixel, or one learned ``σ_i`` per pixel.
+- ``MultinomialLikelihood``: bags of words, ``log p(x|z) = Σ_w x_w log softmax(h)_w`` (a ``DocumentMultinomial``):
+  the multinomial log-likelihood of the word counts without the multinomial coefficient, which does not depend on
+  ``z``; ``log_multinomial_coefficient(x)`` adds it back for an exact ``log p(x)``.
 
 A head is built from the data's dimension and the model kind's config by ``head.from_config(dim, config)``;
 ``likelihood_head(name, dim, config)`` looks the head up by name. ``check(x)`` refuses data the head cannot score;
@@ -23,13 +26,14 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Bernoulli, Distribution, Independent, Normal
+from torch.distributions import Bernoulli, Distribution, Independent, Normal, constraints
 
 from ._checks import check_positive_float, one_of
 from .errors import InputError
 from .registry import GAUSSIAN_SCALES, LIKELIHOODS
 
-__all__ = ["PixelBernoulli", "BernoulliLikelihood", "GaussianLikelihood", "likelihood_head"]
+__all__ = ["PixelBernoulli", "BernoulliLikelihood", "GaussianLikelihood", "DocumentMultinomial",
+           "MultinomialLikelihood", "log_multinomial_coefficient", "likelihood_head"]
 
 
 def check_finite(x: torch.Tensor) -> None:
@@ -118,6 +122,88 @@ class GaussianLikelihood(nn.Module):
 
     def check(self, x: torch.Tensor) -> None:
         check_finite(x)
+
+
+class DocumentMultinomial(Distribution):
+    """Word counts ``x: (..., V)`` of documents of any length: ``log_prob(x) = Σ_w x_w log softmax(logits)_w``, the
+    multinomial log-likelihood without its coefficient ``N! / Π_w x_w!`` (torch's ``Multinomial`` takes one
+    ``total_count`` for all documents; the coefficient does not depend on ``z``, so the bounds' gradients are the
+    same and ``log_multinomial_coefficient(x)`` adds it back). Batch shape ``logits.shape[:-1]``, event ``(V,)``;
+    ``x: (B, V)`` broadcasts over leading sample dimensions of the logits (which must be finite).
+
+    ``mean`` (also ``probs``) is ``softmax(logits)``, the word distribution: a document of ``N`` words has expected
+    counts ``N * mean``. There is no ``sample``: the length of a document is not part of the model.
+    """
+
+    arg_constraints = {}
+    support = constraints.independent(constraints.nonnegative_integer, 1)
+
+    def __init__(self, logits: torch.Tensor):
+        if logits.dim() < 1:
+            raise InputError("logits must have shape (..., V), got a scalar", argument="logits")
+        self.logits = logits
+        super().__init__(batch_shape=logits.shape[:-1], event_shape=logits.shape[-1:], validate_args=False)
+
+    @property
+    def probs(self) -> torch.Tensor:
+        return torch.softmax(self.logits, -1)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.probs
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * torch.log_softmax(self.logits, -1)).sum(-1)
+
+    def expand(self, batch_shape, _instance=None) -> DocumentMultinomial:
+        batch_shape = torch.Size(batch_shape)
+        new = self._get_checked_instance(DocumentMultinomial, _instance)
+        new.logits = self.logits.expand(*batch_shape, *self.event_shape)
+        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        return new
+
+
+def log_multinomial_coefficient(x: torch.Tensor) -> torch.Tensor:
+    """``log N! - Σ_w log x_w!`` per document (``N = Σ_w x_w``), shape ``x.shape[:-1]``: what
+    ``DocumentMultinomial.log_prob`` leaves out of the multinomial log-likelihood."""
+    return torch.lgamma(x.sum(-1) + 1) - torch.lgamma(x + 1).sum(-1)
+
+
+def _first_bad_document(bad: torch.Tensor) -> int:
+    return int(bad.reshape(len(bad), -1).any(1).nonzero()[0])
+
+
+class MultinomialLikelihood(nn.Module):
+    """``p(x|z) = DocumentMultinomial(logits=h)``: word counts drawn from ``softmax(h)``, the document length given. Its
+    output bias starts at the log of the mean word frequencies."""
+
+    @classmethod
+    def from_config(cls, dim: int, config) -> MultinomialLikelihood:
+        return cls()
+
+    def forward(self, logits: torch.Tensor) -> Distribution:
+        return DocumentMultinomial(logits)
+
+    def output_bias(self, mean_x: torch.Tensor) -> torch.Tensor:
+        """``log(mean_x / Σ mean_x)``, clamped at ``log 1e-8``: a word no training document uses would otherwise
+        start at ``-inf``."""
+        return torch.log((mean_x / mean_x.sum(-1, keepdim=True).clamp_min(1e-30)).clamp_min(1e-8))
+
+    def check(self, x: torch.Tensor) -> None:
+        """The data must be finite, non-negative, whole-number word counts, and no document empty."""
+        bad = ~torch.isfinite(x)
+        if bad.any():
+            raise InputError(f"the data has {int(bad.sum())} NaN or infinite word counts (first in document "
+                             f"{_first_bad_document(bad)}): clean or drop those documents")
+        for bad, what, fix in ((x < 0, "negative", "word counts cannot be negative"),
+                               (x != x.round(), "not whole numbers", "use raw counts, not frequencies or tf-idf")):
+            if bad.any():
+                raise InputError(f"a multinomial likelihood needs word counts, but {int(bad.sum())} values are {what} "
+                                 f"(first in document {_first_bad_document(bad)}): {fix}")
+        empty = x.reshape(len(x), -1).sum(1) == 0
+        if empty.any():
+            raise InputError(f"{int(empty.sum())} documents have no words (first: document "
+                             f"{_first_bad_document(empty)}): drop empty documents")
 
 
 def likelihood_head(name: str, dim: int, config) -> nn.Module:

@@ -78,6 +78,7 @@ INTEGER = _Scalar("an integer", _is_integer)
 NUMBER = _Scalar("a number (not NaN)", lambda value: _is_number(value) and not math.isnan(value))
 NUMBER_OR_NAN = _Scalar("a number or null", lambda value: value is None or _is_number(value))  # null: undefined
 TEXT = _Scalar("a string", lambda value: isinstance(value, str))
+ANYTHING = _Scalar("a JSON value", lambda value: True)  # a kind's own results beside its numbers
 
 
 class _Nullable(_Node):
@@ -177,7 +178,8 @@ SCHEMAS = {
          "elbo": ESTIMATE,
          "iwae": _Map(ESTIMATE, "numbers of samples such as \"5\"", _is_sample_size),
          "active_units": INTEGERS, "latent_dims": INTEGERS, "seconds": NUMBER},
-        {"metrics": _Map(NUMBER_OR_NAN, "strings", lambda key: True)}, rule=_units_per_layer),
+        {"metrics": _Map(NUMBER_OR_NAN, "strings", lambda key: True),
+         "details": _Map(ANYTHING, "strings", lambda key: True)}, rule=_units_per_layer),
     "surgery": _Record(
         {"run": TEXT, "epoch": INTEGER, "data": TEXT, "split": TEXT, "seed": INTEGER, "num_points": INTEGER,
          "num_samples": INTEGER, "dimension_samples": INTEGER, "latent_dim": INTEGER, "log_num_points": NUMBER,

@@ -8,7 +8,8 @@ import dataclasses
 import json
 
 __all__ = ["UsageError", "Formatter", "Parser", "add_command", "positive_int", "non_negative_int", "positive_float",
-           "seed", "positive_int_list", "choice_list", "default_of", "add_run_arguments", "set_threads", "measure"]
+           "seed", "probability_below_one", "positive_int_list", "choice_list", "default_of", "add_run_arguments",
+           "set_threads", "measure"]
 
 
 class UsageError(Exception):
@@ -58,6 +59,10 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     return _number(text, float, "a finite number > 0", lambda v: 0 < v < float("inf"))
+
+
+def probability_below_one(text: str) -> float:
+    return _number(text, float, "a number in [0, 1)", lambda v: 0 <= v < 1)
 
 
 def seed(text: str) -> int:

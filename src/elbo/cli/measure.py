@@ -47,7 +47,7 @@ def _evaluate(args) -> int:
         print(f"{name:<24} {value['mean']:>10.3f} ± {value['stderr']:.3f}")
     print(f"{'active units':<24} {active_units_text(result)}")
     for name, value in result.get("metrics", {}).items():
-        print(f"{name:<24} {value}")
+        print(f"{name:<24} {'—' if value is None else format(value, '.6g')}")
     print(f"written to {args.run_dir}/evaluation.json")
     return 0
 

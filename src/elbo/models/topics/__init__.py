@@ -1,0 +1,33 @@
+"""The topics kind: neural topic models of documents as bags of words, fitted by amortized VI (issue 14).
+
+``config`` (``TopicConfig``; no torch), ``model`` (ProdLDA and NVDM, ``make_topic_model``), ``datasets`` (20
+Newsgroups in ProdLDA's split, BBC News, a user's own ``LABEL idx:count`` corpus), ``metrics`` (perplexity by both
+formulas, NPMI, topic diversity, classification accuracy) and ``evaluation`` (what ``elbo evaluate`` and ``elbo
+report`` add for this kind). Registered in ``elbo.registry`` as kind ``"topics"``; bounds are in nats per document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ...kinds import Dataset, Kind
+from .config import TopicConfig
+
+__all__ = ["KIND", "TopicConfig", "configure", "TWENTY_NEWS", "BBC"]
+
+
+def configure(config: TopicConfig, data) -> TopicConfig:
+    """The config with the data's vocabulary size."""
+    return dataclasses.replace(config, vocab_size=len(data.vocabulary))
+
+
+_HERE = "elbo.models.topics"
+KIND = Kind(name="topics", config=TopicConfig, unit="document", configure=configure,
+            build=f"{_HERE}.model:make_topic_model", metrics=f"{_HERE}.evaluation:metrics",
+            sections=f"{_HERE}.evaluation:sections", add_arguments=f"{_HERE}.options:add_arguments",
+            config_from_arguments=f"{_HERE}.options:config_from_arguments",
+            description="neural topic models (ProdLDA, NVDM) of bags of words")
+
+TWENTY_NEWS = Dataset("topics", f"{_HERE}.datasets:load_20news",
+                      "20 Newsgroups, ProdLDA's split: 11,258 + 7,487 documents, 1,995 words")
+BBC = Dataset("topics", f"{_HERE}.datasets:load_bbc", "BBC News: 2,225 articles in 5 classes, 2,949 words")

@@ -1,0 +1,376 @@
+"""The topics kind's data sets: documents as bags of words, checked by SHA-256 of their decompressed content.
+
+Each data set has a loader, ``load_<name>(data_dir=..., val_size=..., download=...)``, which returns ``BagOfWords``:
+dense word counts ``(N, V)`` in torch's default dtype, one row a document, split into train / validation / test,
+with the vocabulary (``V`` words) and, where the data set has them, labels and token sequences.
+
+- ``"20news"``: 20 Newsgroups in the split of ProdLDA (Srivastava & Sutton 2017) and of the Dirichlet VAE topic
+  models (Burkhardt & Kramer 2019), ``train.feat``, ``test.feat`` and ``vocab.new`` (1,995 words). Each ``.feat``
+  line is ``LABEL idx:count idx:count ...`` with 1-based indices into ``vocab.new``; empty documents are dropped
+  (the last line of each file is one), which leaves 11,258 training and 7,487 test documents. Its label is always 1,
+  so the documents have no labels. ProdLDA's protocol has no validation split: ``val_size`` defaults to 0, and
+  ``val_size=n`` makes the last ``n`` training documents validate.
+- ``"bbc"``: BBC News as OCTIS preprocessed it, ``corpus.tsv`` (``TOKENS<TAB>SPLIT<TAB>LABEL``, one document a line,
+  tokens space-separated in their original order) and ``vocabulary.txt`` (2,949 words): the file's own split into
+  1,556 training, 334 validation and 335 test documents (``val_size`` must be ``None``), five classes as labels
+  (``label_names`` sorted), and the token sequences of the training and test documents (``train_tokens``,
+  ``test_tokens``) for sliding-window coherence.
+
+``load_bag_of_words(train_path, vocabulary_path, test_path=..., val_size=...)`` reads a user's own corpus in the
+``LABEL idx:count`` format.
+
+Files are looked for in ``data_dir/<folder>/`` and ``data_dir/`` (``folder`` as in ``FOLDERS``, the layout of the
+project's shared data directory), each as ``name`` or ``name.gz``. A missing file is downloaded from ``URLS`` when
+``download`` is true and the machine can reach it, then verified; otherwise the loader fails with one line naming
+the file and the directory to put it in. A bad file is an ``InputError`` of one line naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..._checks import one_of
+from ..._files import write_atomically
+from ...configs import SPLITS
+from ...errors import InputError
+
+__all__ = ["BagOfWords", "load_20news", "load_bbc", "load_bag_of_words", "document_lengths", "SHA256", "URLS",
+           "FOLDERS"]
+
+DEFAULT_DATA_DIR = "data"
+FOLDERS = {"20news": "20news_avitm", "bbc": "bbc_news"}
+
+# SHA-256 of the decompressed content (robust to re-compression).
+SHA256 = {
+    "train.feat": "6c4b612d03bb54c68c923ae7b689398c4a7bd1046b0874332dfe0a0c42830143",
+    "test.feat": "5e5beaff3c66affeb08aeefb69e40e3e1c52360cdad2df03e7df2ecb6b79fad0",
+    "vocab.new": "75594f361e317a8c8fafca9846e903143ff25bb57ac4207ff850ef4245eb94bb",
+    "corpus.tsv": "f76c715babb4b1decbe0d929454d1f2fd902c67d118cecaf7fbf39f1b376c624",
+    "vocabulary.txt": "7aaf24bf24073a3eeb6b255dac054a40c5b3deda3dbcb0317e502e8b9f2ec8aa",
+}
+
+# The files of the public repository the shared data came from, at a fixed commit; no canonical URL is known for
+# BBC's OCTIS files, which must be put in place by hand.
+_DVAE = ("https://raw.githubusercontent.com/sophieburkhardt/dirichlet-vae-topic-models/"
+         "70091d4f1df37c7a7eb2995fbbffba36caed46aa/data/20news/")
+URLS = {name: [_DVAE + name] for name in ("train.feat", "test.feat", "vocab.new")}
+
+_PAIRS = re.compile(r"(?:\d+:\d+(?:\s+|$))*")  # what follows the label on a well-formed line
+
+
+@dataclass(frozen=True, eq=False)
+class BagOfWords:
+    """Documents as dense word counts ``(N, V)`` in the default dtype, one row a document.
+
+    ``vocabulary``: the ``V`` words, column ``j`` counting word ``vocabulary[j]``. ``*_labels``: each document's class
+    (int64, ``(N,)``, indices into ``label_names`` where there are names), or ``None``. ``train_tokens`` and
+    ``test_tokens``: each document's word ids in their original order (for sliding-window coherence), or ``None``
+    where the data set has only counts.
+    """
+
+    name: str
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+    vocabulary: tuple[str, ...]
+    train_labels: torch.Tensor | None = None
+    val_labels: torch.Tensor | None = None
+    test_labels: torch.Tensor | None = None
+    train_tokens: tuple[tuple[int, ...], ...] | None = None
+    test_tokens: tuple[tuple[int, ...], ...] | None = None
+    label_names: tuple[str, ...] | None = None
+
+    def scored(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The counts of ``split`` (``"train"``, ``"val"`` or ``"test"``) and their labels (or ``None``)."""
+        return getattr(self, one_of("split", split, SPLITS)), getattr(self, f"{split}_labels")
+
+    def resample(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The batch itself: word counts have nothing to redraw."""
+        return batch
+
+
+def document_lengths(x: torch.Tensor) -> torch.Tensor:
+    """The number of words in each document of counts ``x`` ``(..., V)``."""
+    return x.sum(-1)
+
+
+# --- loaders -----------------------------------------------------------------------------------------------------
+
+def load_20news(*, data_dir=None, val_size: int | None = None, download: bool = True) -> BagOfWords:
+    """20 Newsgroups in ProdLDA's split: 11,258 training and 7,487 test documents over 1,995 words once the empty
+    documents are dropped; no labels. No validation split by default (ProdLDA's protocol has none): ``val_size=n``
+    makes the last ``n`` training documents validate."""
+    directory, name = _directory(data_dir), "20news"
+    vocabulary = _vocabulary(*_read(directory, name, "vocab.new", download))
+    docs = {split: _feat(*_read(directory, name, f"{split}.feat", download), len(vocabulary))
+            for split in ("train", "test")}
+    (train, _), (test, _) = docs["train"], docs["test"]
+    cut = len(train) - _check_val_size(val_size, len(train), default=0)
+    return BagOfWords(name, train[:cut], train[cut:], test, vocabulary)
+
+
+def load_bbc(*, data_dir=None, val_size: int | None = None, download: bool = True) -> BagOfWords:
+    """BBC News (OCTIS): the file's fixed split of 1,556 / 334 / 335 documents, five classes, and the token
+    sequences of the training and test documents. ``val_size`` must be ``None``: the split is the file's."""
+    if val_size is not None:
+        raise InputError(f"val_size must be None for bbc (its train/val/test split is fixed by the file), "
+                         f"got {val_size!r}", argument="val_size")
+    directory, name = _directory(data_dir), "bbc"
+    vocabulary = _vocabulary(*_read(directory, name, "vocabulary.txt", download))
+    path, text = _read(directory, name, "corpus.tsv", download)
+    ids = {word: i for i, word in enumerate(vocabulary)}
+    documents = {split: [] for split in SPLITS}  # split -> [(line, token ids, label)]
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise InputError(f"{path}, line {number}: expected 3 tab-separated fields TOKENS, SPLIT, LABEL, "
+                             f"got {len(fields)}")
+        words, split, label = fields
+        if split not in documents:
+            raise InputError(f"{path}, line {number}: unknown split {split!r} (expected one of "
+                             f"{', '.join(map(repr, SPLITS))})")
+        try:
+            tokens = tuple(ids[word] for word in words.split())
+        except KeyError as error:
+            raise InputError(f"{path}, line {number}: word {error.args[0]!r} is not in the vocabulary") from None
+        if tokens:  # an empty document carries no words to model
+            documents[split].append((tokens, label.strip()))
+    for split, docs in documents.items():
+        if not docs:
+            raise InputError(f"{path}: no non-empty {split} document")
+    label_names = tuple(sorted({label for docs in documents.values() for _, label in docs}))
+    index = {label: i for i, label in enumerate(label_names)}
+    counts, labels = {}, {}
+    for split, docs in documents.items():
+        counts[split] = _counts_from_tokens([tokens for tokens, _ in docs], len(vocabulary))
+        labels[split] = torch.tensor([index[label] for _, label in docs], dtype=torch.int64)
+    return BagOfWords(name, counts["train"], counts["val"], counts["test"], vocabulary,
+                      labels["train"], labels["val"], labels["test"],
+                      train_tokens=tuple(tokens for tokens, _ in documents["train"]),
+                      test_tokens=tuple(tokens for tokens, _ in documents["test"]), label_names=label_names)
+
+
+def load_bag_of_words(train_path, vocabulary_path, *, test_path=None, val_size: int | None = None) -> BagOfWords:
+    """A user's own corpus: ``LABEL idx:count ...`` lines (1-based indices into the vocabulary file, one word a
+    line, optionally followed by a count, which is ignored), gzipped or not; empty documents are dropped. Without a
+    ``test_path``, the last tenth of the documents (``N // 10``, at least one; in the file's order, not shuffled)
+    are the test set. The last ``val_size`` of the other documents validate (default 0). Integer labels are kept
+    as they are; other labels become indices into the sorted ``label_names``. No checksum: the files are the
+    user's."""
+    vocabulary_path = Path(vocabulary_path)
+    vocabulary = _vocabulary(vocabulary_path, _text(vocabulary_path))
+    train_path = Path(train_path)
+    train, train_labels = _feat(train_path, _text(train_path), len(vocabulary))
+    if test_path is None:
+        test_size = max(1, len(train) // 10)
+        if len(train) <= test_size:
+            raise InputError(f"{train_path}: {len(train)} non-empty document(s), too few to hold out a tenth for "
+                             f"testing; give a test_path")
+        train, test = train[:-test_size], train[-test_size:]
+        train_labels, test_labels = train_labels[:-test_size], train_labels[-test_size:]
+    else:
+        test_path = Path(test_path)
+        test, test_labels = _feat(test_path, _text(test_path), len(vocabulary))
+    labels, label_names = _label_indices(train_labels, test_labels)
+    cut = len(train) - _check_val_size(val_size, len(train), default=0)
+    name = Path(train_path.name.removesuffix(".gz")).stem
+    return BagOfWords(name, train[:cut], train[cut:], test, vocabulary,
+                      labels[0][:cut], labels[0][cut:], labels[1], label_names=label_names)
+
+
+def _directory(data_dir) -> Path:
+    return Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
+
+
+def _check_val_size(val_size, pool_size: int, *, default: int) -> int:
+    if val_size is None:
+        return default
+    if not isinstance(val_size, int) or isinstance(val_size, bool) or not 0 <= val_size < pool_size:
+        raise InputError(f"val_size must be an integer in [0, {pool_size}) for this data set "
+                         f"({pool_size} training documents), got {val_size!r}", argument="val_size")
+    return val_size
+
+
+def _label_indices(*splits: list[str]) -> tuple[list[torch.Tensor], tuple[str, ...] | None]:
+    """Labels as int64 tensors: integers as they are (no names), else indices into the sorted distinct labels."""
+    try:
+        return [torch.tensor([int(label) for label in split], dtype=torch.int64) for split in splits], None
+    except (ValueError, RuntimeError, OverflowError):
+        names = tuple(sorted({label for split in splits for label in split}))
+        index = {name: i for i, name in enumerate(names)}
+        return [torch.tensor([index[label] for label in split], dtype=torch.int64) for split in splits], names
+
+
+# --- formats -----------------------------------------------------------------------------------------------------
+
+def _vocabulary(path: Path, text: str) -> tuple[str, ...]:
+    """One word a line, optionally followed by an integer (a count, unused); no word twice."""
+    words, seen = [], {}
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            raise InputError(f"{path}, line {number}: empty line (expected one word a line)")
+        if len(fields) > 2 or (len(fields) == 2 and not fields[1].lstrip("-").isdigit()):
+            raise InputError(f"{path}, line {number}: expected a word, optionally followed by a count, "
+                             f"got {line.strip()!r}")
+        word = fields[0]
+        if word in seen:
+            raise InputError(f"{path}, line {number}: word {word!r} is already on line {seen[word]}")
+        seen[word] = number
+        words.append(word)
+    if not words:
+        raise InputError(f"{path}: the vocabulary is empty")
+    return tuple(words)
+
+
+def _feat(path: Path, text: str, vocab_size: int) -> tuple[torch.Tensor, list[str]]:
+    """``LABEL idx:count ...`` lines as dense counts ``(N, V)`` and the N labels, empty documents dropped.
+
+    Each line is checked with one regular expression; the pairs of all lines are converted in one pass and put in
+    place with one ``index_put_``, so that 11,000 documents load in a fraction of a second."""
+    labels, rests, lines = [], [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split(None, 1)
+        if not fields:
+            continue  # a blank line is no document
+        rest = fields[1] if len(fields) == 2 else ""
+        if not _PAIRS.fullmatch(rest):
+            raise InputError(f"{path}, line {number}: {_bad_pair(rest, vocab_size)}")
+        labels.append(fields[0])
+        rests.append(rest)
+        lines.append(number)
+    sizes = torch.tensor([rest.count(":") for rest in rests], dtype=torch.int64)
+    # every line has passed the expression: digits and separators only, which numpy's text parser reads at C speed
+    numbers = torch.from_numpy(np.fromstring(" ".join(rests).replace(":", " "), dtype=np.int64, sep=" "))
+    if len(numbers) != 2 * int(sizes.sum()) or bool((numbers == np.iinfo(np.int64).max).any()):
+        raise InputError(f"{path}: an index or count is too large for a 64-bit integer")
+    index, count = numbers[0::2], numbers[1::2]
+    bad = (index < 1) | (index > vocab_size)
+    if bad.any():
+        first = int(bad.nonzero()[0])
+        number = lines[int(torch.searchsorted(sizes.cumsum(0), torch.tensor(first), right=True))]
+        raise InputError(f"{path}, line {number}: word index {int(index[first])} is outside the vocabulary "
+                         f"(1..{vocab_size})")
+    row = torch.repeat_interleave(torch.arange(len(rests)), sizes)
+    counts = torch.zeros(len(rests), vocab_size, dtype=torch.get_default_dtype())
+    counts.index_put_((row, index - 1), count.to(counts.dtype), accumulate=True)
+    keep = counts.sum(-1) > 0
+    if not keep.any():
+        raise InputError(f"{path}: no non-empty document (expected lines LABEL idx:count idx:count ...)")
+    return counts[keep], [label for label, kept in zip(labels, keep.tolist()) if kept]
+
+
+def _bad_pair(rest: str, vocab_size: int) -> str:
+    """What is wrong with the first bad ``idx:count`` pair of a line the regular expression rejected."""
+    for pair in rest.split():
+        index, colon, count = pair.partition(":")
+        if not colon or ":" in count or not index or not count:
+            return f"malformed pair {pair!r} (expected idx:count)"
+        if not index.isdigit():
+            return f"word index {index!r} in {pair!r} is not a positive integer"
+        if not count.isdigit():
+            kind = "negative" if count.startswith("-") and count[1:].isdigit() else "not an integer"
+            return f"count {count!r} in {pair!r} is {kind} (counts are integers >= 0)"
+    return f"cannot read {rest!r} as idx:count pairs"  # unreachable for lines the expression rejects
+
+
+def _counts_from_tokens(documents: list[tuple[int, ...]], vocab_size: int) -> torch.Tensor:
+    """Dense counts ``(N, V)`` from each document's token ids, in one ``index_put_``."""
+    sizes = torch.tensor([len(tokens) for tokens in documents], dtype=torch.int64)
+    row = torch.repeat_interleave(torch.arange(len(documents)), sizes)
+    column = torch.tensor([i for tokens in documents for i in tokens], dtype=torch.int64)
+    counts = torch.zeros(len(documents), vocab_size, dtype=torch.get_default_dtype())
+    return counts.index_put_((row, column), torch.ones(len(column), dtype=counts.dtype), accumulate=True)
+
+
+# --- files -------------------------------------------------------------------------------------------------------
+
+def _find(directory: Path, dataset: str, name: str) -> Path | None:
+    """File ``name`` (or ``name.gz``) in ``directory/<folder>/`` or ``directory/``, or ``None``."""
+    candidates = [d / f for d in (directory / FOLDERS[dataset], directory) for f in (name, name + ".gz")]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _find_or_download(directory: Path, dataset: str, name: str, download: bool) -> Path:
+    """File ``name`` as ``_find`` finds it, downloaded into ``directory/<folder>/`` first when it is missing and
+    ``download`` is true; ``FileNotFoundError`` (one line: the file, the folder and why) when it is still missing."""
+    folder = directory / FOLDERS[dataset]
+    path = _find(directory, dataset, name)
+    if path is None:
+        if not download:
+            reason = "downloading is off"
+        elif name not in URLS:
+            reason = "no download source is known for it"
+        else:
+            reason = _download(name, folder)
+        if reason is not None:
+            raise FileNotFoundError(f"{dataset}: {name} (or {name}.gz) is missing from {folder} and could not be "
+                                    f"downloaded ({reason}): put the file there, or point data_dir at the folder "
+                                    f"that holds it")
+        path = _find(directory, dataset, name)
+    return path
+
+
+def _read(directory: Path, dataset: str, name: str, download: bool) -> tuple[Path, str]:
+    """The path of file ``name`` (found as ``name`` or ``name.gz``, or downloaded) and its verified text."""
+    path = _find_or_download(directory, dataset, name, download)
+    content = _decompressed(path)
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != SHA256[name]:
+        raise InputError(f"{path}: SHA-256 of the content is {digest[:16]}..., expected {SHA256[name][:16]}...: the "
+                         f"file is corrupt or not the canonical {name}; delete it and fetch it again")
+    return path, _decoded(path, content)
+
+
+def _text(path: Path) -> str:
+    """The text of a user's file (gzipped or not), unverified."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return _decoded(path, _decompressed(path))
+
+
+def _decoded(path: Path, content: bytes) -> str:
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+def _decompressed(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if path.suffix != ".gz":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(f"{path}: cannot decompress ({error}): the file is corrupt; delete it and fetch it again") \
+            from None
+
+
+def _download(name: str, folder: Path) -> str | None:
+    """Fetch ``name`` from its sources into ``folder``, verified; ``None`` on success, else the reason."""
+    reasons = []
+    for url in URLS[name]:
+        target = folder / url.rsplit("/", 1)[-1]
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                raw = response.read()
+            content = gzip.decompress(raw) if target.suffix == ".gz" else raw
+            if hashlib.sha256(content).hexdigest() != SHA256[name]:
+                reasons.append(f"{url}: wrong SHA-256")
+                continue
+            folder.mkdir(parents=True, exist_ok=True)  # only now: a download that fails leaves no empty folder
+            write_atomically(target, raw)
+            return None
+        except (OSError, EOFError, zlib.error) as error:  # URLError and timeouts are OSErrors
+            reasons.append(f"{url}: {getattr(error, 'reason', error)}")
+    return "; ".join(reasons)

@@ -1,0 +1,55 @@
+"""The topics kind from the command line, on the real corpora in ../shared/data (skipped where they are absent)."""
+
+import json
+
+import pytest
+
+from elbo import cli
+from helpers import NUM_SE, SHARED_DATA
+
+real_data = pytest.mark.skipif(not (SHARED_DATA / "20news_avitm").is_dir() or not (SHARED_DATA / "bbc_news").is_dir(),
+                               reason="the shared corpora ../shared/data/{20news_avitm,bbc_news} are absent")
+
+
+@real_data
+def test_prodlda_on_20news_trains_evaluates_and_reports(tmp_path, capsys):
+    run = tmp_path / "prodlda"
+    assert cli.main(["train", "--data", "20news", "--data-dir", str(SHARED_DATA), "--topics", "20",
+                     "--batch-size", "200", "--lr", "0.002", "--epochs", "2", "--out", str(run), "--quiet"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["kind"] == "topics" and config["model"]["vocab_size"] == 1995
+    assert cli.main(["evaluate", str(run), "--k", "20", "--iwae-k", "5", "--max-points", "300", "--quiet"]) == 0
+    assert "nats per document" in capsys.readouterr().out
+    result = json.loads((run / "evaluation.json").read_text())
+    metrics = result["metrics"]
+    # IWAE-20 ≥ ELBO document by document in expectation, so its perplexity is the smaller (tighter) upper bound
+    for formula in ("per_document", "corpus"):
+        gap = metrics[f"perplexity_{formula}_elbo"] - metrics[f"perplexity_{formula}_iwae"]
+        assert gap > 0, (formula, gap)
+    assert 0 < metrics["diversity"] <= 1 and -1 <= metrics["npmi"] <= 1
+    topics = result["details"]["topics"]
+    assert len(topics) == 20 and all(len(t["words"]) == 10 for t in topics)
+    assert cli.main(["report", str(run), "--quiet"]) == 0
+    document = (run / "report.html").read_text()
+    assert "<h2>Topics</h2>" in document and "nats per document" in document
+
+
+@real_data
+def test_nvdm_on_bbc_gives_topic_proportions_a_classifier_can_use(tmp_path):
+    run = tmp_path / "nvdm"
+    assert cli.main(["train", "--data", "bbc", "--data-dir", str(SHARED_DATA), "--topic-model", "nvdm", "--topics",
+                     "10", "--batch-size", "100", "--lr", "0.002", "--epochs", "30", "--out", str(run),
+                     "--quiet"]) == 0
+    assert cli.main(["evaluate", str(run), "--k", "5", "--iwae-k", "2", "--quiet"]) == 0
+    metrics = json.loads((run / "evaluation.json").read_text())["metrics"]
+    chance, test_size = 0.2, 335  # five classes; the accuracy of guessing has sd sqrt(0.2 · 0.8 / 335)
+    assert metrics["accuracy"] > chance + NUM_SE * (chance * (1 - chance) / test_size) ** 0.5, metrics["accuracy"]
+
+
+def test_a_missing_corpus_is_one_line_and_makes_no_run(tmp_path, capsys):
+    capsys.readouterr()
+    code = cli.main(["train", "--data", "bbc", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run"),
+                     "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and "vocabulary.txt" in err and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()
