@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from elbo import train
+from elbo._downloads import decompressed
 from elbo.kinds import load_data
 from elbo.models.images import datasets as data
 from helpers import NUM_SE, SHARED_DATA, random_mnist, trust, write_amat, write_frey, write_idx
@@ -306,4 +307,4 @@ def test_gzip_module_round_trip_is_what_the_loader_checksums(tmp_path):
     recompressed = tmp_path / "b.gz"
     recompressed.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1))
     assert recompressed.read_bytes() != path.read_bytes()
-    assert data._decompressed(recompressed) == data._decompressed(path)
+    assert decompressed(recompressed) == decompressed(path)

@@ -30,12 +30,8 @@ naming the file and the directory to put it in. The validation set is the last `
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import io
-import urllib.request
 import warnings
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +39,7 @@ import numpy as np
 import torch
 
 from ..._checks import one_of
-from ..._files import write_atomically
+from ..._downloads import DataFiles
 from ...configs import SPLITS
 from ...errors import InputError
 
@@ -76,6 +72,7 @@ URLS = {
     "frey_rawface.mat": ["https://cs.nyu.edu/~roweis/data/frey_rawface.mat"],
 }
 
+FILES = DataFiles(sha256=SHA256, urls=URLS, folders=FOLDERS)
 _TEST_SIZE = {"digits": 297, "frey": 365}  # data sets without a test file: a fixed share becomes the test set
 _FIXED_SEED = 0  # the permutation of digits and frey, and the binarization of validation and test images
 
@@ -189,30 +186,9 @@ def binarize(x: torch.Tensor, *, seed: int | None = None, generator: torch.Gener
 
 # --- files -------------------------------------------------------------------------------------------------------
 
-def _find(directory: Path, dataset: str, name: str) -> Path | None:
-    """File ``name`` (or ``name.gz``) in ``directory/<folder>/`` or ``directory/``, or ``None``."""
-    candidates = [d / f for d in (directory / FOLDERS[dataset], directory) for f in (name, name + ".gz")]
-    return next((p for p in candidates if p.is_file()), None)
-
-
-def _find_or_download(directory: Path, dataset: str, name: str, download: bool) -> Path:
-    """File ``name`` as ``_find`` finds it, downloaded into ``directory/<folder>/`` first when it is missing and
-    ``download`` is true; ``FileNotFoundError`` (one line: the file, the folder and why) when it is still missing."""
-    folder = directory / FOLDERS[dataset]
-    path = _find(directory, dataset, name)
-    if path is None:
-        reason = _download(name, folder) if download else "downloading is off"
-        if reason is not None:
-            raise FileNotFoundError(f"{dataset}: {name} (or {name}.gz) is missing from {folder} and could not be "
-                                    f"downloaded ({reason}): put the file there, or point data_dir at the folder "
-                                    f"that holds it")
-        path = _find(directory, dataset, name)
-    return path
-
-
 def _read(directory: Path, dataset: str, name: str, download: bool) -> bytes:
     """The verified, decompressed content of file ``name`` (found as ``name`` or ``name.gz``, or downloaded)."""
-    return _verified(_find_or_download(directory, dataset, name, download), name)
+    return FILES.read(directory, dataset, name, download)[1]
 
 
 def _optional_labels(directory: Path, name: str, count: int, download: bool) -> np.ndarray | None:
@@ -220,55 +196,15 @@ def _optional_labels(directory: Path, name: str, count: int, download: bool) -> 
     the file is missing and not downloaded. Labels only colour figures, so a failed download is a warning, not an
     error; a file that is there is checked as strictly as an image file."""
     try:
-        path = _find_or_download(directory, "mnist", name, download)
+        path = FILES.find_or_download(directory, "mnist", name, download)
     except FileNotFoundError as error:
         if download:
             warnings.warn(f"{error}; MNIST is loaded without labels", stacklevel=4)
         return None
-    labels = _idx_labels(_verified(path, name))
+    labels = _idx_labels(FILES.verified(path, name))
     if len(labels) != count:
         raise InputError(f"{path} holds {len(labels)} labels for {count} images")
     return labels
-
-
-def _decompressed(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if path.suffix != ".gz":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as error:
-        raise InputError(f"{path}: cannot decompress ({error}): the file is corrupt; delete it and fetch it again") \
-            from None
-
-
-def _verified(path: Path, name: str) -> bytes:
-    content = _decompressed(path)
-    digest = hashlib.sha256(content).hexdigest()
-    if digest != SHA256[name]:
-        raise InputError(f"{path}: SHA-256 of the content is {digest[:16]}..., expected {SHA256[name][:16]}...: the "
-                         f"file is corrupt or not the canonical {name}; delete it and fetch it again")
-    return content
-
-
-def _download(name: str, folder: Path) -> str | None:
-    """Fetch ``name`` from its canonical sources into ``folder``, verified; ``None`` on success, else the reason."""
-    reasons = []
-    for url in URLS[name]:
-        target = folder / url.rsplit("/", 1)[-1]
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                raw = response.read()
-            content = gzip.decompress(raw) if target.suffix == ".gz" else raw
-            if hashlib.sha256(content).hexdigest() != SHA256[name]:
-                reasons.append(f"{url}: wrong SHA-256")
-                continue
-            folder.mkdir(parents=True, exist_ok=True)  # only now: a download that fails leaves no empty folder
-            write_atomically(target, raw)
-            return None
-        except (OSError, EOFError, zlib.error) as error:  # URLError and timeouts are OSErrors
-            reasons.append(f"{url}: {getattr(error, 'reason', error)}")
-    return "; ".join(reasons)
 
 
 # --- formats -----------------------------------------------------------------------------------------------------

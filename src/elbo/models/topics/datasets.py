@@ -27,11 +27,7 @@ the file and the directory to put it in. A bad file is an ``InputError`` of one 
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import re
-import urllib.request
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +35,7 @@ import numpy as np
 import torch
 
 from ..._checks import one_of
-from ..._files import write_atomically
+from ..._downloads import DataFiles, decompressed
 from ...configs import SPLITS
 from ...errors import InputError
 
@@ -63,6 +59,7 @@ SHA256 = {
 _DVAE = ("https://raw.githubusercontent.com/sophieburkhardt/dirichlet-vae-topic-models/"
          "70091d4f1df37c7a7eb2995fbbffba36caed46aa/data/20news/")
 URLS = {name: [_DVAE + name] for name in ("train.feat", "test.feat", "vocab.new")}
+FILES = DataFiles(sha256=SHA256, urls=URLS, folders=FOLDERS)
 
 _PAIRS = re.compile(r"(?:\d+:\d+(?:\s+|$))*")  # what follows the label on a well-formed line
 
@@ -294,40 +291,9 @@ def _counts_from_tokens(documents: list[tuple[int, ...]], vocab_size: int) -> to
 
 # --- files -------------------------------------------------------------------------------------------------------
 
-def _find(directory: Path, dataset: str, name: str) -> Path | None:
-    """File ``name`` (or ``name.gz``) in ``directory/<folder>/`` or ``directory/``, or ``None``."""
-    candidates = [d / f for d in (directory / FOLDERS[dataset], directory) for f in (name, name + ".gz")]
-    return next((p for p in candidates if p.is_file()), None)
-
-
-def _find_or_download(directory: Path, dataset: str, name: str, download: bool) -> Path:
-    """File ``name`` as ``_find`` finds it, downloaded into ``directory/<folder>/`` first when it is missing and
-    ``download`` is true; ``FileNotFoundError`` (one line: the file, the folder and why) when it is still missing."""
-    folder = directory / FOLDERS[dataset]
-    path = _find(directory, dataset, name)
-    if path is None:
-        if not download:
-            reason = "downloading is off"
-        elif name not in URLS:
-            reason = "no download source is known for it"
-        else:
-            reason = _download(name, folder)
-        if reason is not None:
-            raise FileNotFoundError(f"{dataset}: {name} (or {name}.gz) is missing from {folder} and could not be "
-                                    f"downloaded ({reason}): put the file there, or point data_dir at the folder "
-                                    f"that holds it")
-        path = _find(directory, dataset, name)
-    return path
-
-
 def _read(directory: Path, dataset: str, name: str, download: bool) -> tuple[Path, str]:
     """The path of file ``name`` (found as ``name`` or ``name.gz``, or downloaded) and its verified text."""
-    path = _find_or_download(directory, dataset, name, download)
-    content = _decompressed(path)
-    digest = hashlib.sha256(content).hexdigest()
-    if digest != SHA256[name]:
-        raise InputError(f"{path}: SHA-256 of the content is {digest[:16]}..., expected {SHA256[name][:16]}...: the "
-                         f"file is corrupt or not the canonical {name}; delete it and fetch it again")
+    path, content = FILES.read(directory, dataset, name, download)
     return path, _decoded(path, content)
 
 
@@ -335,7 +301,7 @@ def _text(path: Path) -> str:
     """The text of a user's file (gzipped or not), unverified."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    return _decoded(path, _decompressed(path))
+    return _decoded(path, decompressed(path))
 
 
 def _decoded(path: Path, content: bytes) -> str:
@@ -345,32 +311,3 @@ def _decoded(path: Path, content: bytes) -> str:
         raise InputError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
-def _decompressed(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if path.suffix != ".gz":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as error:
-        raise InputError(f"{path}: cannot decompress ({error}): the file is corrupt; delete it and fetch it again") \
-            from None
-
-
-def _download(name: str, folder: Path) -> str | None:
-    """Fetch ``name`` from its sources into ``folder``, verified; ``None`` on success, else the reason."""
-    reasons = []
-    for url in URLS[name]:
-        target = folder / url.rsplit("/", 1)[-1]
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                raw = response.read()
-            content = gzip.decompress(raw) if target.suffix == ".gz" else raw
-            if hashlib.sha256(content).hexdigest() != SHA256[name]:
-                reasons.append(f"{url}: wrong SHA-256")
-                continue
-            folder.mkdir(parents=True, exist_ok=True)  # only now: a download that fails leaves no empty folder
-            write_atomically(target, raw)
-            return None
-        except (OSError, EOFError, zlib.error) as error:  # URLError and timeouts are OSErrors
-            reasons.append(f"{url}: {getattr(error, 'reason', error)}")
-    return "; ".join(reasons)
