@@ -31,7 +31,8 @@ def test_prodlda_on_20news_trains_evaluates_and_reports(tmp_path, capsys):
     assert len(topics) == 20 and all(len(t["words"]) == 10 for t in topics)
     assert cli.main(["report", str(run), "--quiet"]) == 0
     document = (run / "report.html").read_text()
-    assert "<h2>Topics</h2>" in document and "nats per document" in document
+    assert "<h2>Topics</h2>" in document and "nats per document" in document and 'alt="topic_words"' in document
+    assert (run / "figures" / "topic_words.png").is_file()
 
 
 @real_data

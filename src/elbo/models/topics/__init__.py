@@ -24,7 +24,8 @@ def configure(config: TopicConfig, data) -> TopicConfig:
 _HERE = "elbo.models.topics"
 KIND = Kind(name="topics", config=TopicConfig, unit="document", configure=configure,
             build=f"{_HERE}.model:make_topic_model", metrics=f"{_HERE}.evaluation:metrics",
-            sections=f"{_HERE}.evaluation:sections", add_arguments=f"{_HERE}.options:add_arguments",
+            sections=f"{_HERE}.evaluation:sections", figures=f"{_HERE}.evaluation:figures",
+            add_arguments=f"{_HERE}.options:add_arguments",
             config_from_arguments=f"{_HERE}.options:config_from_arguments",
             description="neural topic models (ProdLDA, NVDM) of bags of words")
 

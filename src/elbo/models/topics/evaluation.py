@@ -11,7 +11,7 @@ import torch
 from ...likelihoods import log_multinomial_coefficient
 from . import metrics as measures
 
-__all__ = ["metrics", "sections", "topic_table", "TOP_WORDS"]
+__all__ = ["metrics", "sections", "figures", "topic_table", "TOP_WORDS"]
 
 TOP_WORDS = 10  # NPMI of each topic's top 10 words; diversity over the top 25
 
@@ -65,3 +65,25 @@ def sections(run, test: torch.Tensor) -> list[tuple[str, str]]:
     note = (f'<p class="note">{len(topics)} topics, their top {TOP_WORDS} words; NPMI by document co-occurrence in '
             f"the training split (a pair never seen together counts −1), mean {mean:.3f}.</p>")
     return [("Topics", f"{note}<table><tr><th>NPMI</th><th>top words</th></tr>{rows}</table>")]
+
+
+def figures(run, test: torch.Tensor, labels, kl) -> tuple[list, list]:
+    """The report's figure of the topic-word matrix: each topic's word distribution ``softmax(β_k)`` (a row) over
+    the union of every topic's top three words (the columns, in the order the topics first name them)."""
+    from matplotlib.figure import Figure
+
+    weights = torch.softmax(run.model.topic_words().detach().cpu().double(), -1)
+    top = measures.top_words(weights, 3)
+    columns = list(dict.fromkeys(top.flatten().tolist()))
+    figure = Figure(figsize=(max(6.0, 0.16 * len(columns) + 1.5), max(3.0, 0.16 * len(weights) + 1.2)),
+                    layout="constrained")
+    axes = figure.add_subplot()
+    image = axes.imshow(weights[:, columns].numpy(), aspect="auto", cmap="viridis", interpolation="nearest")
+    axes.set_xticks(range(len(columns)), [run.data.vocabulary[i] for i in columns], rotation=90, fontsize=6)
+    axes.set_yticks(range(len(weights)), [str(k) for k in range(len(weights))], fontsize=6)
+    axes.set_xlabel("the top three words of every topic")
+    axes.set_ylabel("topic")
+    figure.colorbar(image, ax=axes, label="softmax(β_k), the word's share in topic k")
+    caption = ("The topic-word matrix over each topic's top three words: softmax of the decoder's weights of each "
+               "topic, one topic a row.")
+    return [("topic_words", caption, figure)], []
