@@ -397,6 +397,9 @@ def test_the_measuring_commands_refuse_what_their_settings_cannot_do(run, capsys
         _refused(capsys, ["surgery", str(run), "--data", "frey", "--data-dir", str(SHARED_DATA), "--quiet"],
                  "must have shape (N, 64)", unchanged=run)
     _refused(capsys, ["train", "--resume", str(run), "--epochs", "3"], "drop --epochs", unchanged=run)
+    huge = str(10**9)  # draws that cannot fit in memory: refused before they are tried
+    _refused(capsys, ["surgery", str(run), "--k", huge, "--quiet"], "lower --k or --max-points", unchanged=run)
+    _refused(capsys, ["diagnose", str(run), "--k", huge, "--quiet"], "lower --k or --batch-size", unchanged=run)
 
 
 # --- kill -9 at random moments ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import math
 from .errors import InputError
 
 __all__ = ["one_of", "check_positive", "check_positive_float", "check_finite", "check_seed", "check_device",
-           "check_int_at_least"]
+           "check_int_at_least", "check_fits"]
 
 
 def one_of(name: str, value, allowed, *, context: str = ""):
@@ -57,6 +57,21 @@ def check_seed(seed, *, name: str = "seed") -> None:
     """A seed is an integer in ``[0, 2^63)``."""
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
         raise InputError(f"{name} must be an integer in [0, 2^63), got {seed!r}", argument=name)
+
+
+def check_fits(needed: float, device, *, what: str, argument: str, remedy: str) -> None:
+    """``InputError`` when ``needed`` bytes exceed the memory free now on ``device`` (a CPU's available physical
+    memory, a GPU's free memory): "WHAT need about X GiB, more than the Y GiB free here: REMEDY"."""
+    import os
+
+    import torch
+
+    device = torch.device(device)
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else \
+        os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if needed > free:
+        raise InputError(f"{what} need about {needed / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB free "
+                         f"here: {remedy}", argument=argument)
 
 
 def check_device(device):

@@ -23,11 +23,11 @@ from torch.distributions import Normal, kl_divergence
 from tqdm.auto import tqdm
 
 from . import bounds
-from ._checks import check_device, check_positive, one_of
+from ._checks import check_device, check_fits, check_positive, one_of
 from ._files import write_json
 from .configs import IWAE_ESTIMATORS, DiagnoseConfig
 from .errors import InputError
-from .evaluate import ACTIVITY_THRESHOLD, batches, check_data, latent_activity, measured_data
+from .evaluate import ACTIVITY_THRESHOLD, batches, check_data, graph_bytes_per_draw, latent_activity, measured_data
 from .protocols import HasEncoder, LatentModel, check_capability, one_gaussian_layer
 from .runs import load_run, locked
 from .surgery import diagonal_gaussian
@@ -151,6 +151,9 @@ def _diagnose_run(path, config: DiagnoseConfig, *, data, data_dir, device, progr
     activity = latent_activity(model, model.guide, test)  # checks the test points once, before any other work
     kl = kl_per_dimension(model, model.guide, test) if one_gaussian_layer(model) else None
     groups = parameter_groups(model)
+    check_fits(graph_bytes_per_draw(model, batch[:2]) * max(config.num_samples) * len(batch), device,
+               what=f"the gradients of the IWAE bound with K = {max(config.num_samples)} on {len(batch)} points",
+               argument="num_samples", remedy="lower num_samples or batch_size")
     cells = [(estimator, k) for estimator in config.estimators for k in config.num_samples]
     snr = [{"estimator": estimator, "k": k, **gradient_snr(model, model.guide, batch, num_samples=k,
                                                            estimator=estimator, num_draws=config.num_draws,

@@ -38,9 +38,28 @@ from .runs import Run, load_run, locked
 
 __all__ = ["iwae_per_point", "elbo_per_point", "log_likelihood", "mean_and_stderr", "latent_activity",
            "active_units", "evaluate", "evaluate_run", "ACTIVITY_THRESHOLD", "check_data", "slices", "batches",
-           "measured_data"]
+           "measured_data", "graph_bytes_per_draw"]
 
 ACTIVITY_THRESHOLD = 0.01
+
+
+def graph_bytes_per_draw(model, x: torch.Tensor) -> float:
+    """The bytes of the tensors that one draw of ``z`` for one point saves for the backward pass of the ELBO,
+    measured on the points ``x`` with fixed noise (the caller's random stream left alone): what a gradient step costs
+    per draw, to refuse one that cannot fit before it is tried."""
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor.numel() * tensor.element_size())
+        return tensor
+
+    device = x.device
+    form = "analytic" if isinstance(model, LatentModel) else "mc"
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        torch.manual_seed(0)
+        bounds.elbo(model, model.guide, x, 1, form=form, validate_args=False).sum()
+    return sum(saved) / len(x)
 
 
 def check_data(model, data: torch.Tensor) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
-from ._checks import check_device, check_positive
+from ._checks import check_device, check_fits, check_positive
 from ._files import write_json
 from .configs import SurgeryConfig
 from .errors import InputError
@@ -180,6 +180,9 @@ def elbo_surgery(model, guide, data: torch.Tensor, *, num_samples: int = 1,
     prior = Normal(*(v.double() for v in diagonal_gaussian(model.prior(), what="the prior p(z)")))
     loc, scale = (v.double() for v in _encode(guide, data, batch_size, progress))  # (N, D)
     num_points, latent_dim = loc.shape
+    check_fits(4 * num_samples * loc.numel() * loc.element_size(), loc.device,  # z and three more of its size
+               what=f"{num_samples} draws of z for each of {num_points} points", argument="num_samples",
+               remedy="lower num_samples or max_points")
     z = loc + scale * torch.randn(num_samples, num_points, latent_dim, dtype=loc.dtype, device=loc.device)  # (S, N, D)
     log_q_own = Normal(loc, scale).log_prob(z).sum(-1)  # (S, N): log q(z | x_n) at z drawn from it
     log_q = log_aggregate_density(z.reshape(-1, latent_dim), loc, scale, block_size=block_size,

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +50,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import bounds, distributed, evaluate, runs
-from ._checks import check_device, check_positive
+from ._checks import check_device, check_fits, check_positive
 from ._compiler import compiled
 from .configs import IWAE_SCHEDULE_EPOCHS, TrainConfig
 from .errors import InputError
@@ -378,28 +377,13 @@ def _device(config: TrainConfig) -> torch.device:
 
 
 def _check_memory(model, x: torch.Tensor, config: TrainConfig, device: torch.device) -> None:
-    """Refuse, before anything is written, a step whose autograd graph cannot fit in the memory free now: the
-    tensors one draw of ``z`` for one point saves for the backward pass, measured on two points with fixed noise
-    (the run's random stream left alone), times the ``num_samples × batch_size`` draws of a process's step."""
-    saved = []
-
-    def pack(tensor):
-        saved.append(tensor.numel() * tensor.element_size())
-        return tensor
-
-    probe = dataclasses.replace(config, num_samples=1)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-            torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        torch.manual_seed(0)
-        training_bound(model, x, probe)[0].sum()
-    per_draw = sum(saved) / len(x)
+    """Refuse, before anything is written, a step whose autograd graph cannot fit in the memory free now: the bytes
+    one draw saves for the backward pass (``evaluate.graph_bytes_per_draw``) times the ``num_samples ×
+    batch_size`` draws of a process's step."""
     draws = config.num_samples * config.batch_size // distributed.world_size()
-    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else \
-        os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if per_draw * draws > free:
-        raise InputError(f"num_samples × batch_size = {draws} draws of z a step need about "
-                         f"{per_draw * draws / 2**30:.1f} GiB for the gradient, more than the {free / 2**30:.1f} GiB "
-                         f"free here: lower num_samples or batch_size", argument="num_samples")
+    check_fits(evaluate.graph_bytes_per_draw(model, x) * draws, device,
+               what=f"num_samples × batch_size = {draws} draws of z a step", argument="num_samples",
+               remedy="lower num_samples or batch_size")
 
 
 def _generators(seed: int, device: torch.device) -> dict:
