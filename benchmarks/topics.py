@@ -1,7 +1,7 @@
 """Topic models side by side (issue 14): elbo's ProdLDA and NVDM against scikit-learn's and gensim's variational LDA
 and a collapsed Gibbs sampler, on the same data, splits and metric code.
 
-    python benchmarks/topics.py --data-dir ../shared/data                  # the full run (about 10 minutes, 2 cores)
+    python benchmarks/topics.py --data-dir ../shared/data                  # the full run (7 minutes, one thread)
     python benchmarks/topics.py --quick                                    # a smoke run of a minute or two
     python benchmarks/topics.py --datasets bbc --contestants prodlda,sklearn-batch --k 20
 
