@@ -54,3 +54,48 @@ def test_a_missing_corpus_is_one_line_and_makes_no_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1 and "vocabulary.txt" in err and "Traceback" not in err, err
     assert not (tmp_path / "run").exists()
+
+
+def _write_corpus(directory, *, documents=60, vocabulary=12, seed=0):
+    """Two topics of six words each, ten words a document, in the LABEL idx:count format."""
+    import random
+
+    rng = random.Random(seed)
+    directory.mkdir()
+    (directory / "vocabulary.txt").write_text("".join(f"word{i}\n" for i in range(vocabulary)))
+    lines = []
+    for d in range(documents):
+        topic = d % 2
+        words = [rng.randrange(6) + 6 * topic for _ in range(10)]
+        counts = {w: words.count(w) for w in set(words)}
+        lines.append(f"{topic} " + " ".join(f"{w + 1}:{c}" for w, c in sorted(counts.items())))
+    (directory / "train.feat").write_text("\n".join(lines) + "\n")
+
+
+def test_a_users_own_corpus_trains_evaluates_and_reports_from_the_cli(tmp_path, capsys):
+    corpus, run = tmp_path / "corpus", tmp_path / "run"
+    _write_corpus(corpus)
+    assert cli.main(["train", "--data", "corpus", "--data-dir", str(corpus), "--topics", "2", "--batch-size", "10",
+                     "--epochs", "3", "--out", str(run), "--quiet"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"] == "corpus" and config["model"]["vocab_size"] == 12
+    assert cli.main(["evaluate", str(run), "--k", "10", "--iwae-k", "2", "--quiet"]) == 0
+    result = json.loads((run / "evaluation.json").read_text())
+    assert result["num_points"] == 6 and len(result["details"]["topics"]) == 2  # the last tenth is the test set
+    assert cli.main(["report", str(run), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda d: None, "the data set 'corpus' is a directory of your own: give --data-dir"),
+    (lambda d: (_write_corpus(d), (d / "vocabulary.txt").unlink()), "vocabulary.txt or vocab.new is missing"),
+    (lambda d: (_write_corpus(d), (d / "train.feat").write_text("0 13:1\n" * 20)), "train.feat, line 1"),
+    (lambda d: (_write_corpus(d), (d / "train.feat").write_text("0 1:1.5\n" * 20)), "train.feat, line 1"),
+], ids=["no directory given", "no vocabulary", "a word past the vocabulary", "a count not an integer"])
+def test_a_bad_corpus_is_one_line_and_makes_no_run(tmp_path, capsys, make, match):
+    make(tmp_path / "corpus")
+    given = [] if not (tmp_path / "corpus").exists() else ["--data-dir", str(tmp_path / "corpus")]
+    capsys.readouterr()
+    code = cli.main(["train", "--data", "corpus", *given, "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and match in err and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()

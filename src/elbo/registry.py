@@ -78,6 +78,7 @@ for _name in ("digits", "mnist", "binarized_mnist", "frey"):
 KINDS.register("topics", "elbo.models.topics:KIND")
 DATASETS.register("20news", "elbo.models.topics:TWENTY_NEWS")
 DATASETS.register("bbc", "elbo.models.topics:BBC")
+DATASETS.register("corpus", "elbo.models.topics:CORPUS")
 LIKELIHOODS.register("bernoulli", "elbo.likelihoods:BernoulliLikelihood")
 LIKELIHOODS.register("gaussian", "elbo.likelihoods:GaussianLikelihood")
 LIKELIHOODS.register("multinomial", "elbo.likelihoods:MultinomialLikelihood")

@@ -13,7 +13,7 @@ import dataclasses
 from ...kinds import Dataset, Kind
 from .config import TopicConfig
 
-__all__ = ["KIND", "TopicConfig", "configure", "TWENTY_NEWS", "BBC"]
+__all__ = ["KIND", "TopicConfig", "configure", "TWENTY_NEWS", "BBC", "CORPUS"]
 
 
 def configure(config: TopicConfig, data) -> TopicConfig:
@@ -32,3 +32,5 @@ KIND = Kind(name="topics", config=TopicConfig, unit="document", configure=config
 TWENTY_NEWS = Dataset("topics", f"{_HERE}.datasets:load_20news",
                       "20 Newsgroups, ProdLDA's split: 11,258 + 7,487 documents, 1,995 words")
 BBC = Dataset("topics", f"{_HERE}.datasets:load_bbc", "BBC News: 2,225 articles in 5 classes, 2,949 words")
+CORPUS = Dataset("topics", f"{_HERE}.datasets:load_corpus",
+                 "your own corpus: --data-dir DIR with train.feat, vocabulary.txt and, optionally, test.feat")

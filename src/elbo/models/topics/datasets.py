@@ -27,6 +27,7 @@ the file and the directory to put it in. A bad file is an ``InputError`` of one 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,27 @@ def load_bag_of_words(train_path, vocabulary_path, *, test_path=None, val_size: 
     name = Path(train_path.name.removesuffix(".gz")).stem
     return BagOfWords(name, train[:cut], train[cut:], test, vocabulary,
                       labels[0][:cut], labels[0][cut:], labels[1], label_names=label_names)
+
+
+CORPUS_FILES = {"train": ("train.feat",), "test": ("test.feat",), "vocabulary": ("vocabulary.txt", "vocab.new")}
+
+
+def load_corpus(*, data_dir=None, val_size: int | None = None, download: bool = True) -> BagOfWords:
+    """The data set ``"corpus"``: a user's own corpus in the directory ``data_dir`` (``elbo train --data corpus
+    --data-dir DIR``), read by ``load_bag_of_words``: ``train.feat`` (``LABEL idx:count`` lines), a vocabulary
+    (``vocabulary.txt`` or ``vocab.new``, one word a line) and, optionally, ``test.feat``; each may be gzipped.
+    ``download`` is not used: the files are the user's."""
+    if data_dir is None:
+        raise InputError("the data set 'corpus' is a directory of your own: give data_dir (train.feat, "
+                         "vocabulary.txt and, optionally, test.feat)", argument="data_dir")
+    directory = Path(data_dir)
+    found = {role: next((directory / f for name in names for f in (name, name + ".gz") if (directory / f).is_file()),
+                        None) for role, names in CORPUS_FILES.items()}
+    for role in ("train", "vocabulary"):
+        if found[role] is None:
+            raise FileNotFoundError(f"corpus: {' or '.join(CORPUS_FILES[role])} is missing from {directory}")
+    corpus = load_bag_of_words(found["train"], found["vocabulary"], test_path=found["test"], val_size=val_size)
+    return dataclasses.replace(corpus, name="corpus")
 
 
 def _directory(data_dir) -> Path:

@@ -18,7 +18,7 @@ TOP_WORDS = 10  # NPMI of each topic's top 10 words; diversity over the top 25
 
 def topic_table(model, data, *, top: int = TOP_WORDS) -> list[dict]:
     """Each topic's top words (in order) and their NPMI by document co-occurrence in the training split."""
-    words = measures.top_words(model.topic_words().detach().cpu(), top)
+    words = measures.top_words(model.topic_words().detach().cpu(), min(top, len(data.vocabulary)))
     coherence = measures.npmi(words, data.train.cpu())
     return [{"words": [data.vocabulary[i] for i in row.tolist()], "npmi": float(value)}
             for row, value in zip(words, coherence)]
@@ -41,7 +41,8 @@ def metrics(run, test: torch.Tensor, per_point: dict) -> dict:
     result["log_likelihood_of_counts"] = float((per_point["log_likelihood"].cpu() + coefficient).double().mean())
     topics = topic_table(model, data)
     result["npmi"] = sum(t["npmi"] for t in topics) / len(topics)
-    result["diversity"] = measures.diversity(measures.top_words(model.topic_words().detach().cpu(), 25))
+    diversity_words = min(25, len(data.vocabulary))  # Dieng et al.'s 25, or every word of a smaller vocabulary
+    result["diversity"] = measures.diversity(measures.top_words(model.topic_words().detach().cpu(), diversity_words))
     if data.train_labels is not None and data.test_labels is not None and len(test) == len(data.test):
         result["accuracy"] = measures.classification_accuracy(
             _proportions(model, data.train), data.train_labels, _proportions(model, test), data.test_labels)
@@ -73,7 +74,7 @@ def figures(run, test: torch.Tensor, labels, kl) -> tuple[list, list]:
     from matplotlib.figure import Figure
 
     weights = torch.softmax(run.model.topic_words().detach().cpu().double(), -1)
-    top = measures.top_words(weights, 3)
+    top = measures.top_words(weights, min(3, weights.shape[1]))
     columns = list(dict.fromkeys(top.flatten().tolist()))
     figure = Figure(figsize=(max(6.0, 0.16 * len(columns) + 1.5), max(3.0, 0.16 * len(weights) + 1.2)),
                     layout="constrained")
