@@ -195,17 +195,26 @@ def elbo_surgery(model, guide, data: torch.Tensor, *, num_samples: int = 1,
              "kl": kl, "elbo": log_likelihood - kl}
 
     num_chosen = min(num_points, max(2, dimension_samples // num_samples))
+    log_ratio_marginals = _marginal_terms(terms, z, log_q, loc, scale, prior, num_chosen, block_size, progress)
+    result = _summary(terms, num_points=num_points, num_samples=num_samples, num_chosen=num_chosen,
+                      latent_dim=latent_dim)
+    result["dimensionwise_kl_per_unit"] = log_ratio_marginals.mean((0, 1)).tolist()
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _marginal_terms(terms: dict, z, log_q, loc, scale, prior, num_chosen: int, block_size: int,
+                    progress: bool) -> torch.Tensor:
+    """Add the total correlation and the dimension-wise KL to ``terms``, from the draws of ``num_chosen`` points
+    chosen at random; returns ``log q(z_j) - log p(z_j)`` of those draws, ``(S, P, D)``."""
+    num_samples, num_points, latent_dim = z.shape
     chosen = torch.randperm(num_points, device=z.device)[:num_chosen]
     z_chosen = z[:, chosen].reshape(-1, latent_dim)
     log_q_marginals = log_marginal_densities(z_chosen, loc, scale, block_size=block_size, progress=progress)  # (S·P, D)
     log_ratio_marginals = (log_q_marginals - prior.log_prob(z_chosen)).reshape(num_samples, num_chosen, -1)
     terms["total_correlation"] = log_q[:, chosen] - log_q_marginals.sum(1).reshape(num_samples, num_chosen)
     terms["dimensionwise_kl"] = log_ratio_marginals.sum(-1)
-    result = _summary(terms, num_points=num_points, num_samples=num_samples, num_chosen=num_chosen,
-                      latent_dim=latent_dim)
-    result["dimensionwise_kl_per_unit"] = log_ratio_marginals.mean((0, 1)).tolist()
-    result["seconds"] = time.perf_counter() - started
-    return result
+    return log_ratio_marginals
 
 
 def _summary(terms: dict, *, num_points: int, num_samples: int, num_chosen: int, latent_dim: int) -> dict:
