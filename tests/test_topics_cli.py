@@ -72,11 +72,12 @@ def _write_corpus(directory, *, documents=60, vocabulary=12, seed=0):
     (directory / "train.feat").write_text("\n".join(lines) + "\n")
 
 
-def test_a_users_own_corpus_trains_evaluates_and_reports_from_the_cli(tmp_path, capsys):
+@pytest.mark.parametrize("model", ["prodlda", "nvdm", "dirichlet"])
+def test_a_users_own_corpus_trains_evaluates_and_reports_from_the_cli(tmp_path, capsys, model):
     corpus, run = tmp_path / "corpus", tmp_path / "run"
     _write_corpus(corpus)
-    assert cli.main(["train", "--data", "corpus", "--data-dir", str(corpus), "--topics", "2", "--batch-size", "10",
-                     "--epochs", "3", "--out", str(run), "--quiet"]) == 0
+    assert cli.main(["train", "--data", "corpus", "--data-dir", str(corpus), "--topic-model", model, "--topics", "2",
+                     "--batch-size", "10", "--epochs", "3", "--out", str(run), "--quiet"]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["data"] == "corpus" and config["model"]["vocab_size"] == 12
     assert cli.main(["evaluate", str(run), "--k", "10", "--iwae-k", "2", "--quiet"]) == 0

@@ -10,7 +10,8 @@ from ...errors import InputError
 
 __all__ = ["TopicConfig", "TOPIC_MODELS", "TOPIC_ACTIVATIONS"]
 
-TOPIC_MODELS = ("prodlda", "nvdm")  # Srivastava & Sutton 2017; Miao et al. 2016
+# Srivastava & Sutton 2017; Miao et al. 2016; Burkhardt & Kramer 2019
+TOPIC_MODELS = ("prodlda", "nvdm", "dirichlet")
 TOPIC_ACTIVATIONS = ("softplus", "relu", "tanh")
 
 
@@ -20,7 +21,9 @@ class TopicConfig:
 
     ``model``: ``"prodlda"`` (a logistic-normal q over topic proportions ``θ = softmax(z)``, the Laplace approximation
     of a symmetric Dirichlet(``alpha``) prior, and the product-of-experts decoder ``softmax(BN(β θ))``) or ``"nvdm"``
-    (a Gaussian latent ``z ~ N(0, I)`` and the decoder ``softmax(W z + b)``). ``num_topics``: the size of ``z``.
+    (a Gaussian latent ``z ~ N(0, I)`` and the decoder ``softmax(W z + b)``) or ``"dirichlet"`` (the Dirichlet
+    VAE: a true Dirichlet(``alpha``) prior and a Dirichlet q over θ, exact KL, ProdLDA's decoder). ``num_topics``:
+    the size of ``z``.
     ``hidden_dims``: the encoder's layers; ``dropout``: on the encoder's output (and on θ for ProdLDA), in training
     only; ``batch_norm``: ProdLDA's batch normalisation of the decoder's logits (its running statistics, never the
     test batch's, in evaluation). ``vocab_size``: from the data set (``None`` until then).

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 
 import torch
+from torch.distributions import Dirichlet
 
 from ...likelihoods import log_multinomial_coefficient
 from . import metrics as measures
@@ -52,9 +53,14 @@ def metrics(run, test: torch.Tensor, per_point: dict) -> dict:
 
 @torch.no_grad()
 def _proportions(model, x: torch.Tensor) -> torch.Tensor:
-    """Topic proportions at q's mean, ``softmax(E_q[z])``, one row a document (the features a classifier sees)."""
+    """Topic proportions, one row a document (the features a classifier sees): ``E_q[θ]`` for a Dirichlet q,
+    ``softmax(E_q[z])`` for a Gaussian one."""
     x = x.to(next(model.parameters()).device)
-    return torch.cat([torch.softmax(model.guide(x[i:i + 500]).mean, -1) for i in range(0, len(x), 500)]).cpu()
+    means = []
+    for i in range(0, len(x), 500):
+        q = model.guide(x[i:i + 500])
+        means.append(q.mean if isinstance(q, Dirichlet) else torch.softmax(q.mean, -1))
+    return torch.cat(means).cpu()
 
 
 def sections(run, test: torch.Tensor) -> list[tuple[str, str]]:

@@ -6,7 +6,10 @@ Both have one stochastic layer, the model interface of ``elbo.bounds`` (``prior(
 - ``ProdLDA`` (Srivastava & Sutton 2017): ``z ∈ R^K``, ``θ = softmax(z)``, ``p(z)`` the Laplace approximation of a
   Dirichlet(α) in the softmax basis (``dirichlet_laplace``), ``p(x|z) = Mult(softmax(BN(β θ)))`` with ``β`` a
   ``(V, K)`` matrix (a product of experts rather than LDA's mixture), batch norm without affine parameters;
-- ``NVDM`` (Miao et al. 2016): ``z ~ N(0, I)``, ``p(x|z) = Mult(softmax(W z + b))``.
+- ``NVDM`` (Miao et al. 2016): ``z ~ N(0, I)``, ``p(x|z) = Mult(softmax(W z + b))``;
+- ``DirichletVAE`` (Burkhardt & Kramer 2019): ``θ`` itself is the latent, ``p(θ) = Dirichlet(α)`` and
+  ``q(θ|x) = Dirichlet(softplus(f_φ(x)))`` (reparameterised by torch's implicit gradients), so the KL term is the
+  exact Dirichlet KL rather than that of a Laplace approximation; ProdLDA's decoder ``softmax(BN(β θ))``.
 
 ``q(z|x) = N(loc_φ(x), diag(scale_φ(x)²))`` from an MLP on the counts (``config.hidden_dims``, ``config.activation``),
 with dropout on its last hidden layer in training; ProdLDA batch-normalises ``loc`` and ``log scale``
@@ -18,13 +21,14 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Dirichlet, Distribution, Independent, Normal
 
 from ...errors import InputError
 from ...likelihoods import MultinomialLikelihood
 from .config import TopicConfig
 
-__all__ = ["ProdLDA", "NVDM", "TopicEncoder", "dirichlet_laplace", "make_topic_model"]
+__all__ = ["ProdLDA", "NVDM", "DirichletVAE", "TopicEncoder", "DirichletEncoder", "dirichlet_laplace",
+           "make_topic_model"]
 
 _ACTIVATIONS = {"softplus": nn.Softplus, "relu": nn.ReLU, "tanh": nn.Tanh}  # config.TOPIC_ACTIVATIONS
 
@@ -62,12 +66,7 @@ class TopicEncoder(nn.Module):
     def __init__(self, vocab_size: int, hidden_dims, num_topics: int, *, activation: str, dropout: float,
                  batch_norm: bool):
         super().__init__()
-        layers, n_in = [], vocab_size
-        for n_out in hidden_dims:
-            layers += [nn.Linear(n_in, n_out), _ACTIVATIONS[activation]()]
-            n_in = n_out
-        layers.append(nn.Dropout(dropout))
-        self.hidden = nn.Sequential(*layers)
+        self.hidden, n_in = _hidden_layers(vocab_size, hidden_dims, activation, dropout)
         self.loc = nn.Linear(n_in, num_topics)
         self.log_scale = nn.Linear(n_in, num_topics)
         self.loc_norm = nn.BatchNorm1d(num_topics, affine=False) if batch_norm else None
@@ -79,10 +78,39 @@ class TopicEncoder(nn.Module):
                                   _batch_norm(self.log_scale_norm, self.log_scale(h)))
 
 
+def _hidden_layers(vocab_size: int, hidden_dims, activation: str, dropout: float) -> tuple[nn.Module, int]:
+    """The encoder's MLP on the counts, with dropout on its last layer, and the width of its output."""
+    layers, n_in = [], vocab_size
+    for n_out in hidden_dims:
+        layers += [nn.Linear(n_in, n_out), _ACTIVATIONS[activation]()]
+        n_in = n_out
+    layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers), n_in
+
+
+class DirichletEncoder(nn.Module):
+    """``x: (B, V) -> q(θ|x) = Dirichlet(concentration)``, batch ``(B,)``, event ``(K,)``: the hidden layers, then
+    ``concentration = softplus(linear) + MIN_CONCENTRATION`` (batch-normalised before the softplus if
+    ``batch_norm``)."""
+
+    MIN_CONCENTRATION = 1e-3  # below it, float draws of θ round to exact zeros, where log q(θ) is infinite
+
+    def __init__(self, vocab_size: int, hidden_dims, num_topics: int, *, activation: str, dropout: float,
+                 batch_norm: bool):
+        super().__init__()
+        self.hidden, n_in = _hidden_layers(vocab_size, hidden_dims, activation, dropout)
+        self.concentration = nn.Linear(n_in, num_topics)
+        self.norm = nn.BatchNorm1d(num_topics, affine=False) if batch_norm else None
+
+    def forward(self, x: torch.Tensor) -> Distribution:
+        h = _batch_norm(self.norm, self.concentration(self.hidden(x)))
+        return Dirichlet(nn.functional.softplus(h) + self.MIN_CONCENTRATION, validate_args=False)
+
+
 class _TopicModel(nn.Module):
     """What both models share: the config, the encoder (``guide``), the multinomial head and the data check."""
 
-    def __init__(self, config: TopicConfig, *, encoder_batch_norm: bool):
+    def __init__(self, config: TopicConfig, *, encoder_batch_norm: bool, encoder: type = None):
         super().__init__()
         if not isinstance(config, TopicConfig):
             raise InputError(f"config must be a TopicConfig, got {type(config).__name__}", argument="config")
@@ -91,9 +119,9 @@ class _TopicModel(nn.Module):
                              "fills it in before a model is built)", argument="vocab_size")
         self.config = config
         self.vocab_size, self.num_topics = config.vocab_size, config.num_topics
-        self.encoder = TopicEncoder(config.vocab_size, config.hidden_dims, config.num_topics,
-                                    activation=config.activation, dropout=config.dropout,
-                                    batch_norm=encoder_batch_norm)
+        self.encoder = (encoder or TopicEncoder)(config.vocab_size, config.hidden_dims, config.num_topics,
+                                                 activation=config.activation, dropout=config.dropout,
+                                                 batch_norm=encoder_batch_norm)
         self.head = MultinomialLikelihood.from_config(config.vocab_size, config)
 
     @property
@@ -177,8 +205,39 @@ class NVDM(_TopicModel):
         self.decoder.bias.copy_(self.head.output_bias(x.mean(0)))
 
 
-def make_topic_model(config: TopicConfig) -> ProdLDA | NVDM:
-    """``ProdLDA`` for ``config.model == "prodlda"``, ``NVDM`` for ``"nvdm"``."""
+class DirichletVAE(_TopicModel):
+    """Burkhardt & Kramer (2019): ``p(θ) = Dirichlet(α, ..., α)``, ``q(θ|x) = Dirichlet(softplus(f_φ(x)))``
+    (``DirichletEncoder``), ``p(x|θ) = Mult(softmax(BN(β θ)))`` as ProdLDA's decoder (dropout on θ in training).
+    The latent is ``θ`` on the simplex, so ``latent_dims`` counts its K coordinates; ELBO surgery, which needs a
+    Gaussian layer, is not available for it."""
+
+    def __init__(self, config: TopicConfig):
+        if config.num_topics < 2:
+            raise InputError(f"the Dirichlet VAE needs num_topics >= 2, got {config.num_topics}",
+                             argument="num_topics")
+        super().__init__(config, encoder_batch_norm=config.batch_norm, encoder=DirichletEncoder)
+        self.register_buffer("prior_concentration",
+                             torch.full((config.num_topics,), float(config.alpha), dtype=torch.get_default_dtype()))
+        self.theta_dropout = nn.Dropout(config.dropout)
+        self.decoder = nn.Linear(config.num_topics, config.vocab_size, bias=False)  # β
+        self.decoder_norm = nn.BatchNorm1d(config.vocab_size, affine=False) if config.batch_norm else None
+
+    def prior(self) -> Distribution:
+        return Dirichlet(self.prior_concentration, validate_args=False)
+
+    def likelihood(self, theta: torch.Tensor) -> Distribution:
+        return self.head(_batch_norm(self.decoder_norm, self.decoder(self.theta_dropout(theta))))
+
+    def topic_words(self) -> torch.Tensor:
+        """``β.T``, shape ``(K, V)`` (detached)."""
+        return self.decoder.weight.detach().T
+
+
+MODELS = {"prodlda": ProdLDA, "nvdm": NVDM, "dirichlet": DirichletVAE}  # config.TOPIC_MODELS
+
+
+def make_topic_model(config: TopicConfig) -> ProdLDA | NVDM | DirichletVAE:
+    """The model ``config.model`` names: ``ProdLDA``, ``NVDM`` or ``DirichletVAE``."""
     if not isinstance(config, TopicConfig):
         raise InputError(f"config must be a TopicConfig, got {type(config).__name__}", argument="config")
-    return ProdLDA(config) if config.model == "prodlda" else NVDM(config)
+    return MODELS[config.model](config)
