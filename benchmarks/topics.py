@@ -14,11 +14,12 @@ Contestants, one after the other on a data set (all of them on one data set befo
 default (``--threads``: torch's threads and, through threadpoolctl, the BLAS/OpenMP pools of numpy and
 scikit-learn), seed 0:
 
-1. ``prodlda``, ``nvdm`` (elbo): ``elbo.train.train(TrainConfig(data, model=TopicConfig(model, num_topics),
-   objective="elbo", epochs=E, batch_size=200, lr=0.002, adam_betas=(0.99, 0.999), seed=0))`` (TopicConfig's other
-   fields at their defaults: encoder 100-100 softplus, dropout 0.2, ProdLDA's batch norm and Laplace-approximated
-   Dirichlet(1) prior; NVDM's N(0, I) prior), then ``elbo.evaluate.evaluate_run(run, num_samples=K,
-   iwae_samples=())``: the ELBO and IWAE-K of every test document, the kind's metrics from them;
+1. ``prodlda``, ``nvdm``, ``dirichlet`` (elbo): ``elbo.train.train(TrainConfig(data, model=TopicConfig(model,
+   num_topics), objective="elbo", epochs=E, batch_size=200, lr=0.002, adam_betas=(0.99, 0.999), seed=0))``
+   (TopicConfig's other fields at their defaults: encoder 100-100 softplus, dropout 0.2, ProdLDA's batch norm and
+   Laplace-approximated Dirichlet(1) prior; NVDM's N(0, I) prior; the Dirichlet VAE's Dirichlet(1) prior and q), then
+   ``elbo.evaluate.evaluate_run(run, num_samples=K, iwae_samples=())``: the ELBO and IWAE-K of every test document,
+   the kind's metrics from them;
 2. ``sklearn-batch``, ``sklearn-online``: ``sklearn.decomposition.LatentDirichletAllocation(n_components,
    learning_method="batch" | "online", random_state=0)`` with scikit-learn's defaults otherwise (doc_topic_prior =
    topic_word_prior = 1/n_components, max_iter=10; online: batch_size=128, learning_decay=0.7, learning_offset=10),
@@ -89,9 +90,10 @@ DATA_DIR = (REPO / ".." / "shared" / "data").resolve()
 DATASETS = {"20news": (load_20news, 50), "bbc": (load_bbc, 20)}  # loader, number of topics
 DEFAULT_EPOCHS = {"20news": 100, "bbc": 500}  # bbc: 8 steps an epoch, so 4000 steps against 20news's 5700
 QUICK_EPOCHS = {"20news": 2, "bbc": 10}
-CONTESTANTS = ("prodlda", "nvdm", "sklearn-batch", "sklearn-online", "gensim", "gibbs")
-NAMES = {"prodlda": "elbo ProdLDA", "nvdm": "elbo NVDM", "sklearn-batch": "sklearn LDA batch",
-         "sklearn-online": "sklearn LDA online", "gensim": "gensim LdaModel", "gibbs": "lda collapsed Gibbs"}
+CONTESTANTS = ("prodlda", "nvdm", "dirichlet", "sklearn-batch", "sklearn-online", "gensim", "gibbs")
+NAMES = {"prodlda": "elbo ProdLDA", "nvdm": "elbo NVDM", "dirichlet": "elbo Dirichlet VAE",
+         "sklearn-batch": "sklearn LDA batch", "sklearn-online": "sklearn LDA online", "gensim": "gensim LdaModel",
+         "gibbs": "lda collapsed Gibbs"}
 PACKAGES = {"sklearn-batch": "scikit-learn", "sklearn-online": "scikit-learn", "gensim": "gensim", "gibbs": "lda"}
 BATCH_SIZE, LR, ADAM_BETAS, SEED = 200, 0.002, (0.99, 0.999), 0
 TOP_NPMI, TOP_DIVERSITY = 10, 25
@@ -230,7 +232,7 @@ def run_gibbs(dataset: str, data, num_topics: int, args) -> dict:
 
 
 def run_contestant(key: str, dataset: str, data, num_topics: int, args) -> dict:
-    if key in ("prodlda", "nvdm"):
+    if key in ("prodlda", "nvdm", "dirichlet"):
         return run_ours(key, dataset, data, num_topics, args)
     if key.startswith("sklearn"):
         return run_sklearn(key.removeprefix("sklearn-"), dataset, data, num_topics, args)
