@@ -27,7 +27,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
 
 bench: $(STAMP)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 # Installed only when missing, from Debian's package registry (as in CI): as root, or through sudo.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

@@ -57,7 +57,6 @@ import argparse
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 import traceback
@@ -65,6 +64,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import _common  # benchmarks/_common.py, beside this script
 import numpy as np
 import torch
 
@@ -408,13 +408,7 @@ def versions() -> str:
     import jaxlib
     import numpyro
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
-        commit += " (uncommitted changes)" if dirty.strip() else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    commit = _common.commit()
     return (f"python {platform.python_version()}, elbo {elbo.__version__} at {commit}, torch {torch.__version__}, "
             f"jax {jax.__version__}, jaxlib {jaxlib.__version__}, numpyro {numpyro.__version__}, "
             f"numpy {np.__version__}; {platform.platform()}, {os.cpu_count()} CPUs; "

@@ -67,12 +67,12 @@ import logging
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 
+import _common  # benchmarks/_common.py, beside this script
 import numpy as np
 import torch
 
@@ -303,13 +303,7 @@ def print_table(rows, k: int):
 
 
 def versions() -> dict:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
-        commit += " (uncommitted changes)" if dirty.strip() else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    commit = _common.commit()
     found = {"python": platform.python_version(), "elbo": f"{elbo.__version__} at {commit}",
              "torch": torch.__version__, "numpy": np.__version__}
     for package in ("scipy", "scikit-learn", "gensim", "lda"):
