@@ -6,8 +6,8 @@ import math
 
 from .errors import InputError
 
-__all__ = ["one_of", "check_positive", "check_positive_float", "check_finite", "check_seed", "check_device",
-           "check_int_at_least", "check_fits"]
+__all__ = ["one_of", "check_positive", "check_positive_float", "check_finite", "check_seed", "parse_device",
+           "check_device", "check_int_at_least", "check_fits", "check_val_size"]
 
 
 def one_of(name: str, value, allowed, *, context: str = ""):
@@ -74,16 +74,24 @@ def check_fits(needed: float, device, *, what: str, argument: str, remedy: str) 
                          f"here: {remedy}", argument=argument)
 
 
-def check_device(device):
-    """``torch.device(device)``, or ``InputError``: a name torch does not know, or a CUDA device on a machine where
-    torch sees none (or fewer than its index asks for)."""
+def parse_device(device):
+    """``torch.device(device)``, or ``InputError`` for a name torch does not know (whatever this machine has: a
+    config may be written on one machine and run on another)."""
     import torch
 
     try:
-        parsed = torch.device(device)
+        return torch.device(device)
     except (RuntimeError, TypeError):
         raise InputError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}",
                          argument="device") from None
+
+
+def check_device(device):
+    """``parse_device(device)``, or ``InputError`` for a CUDA device on a machine where torch sees none (or fewer
+    than its index asks for), or a device type elbo does not run on."""
+    import torch
+
+    parsed = parse_device(device)
     if parsed.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {device!r} was asked for, but torch sees no CUDA device here", argument="device")
     if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
@@ -93,3 +101,14 @@ def check_device(device):
         raise InputError(f"device must be 'cpu' or 'cuda' (with an index, e.g. 'cuda:1'), got {device!r}",
                          argument="device")
     return parsed
+
+
+def check_val_size(val_size, pool_size: int, *, default: int, points: str) -> int:
+    """How many of a data set's ``pool_size`` non-test ``points`` validate: ``default`` for ``None``, else an integer
+    in ``[0, pool_size)``."""
+    if val_size is None:
+        return default
+    if not isinstance(val_size, int) or isinstance(val_size, bool) or not 0 <= val_size < pool_size:
+        raise InputError(f"val_size must be an integer in [0, {pool_size}) for this data set "
+                         f"({pool_size} {points}), got {val_size!r}", argument="val_size")
+    return val_size

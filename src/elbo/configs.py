@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ._checks import check_positive, check_positive_float, check_seed, one_of
+from ._checks import check_positive, check_positive_float, check_seed, one_of, parse_device
 from ._files import tuples_from_json
 from .errors import InputError
 from .kinds import kind_of
@@ -80,7 +80,7 @@ class TrainConfig:
                              argument="adam_betas")
         if not isinstance(self.compile, bool):
             raise InputError(f"compile must be True or False, got {self.compile!r}", argument="compile")
-        _check_device(self.device)
+        parse_device(self.device)
 
     def to_dict(self) -> dict:
         """JSON-ready; ``model`` tagged with its kind."""
@@ -93,16 +93,6 @@ class TrainConfig:
         values = {key: tuples_from_json(value) for key, value in values.items()}
         model = dict(values["model"])
         return cls(**{**values, "model": KINDS[model.pop("kind")].config.from_dict(model)})
-
-
-def _check_device(device) -> None:
-    import torch  # only when a config is built: reading the tables above needs no torch
-
-    try:
-        torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}",
-                         argument="device") from None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from types import SimpleNamespace
 import torch
 from tqdm.auto import tqdm
 
-from . import bounds, distributed
+from . import bounds, distributed, schemas
 from ._checks import check_device, check_finite, check_positive
 from ._compiler import compiled
 from ._files import write_json
@@ -205,10 +205,6 @@ def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples
     return result
 
 
-def _is_number(value) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
-
-
 def _active_units_by_layer(model, test: torch.Tensor, *, batch_size: int) -> dict:
     """``active_units`` and ``latent_dims``, one entry per stochastic layer (``latent_dims`` of a ``LatentLayers``
     model; one layer for a vector latent otherwise); both ``None`` when q's event is not a vector (a trajectory
@@ -257,7 +253,8 @@ def _evaluate_run(path, config: EvaluateConfig, *, data_dir, device, progress: b
                              per_point=per_point)}
         with torch.no_grad():
             metrics = kind_of(run.config.model).call("metrics", run, test, per_point)
-        numbers = {key: value for key, value in (metrics or {}).items() if _is_number(value)}
+        numbers = {key: value for key, value in (metrics or {}).items()
+                   if schemas.NUMBER_OR_NAN.accepts(value)}  # what evaluation.json's schema takes there
         if numbers:
             result["metrics"] = numbers
         if len(numbers) < len(metrics or {}):  # e.g. a topic model's top words

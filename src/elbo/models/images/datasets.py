@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..._checks import one_of
+from ..._checks import check_val_size, one_of
 from ..._downloads import DataFiles
 from ...configs import SPLITS
 from ...errors import InputError
@@ -155,7 +155,8 @@ def _image_data(name: str, pool: np.ndarray, test: np.ndarray, image_shape, like
                 val_size: int | None, pool_labels=None, test_labels=None) -> ImageData:
     """``ImageData`` from the non-test images (``pool``, the last ``val_size`` of which validate) and the test
     images, in the default dtype; dynamically binarized data has its validation and test images binarized once."""
-    val_size = _check_val_size(val_size, len(pool), default=10000 if "mnist" in name else len(pool) // 10)
+    val_size = check_val_size(val_size, len(pool), default=10000 if "mnist" in name else len(pool) // 10,
+                              points="non-test images")
     cut = len(pool) - val_size  # the validation set is the last val_size non-test images
     dtype = torch.get_default_dtype()
     train, val, test = (torch.as_tensor(a, dtype=dtype) for a in (pool[:cut], pool[cut:], test))
@@ -166,15 +167,6 @@ def _image_data(name: str, pool: np.ndarray, test: np.ndarray, image_shape, like
     split_labels = (None, None) if pool_labels is None else (pool_labels[:cut], pool_labels[cut:])
     labels = (None if a is None else torch.as_tensor(a, dtype=torch.int64) for a in (*split_labels, test_labels))
     return ImageData(name, train, val, test, image_shape, likelihood, dynamic, *labels, test_grey=test_grey)
-
-
-def _check_val_size(val_size, pool_size: int, *, default: int) -> int:
-    if val_size is None:
-        return default
-    if not isinstance(val_size, int) or isinstance(val_size, bool) or not 0 <= val_size < pool_size:
-        raise InputError(f"val_size must be an integer in [0, {pool_size}) for this data set "
-                         f"({pool_size} non-test images), got {val_size!r}")
-    return val_size
 
 
 def binarize(x: torch.Tensor, *, seed: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:

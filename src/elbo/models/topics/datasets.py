@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..._checks import one_of
+from ..._checks import check_val_size, one_of
 from ..._downloads import DataFiles, decompressed
 from ...configs import SPLITS
 from ...errors import InputError
@@ -112,7 +112,7 @@ def load_20news(*, data_dir=None, val_size: int | None = None, download: bool = 
     docs = {split: _feat(*_read(directory, name, f"{split}.feat", download), len(vocabulary))
             for split in ("train", "test")}
     (train, _), (test, _) = docs["train"], docs["test"]
-    cut = len(train) - _check_val_size(val_size, len(train), default=0)
+    cut = len(train) - check_val_size(val_size, len(train), default=0, points="training documents")
     return BagOfWords(name, train[:cut], train[cut:], test, vocabulary)
 
 
@@ -179,7 +179,7 @@ def load_bag_of_words(train_path, vocabulary_path, *, test_path=None, val_size: 
         test_path = Path(test_path)
         test, test_labels = _feat(test_path, _text(test_path), len(vocabulary))
     labels, label_names = _label_indices(train_labels, test_labels)
-    cut = len(train) - _check_val_size(val_size, len(train), default=0)
+    cut = len(train) - check_val_size(val_size, len(train), default=0, points="training documents")
     name = Path(train_path.name.removesuffix(".gz")).stem
     return BagOfWords(name, train[:cut], train[cut:], test, vocabulary,
                       labels[0][:cut], labels[0][cut:], labels[1], label_names=label_names)
@@ -208,15 +208,6 @@ def load_corpus(*, data_dir=None, val_size: int | None = None, download: bool = 
 
 def _directory(data_dir) -> Path:
     return Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
-
-
-def _check_val_size(val_size, pool_size: int, *, default: int) -> int:
-    if val_size is None:
-        return default
-    if not isinstance(val_size, int) or isinstance(val_size, bool) or not 0 <= val_size < pool_size:
-        raise InputError(f"val_size must be an integer in [0, {pool_size}) for this data set "
-                         f"({pool_size} training documents), got {val_size!r}", argument="val_size")
-    return val_size
 
 
 def _label_indices(*splits: list[str]) -> tuple[list[torch.Tensor], tuple[str, ...] | None]:
