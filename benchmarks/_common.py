@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
 
@@ -17,3 +18,12 @@ def commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" (uncommitted changes)" if dirty.strip() else "")
+
+
+def cell(x, spec: str) -> str:
+    """A table cell: ``x`` formatted by ``spec``; "-" for a missing value, "nan" for NaN."""
+    if x is None:
+        return "-"
+    if isinstance(x, float) and math.isnan(x):
+        return "nan"
+    return format(x, spec)

@@ -67,6 +67,7 @@ from pathlib import Path
 import _common  # benchmarks/_common.py, beside this script
 import numpy as np
 import torch
+from _common import cell
 
 import elbo
 from elbo import posteriordb
@@ -269,21 +270,13 @@ def warm_up(contestants, args):
 # --- reporting -------------------------------------------------------------------------------------------------
 
 
-def _fmt(x, spec=".3f"):
-    if x is None:
-        return "-"
-    if isinstance(x, float) and math.isnan(x):
-        return "nan"
-    return format(x, spec)
-
-
 def print_rows(rows):
     print("\n| posterior | D | ref k̂ | contestant | grad evals | wall s | wall s (no compile) | max \\|mean err\\| | "
           "median \\|mean err\\| | max \\|sd err\\| | median \\|sd err\\| | k̂ | k̂ < 0.7 | estimate | "
           "q raw max \\|mean\\| / \\|sd\\| | warnings | note |")
     print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|")
     for row in rows:
-        head = (f"| {row['posterior']} | {row['dim']} | {_fmt(row.get('reference_khat'), '.2f')} | "
+        head = (f"| {row['posterior']} | {row['dim']} | {cell(row.get('reference_khat'), '.2f')} | "
                 f"{row['contestant']} |")
         if row.get("error"):
             print(f"{head} - | - | - | - | - | - | - | - | - | - | - | - | {row['error']} |")
@@ -292,9 +285,10 @@ def print_rows(rows):
         raw = row.get("errors_raw")
         raw_text = f"{raw['max_mean']:.3f} / {raw['max_sd']:.3f}" if raw else "-"
         khat_ok = "-" if row["khat_ok"] is None else ("yes" if row["khat_ok"] else "no")
-        print(f"{head} {row['grad_evals']} | {_fmt(row['wall_s'], '.2f')} | {_fmt(row['wall_s_no_compile'], '.2f')} "
-              f"| {_fmt(e['max_mean'])} | {_fmt(e['median_mean'])} | {_fmt(e['max_sd'])} | {_fmt(e['median_sd'])} | "
-              f"{_fmt(row['khat'], '.2f')} | {khat_ok} | {row['estimate']} | {raw_text} | {len(row['warnings'])} "
+        print(f"{head} {row['grad_evals']} | {cell(row['wall_s'], '.2f')} | {cell(row['wall_s_no_compile'], '.2f')} "
+              f"| {cell(e['max_mean'], '.3f')} | {cell(e['median_mean'], '.3f')} | {cell(e['max_sd'], '.3f')} | "
+              f"{cell(e['median_sd'], '.3f')} | "
+              f"{cell(row['khat'], '.2f')} | {khat_ok} | {row['estimate']} | {raw_text} | {len(row['warnings'])} "
               f"| {row['note']} |")
 
 
@@ -359,10 +353,10 @@ def print_summary(table, num_posteriors):
     for e in table:
         violated = "-" if "violations" not in e else (
             f"{len(e['violations'])}" + (f": {', '.join(e['violations'])}" if e["violations"] else ""))
-        print(f"| {e['contestant']} | {e['num_run']} / {e['num_errors']} | {_fmt(e['median_wall_s'], '.2f')} | "
-              f"{_fmt(e['median_wall_s_no_compile'], '.2f')} | {_fmt(e['median_grad_evals'], '.0f')} | "
-              f"{_fmt(e['ratio_to_nuts'], '.2f')} | {_fmt(e['ratio_to_svi'], '.2f')} ({e['svi_peer']}) | "
-              f"{_fmt(e['ratio_to_nuts_no_compile'], '.2f')} | {_fmt(e['ratio_to_svi_no_compile'], '.2f')} | "
+        print(f"| {e['contestant']} | {e['num_run']} / {e['num_errors']} | {cell(e['median_wall_s'], '.2f')} | "
+              f"{cell(e['median_wall_s_no_compile'], '.2f')} | {cell(e['median_grad_evals'], '.0f')} | "
+              f"{cell(e['ratio_to_nuts'], '.2f')} | {cell(e['ratio_to_svi'], '.2f')} ({e['svi_peer']}) | "
+              f"{cell(e['ratio_to_nuts_no_compile'], '.2f')} | {cell(e['ratio_to_svi_no_compile'], '.2f')} | "
               f"{e['num_mean_within_0.1']} | {e['num_mean_within_0.2']} | {e.get('num_khat_ok', '-')} | {violated} |")
     print("\nOn the posteriors a Gaussian can represent (k̂ of the Gaussian fitted to the reference draws, as q, below "
           "0.5), how many have a largest |mean error| within 0.1; silent failures: a run that misses 0.2 and issued "

@@ -75,6 +75,7 @@ from pathlib import Path
 import _common  # benchmarks/_common.py, beside this script
 import numpy as np
 import torch
+from _common import cell
 
 import elbo
 from elbo._files import write_json
@@ -256,14 +257,6 @@ def missing_package(key: str) -> str | None:
 # --- reporting -------------------------------------------------------------------------------------------------
 
 
-def _fmt(x, spec=".1f"):
-    if x is None:
-        return "-"
-    if isinstance(x, float) and math.isnan(x):
-        return "nan"
-    return format(x, spec)
-
-
 FORMULAS = {"elbo": "ELBO; corpus exp(-ΣL/ΣN), per-doc exp(mean -L/N)",
             "iwae": "IWAE-{k}; corpus exp(-ΣL/ΣN), per-doc exp(mean -L/N)",
             "sklearn": "sklearn perplexity(): exp(-bound/N), E-step on test docs, + global β term",
@@ -292,8 +285,9 @@ def print_table(rows, k: int):
             continue
         for i, (corpus, per_doc, formula) in enumerate(perplexity_lines(row, k)):
             if i == 0:
-                print(f"{head} {_fmt(row['fit_s'])} | {_fmt(row['eval_s'])} | {_fmt(row['npmi'], '.3f')} | "
-                      f"{_fmt(row['diversity'], '.3f')} | {_fmt(row['accuracy'], '.3f')} | {corpus} | {per_doc} | "
+                print(f"{head} {cell(row['fit_s'], '.1f')} | {cell(row['eval_s'], '.1f')} | "
+                      f"{cell(row['npmi'], '.3f')} | "
+                      f"{cell(row['diversity'], '.3f')} | {cell(row['accuracy'], '.3f')} | {corpus} | {per_doc} | "
                       f"{formula} |")
             else:
                 print(f"| | | | | | | | | {corpus} | {per_doc} | {formula} |")
