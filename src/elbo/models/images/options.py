@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ...cli._common import positive_float, positive_int
+from ...cli._common import default_of, positive_float, positive_int
 from ...registry import GAUSSIAN_SCALES, LIKELIHOODS
 from .config import ACTIVATIONS, NETWORKS, PRESETS, VAEConfig
 
@@ -17,7 +17,7 @@ def _int_tuple(text: str) -> tuple[int, ...]:
 
 
 def _default(field: str):
-    return getattr(VAEConfig(), field)
+    return default_of(VAEConfig, field)
 
 
 def add_arguments(group) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ...cli._common import positive_float, positive_int, probability_below_one
+from ...cli._common import default_of, positive_float, positive_int, probability_below_one
 from .config import TOPIC_MODELS, TopicConfig
 
 __all__ = ["add_arguments", "config_from_arguments"]
 
 
 def _default(field: str):
-    return getattr(TopicConfig(), field)
+    return default_of(TopicConfig, field)
 
 
 def add_arguments(group) -> None:
