@@ -14,7 +14,9 @@ Contestants, one after the other on a data set (all of them on one data set befo
 default (``--threads``: torch's threads and, through threadpoolctl, the BLAS/OpenMP pools of numpy and
 scikit-learn), seed 0:
 
-1. ``prodlda``, ``nvdm``, ``dirichlet`` (elbo): ``elbo.train.train(TrainConfig(data, model=TopicConfig(model,
+1. ``prodlda``, ``nvdm``, ``dirichlet`` (elbo), and ProdLDA's ablations ``prodlda-no-bn`` (``batch_norm=False``:
+   no batch norm in the encoder or decoder) and ``prodlda-no-dropout`` (``dropout=0``):
+   ``elbo.train.train(TrainConfig(data, model=TopicConfig(model,
    num_topics), objective="elbo", epochs=E, batch_size=200, lr=0.002, adam_betas=(0.99, 0.999), seed=0))``
    (TopicConfig's other fields at their defaults: encoder 100-100 softplus, dropout 0.2, ProdLDA's batch norm and
    Laplace-approximated Dirichlet(1) prior; NVDM's N(0, I) prior; the Dirichlet VAE's Dirichlet(1) prior and q), then
@@ -36,8 +38,10 @@ Measured per (data set, contestant):
 
 - ``fit s``: wall time of fitting (for elbo the whole ``train`` call: loading the data, building, training, writing
   the run); ``eval s``: the held-out measurement after it (for elbo ``evaluate_run``: ELBO, IWAE-K, NPMI, accuracy);
-- NPMI: the mean over topics of each topic's top 10 words' NPMI by document co-occurrence in the training split
-  (``metrics.npmi``; a pair never seen together counts -1), from each model's topic-word matrix (elbo's
+- NPMI: the mean over topics of each topic's top 10 words' NPMI, by the protocols of
+  ``evaluation.coherence_table``: document co-occurrence in the training split with a pair never seen together
+  counting -1 (``metrics.npmi``) or 0 (Lau et al.'s toolkit), in the test split, and gensim's sliding-window
+  ``c_npmi`` on BBC's token sequences; from each model's topic-word matrix (elbo's
   ``topic_words()``, scikit-learn's ``components_``, gensim's ``get_topics()``, the sampler's ``topic_word_``);
   diversity: the fraction of distinct words among the topics' top 25 (``metrics.diversity``);
 - accuracy (BBC): ``metrics.classification_accuracy`` (logistic regression on the training documents' topic
@@ -84,6 +88,7 @@ from elbo.evaluate import evaluate_run
 from elbo.models.topics import metrics as measures
 from elbo.models.topics.config import TopicConfig
 from elbo.models.topics.datasets import load_20news, load_bbc
+from elbo.models.topics.evaluation import coherence_table
 from elbo.train import train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,8 +96,11 @@ DATA_DIR = (REPO / ".." / "shared" / "data").resolve()
 DATASETS = {"20news": (load_20news, 50), "bbc": (load_bbc, 20)}  # loader, number of topics
 DEFAULT_EPOCHS = {"20news": 100, "bbc": 500}  # bbc: 8 steps an epoch, so 4000 steps against 20news's 5700
 QUICK_EPOCHS = {"20news": 2, "bbc": 10}
-CONTESTANTS = ("prodlda", "nvdm", "dirichlet", "sklearn-batch", "sklearn-online", "gensim", "gibbs")
-NAMES = {"prodlda": "elbo ProdLDA", "nvdm": "elbo NVDM", "dirichlet": "elbo Dirichlet VAE",
+CONTESTANTS = ("prodlda", "prodlda-no-bn", "prodlda-no-dropout", "nvdm", "dirichlet", "sklearn-batch", "sklearn-online",
+               "gensim", "gibbs")
+ABLATIONS = {"prodlda-no-bn": {"batch_norm": False}, "prodlda-no-dropout": {"dropout": 0.0}}  # of ProdLDA's defaults
+NAMES = {"prodlda": "elbo ProdLDA", "prodlda-no-bn": "elbo ProdLDA without batch norm",
+         "prodlda-no-dropout": "elbo ProdLDA without dropout", "nvdm": "elbo NVDM", "dirichlet": "elbo Dirichlet VAE",
          "sklearn-batch": "sklearn LDA batch", "sklearn-online": "sklearn LDA online", "gensim": "gensim LdaModel",
          "gibbs": "lda collapsed Gibbs"}
 PACKAGES = {"sklearn-batch": "scikit-learn", "sklearn-online": "scikit-learn", "gensim": "gensim", "gibbs": "lda"}
@@ -112,8 +120,13 @@ NOTES = [
     "documents, global β term included) but gensim's online estimate of λ: not comparable with the elbo rows.",
     "Gibbs rows: no perplexity; the lda package estimates no held-out likelihood and none is made up here. Its "
     "priors are its own defaults (alpha=0.1, eta=0.01), not 1/K.",
-    "NPMI: top 10 words of each topic, document co-occurrence in the training split, a pair never seen together "
-    "counts -1 (elbo.models.topics.metrics.npmi), the same code for every row; diversity over the top 25.",
+    "NPMI: top 10 words of each topic, the same code for every row (elbo.models.topics.evaluation.coherence_table). "
+    "NPMI: document co-occurrence in the training split, a pair never seen together counting -1 (the limit); "
+    "NPMI, Lau: the same counting such a pair 0, as Lau et al.'s toolkit (calc_assoc) does, the toolkit behind the "
+    "ProdLDA authors' reported 0.2506 (their coherence_from_paper_script), with whole documents as its windows; "
+    "NPMI, test: the test split as the reference, -1 for a pair never seen; c_npmi, gensim: gensim's "
+    "CoherenceModel(coherence='c_npmi', topn=10, window_size=10) on the training documents' token sequences, "
+    "where the corpus keeps them (BBC). Diversity over the top 25.",
 ]
 
 
@@ -121,16 +134,13 @@ NOTES = [
 
 
 def topic_measures(topic_words, data) -> dict:
-    """NPMI (top 10, training-split documents) and diversity (top 25) of a ``(K, V)`` topic-word matrix, and the
-    topics' words: what ``elbo evaluate`` computes for our models, for a peer's matrix."""
+    """NPMI by every protocol of ``elbo.models.topics.evaluation.coherence_table`` (top 10) and diversity (top 25)
+    of a ``(K, V)`` topic-word matrix, and the topics' words: what ``elbo evaluate`` computes for our models, for a
+    peer's matrix."""
     weights = torch.as_tensor(np.asarray(topic_words, dtype=np.float64))
-    top = measures.top_words(weights, TOP_NPMI)
-    coherence = measures.npmi(top, data.train)
-    topics = [{"words": [data.vocabulary[i] for i in row.tolist()], "npmi": float(value)}
-              for row, value in zip(top, coherence)]
-    return {"npmi": float(coherence.mean()), "diversity": measures.diversity(measures.top_words(weights,
-                                                                                                TOP_DIVERSITY)),
-            "topics": topics}
+    topics = coherence_table(weights, data, top=TOP_NPMI)
+    means = {key: sum(t[key] for t in topics) / len(topics) for key in topics[0] if key.startswith("npmi")}
+    return {**means, "diversity": measures.diversity(measures.top_words(weights, TOP_DIVERSITY)), "topics": topics}
 
 
 def accuracy(data, train_features, test_features):
@@ -139,11 +149,12 @@ def accuracy(data, train_features, test_features):
     return measures.classification_accuracy(train_features, data.train_labels, test_features, data.test_labels)
 
 
-def run_ours(model_name: str, dataset: str, data, num_topics: int, args) -> dict:
+def run_ours(model_name: str, dataset: str, data, num_topics: int, args, *, name: str | None = None,
+             **fields) -> dict:
     config = TrainConfig(data=dataset, data_dir=str(args.data_dir),
-                         model=TopicConfig(model=model_name, num_topics=num_topics), objective="elbo",
+                         model=TopicConfig(model=model_name, num_topics=num_topics, **fields), objective="elbo",
                          epochs=args.epochs[dataset], batch_size=BATCH_SIZE, lr=LR, adam_betas=ADAM_BETAS, seed=SEED)
-    out = args.out / f"{dataset}-{model_name}"
+    out = args.out / f"{dataset}-{name or model_name}"
     start = time.perf_counter()
     train(config, out, progress=False, force=True)
     fit = time.perf_counter() - start
@@ -154,7 +165,8 @@ def run_ours(model_name: str, dataset: str, data, num_topics: int, args) -> dict
     perplexity = {bound: {formula: m[f"perplexity_{formula}_{bound}"] for formula in ("corpus", "per_document")}
                   | {f"{formula}_stderr": m[f"perplexity_{formula}_{bound}_stderr"]
                      for formula in ("corpus", "per_document")} for bound in ("elbo", "iwae")}
-    return {"fit_s": fit, "eval_s": evaluation, "npmi": m["npmi"], "diversity": m["diversity"],
+    return {"fit_s": fit, "eval_s": evaluation, **{key: m[key] for key in m if key.startswith("npmi")},
+            "diversity": m["diversity"],
             "accuracy": m.get("accuracy"), "perplexity": perplexity, "run": str(out), "epochs": config.epochs,
             "config": config.to_dict(), "active_units": result["active_units"],
             "log_likelihood_of_counts": m["log_likelihood_of_counts"], "topics": result["details"]["topics"]}
@@ -235,6 +247,8 @@ def run_gibbs(dataset: str, data, num_topics: int, args) -> dict:
 def run_contestant(key: str, dataset: str, data, num_topics: int, args) -> dict:
     if key in ("prodlda", "nvdm", "dirichlet"):
         return run_ours(key, dataset, data, num_topics, args)
+    if key in ABLATIONS:
+        return run_ours("prodlda", dataset, data, num_topics, args, name=key, **ABLATIONS[key])
     if key.startswith("sklearn"):
         return run_sklearn(key.removeprefix("sklearn-"), dataset, data, num_topics, args)
     if key == "gensim":
@@ -263,6 +277,9 @@ FORMULAS = {"elbo": "ELBO; corpus exp(-ΣL/ΣN), per-doc exp(mean -L/N)",
             "gensim": "exp(-log_perplexity()), nats, E-step on test docs, + global β term"}
 
 
+NPMI_COLUMNS = ("npmi", "npmi_lau", "npmi_test", "npmi_gensim")  # evaluation.coherence_table's
+
+
 def perplexity_lines(row, k: int) -> list[tuple[str, str, str]]:
     """(corpus, per-document, formula) for each perplexity of a row: two for elbo, one for a peer, one '-'."""
     lines = []
@@ -275,22 +292,23 @@ def perplexity_lines(row, k: int) -> list[tuple[str, str, str]]:
 
 
 def print_table(rows, k: int):
-    print(f"\n| data | topics | contestant | fit s | eval s | NPMI (top 10) | diversity (top 25) | accuracy | "
-          f"perplexity, corpus | perplexity, per doc | perplexity from (K = {k} for IWAE) |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print(f"\n| data | topics | contestant | fit s | eval s | NPMI | NPMI, Lau | NPMI, test | c_npmi, gensim | "
+          f"diversity (top 25) | accuracy | perplexity, corpus | perplexity, per doc | perplexity from (K = {k} for "
+          f"IWAE) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for row in rows:
         head = f"| {row['dataset']} | {row['num_topics']} | {row['contestant']} |"
         if row.get("error") or row.get("skipped"):
-            print(f"{head} - | - | - | - | - | - | - | {row.get('error') or row['skipped']} |")
+            print(f"{head} - | - | - | - | - | - | - | - | - | - | {row.get('error') or row['skipped']} |")
             continue
         for i, (corpus, per_doc, formula) in enumerate(perplexity_lines(row, k)):
             if i == 0:
                 print(f"{head} {cell(row['fit_s'], '.1f')} | {cell(row['eval_s'], '.1f')} | "
-                      f"{cell(row['npmi'], '.3f')} | "
+                      + " | ".join(cell(row.get(key), ".3f") for key in NPMI_COLUMNS) + " | "
                       f"{cell(row['diversity'], '.3f')} | {cell(row['accuracy'], '.3f')} | {corpus} | {per_doc} | "
                       f"{formula} |")
             else:
-                print(f"| | | | | | | | | {corpus} | {per_doc} | {formula} |")
+                print(f"| | | | | | | | | | | | {corpus} | {per_doc} | {formula} |")
     print("\nNotes:")
     for note in NOTES:
         print(f"- {note}")

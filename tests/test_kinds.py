@@ -113,3 +113,77 @@ def test_a_kind_registered_from_outside_trains_evaluates_and_reports_from_the_cl
     document = (run / "report.html").read_text()
     assert "nats per vector" in document and 'alt="training_curves"' in document and 'alt="kl_per_unit"' in document
     assert "<h2>Loadings</h2>\n<p>W has shape (3, 2).</p>" in document and "decoder σ" in document
+
+
+# --- a data set with options of its own ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Noise:
+    scale: float = 0.5
+
+    @classmethod
+    def from_dict(cls, values):
+        return cls(**values)
+
+
+def add_noise_arguments(group):
+    group.add_argument("--noise-scale", type=float)
+
+
+def noise_from_arguments(args):
+    return Noise() if args.noise_scale is None else Noise(args.noise_scale)
+
+
+SEEN = []  # the options each load of "noisy" was given
+
+
+def load_noisy(*, data_dir=None, val_size=None, download=True, options):
+    SEEN.append(options)
+    return load_vectors()
+
+
+@pytest.fixture
+def noisy_data_set(linear_kind):
+    registry.DATASETS.register("noisy", Dataset("linear", load_noisy, options=Noise, add_arguments=add_noise_arguments,
+                                                options_from_arguments=noise_from_arguments))
+    SEEN.clear()
+    yield
+    registry.DATASETS.unregister("noisy")
+
+
+def test_a_data_sets_options_reach_its_loader_and_the_run_and_nothing_else(noisy_data_set, tmp_path, capsys):
+    from elbo.configs import TrainConfig
+    from elbo.errors import InputError
+    from elbo.kinds import load_data
+
+    load_data("noisy")
+    load_data("noisy", options=Noise(0.1))
+    assert SEEN == [Noise(), Noise(0.1)]  # None: the defaults
+    load_data("vectors")  # a loader without options is called without them
+    with pytest.raises(InputError, match="data set 'vectors' has no options"):
+        load_data("vectors", options=Noise())
+    assert TrainConfig(data="noisy").data_options == Noise() and TrainConfig(data="vectors").data_options is None
+    with pytest.raises(InputError, match="data_options must be None for data set 'vectors'"):
+        TrainConfig(data="vectors", data_options=Noise())
+    with pytest.raises(InputError, match="data_options must be a Noise .* got dict"):
+        TrainConfig(data="noisy", data_options={"scale": 0.1})
+    old = TrainConfig(data="noisy").to_dict()
+    del old["data_options"]  # a config.json written before data sets had options
+    assert TrainConfig.from_dict(json.loads(json.dumps(old))).data_options == Noise()
+
+    run = tmp_path / "run"
+    assert cli.main(["train", "--data", "noisy", "--noise-scale", "0.1", "--epochs", "1", "--out", str(run),
+                     "--quiet"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data_options"] == {"scale": 0.1}
+    assert cli.main(["evaluate", str(run), "--k", "5", "--iwae-k", "2", "--quiet"]) == 0
+    assert SEEN[-1] == Noise(0.1)  # the run's data read back as it was trained on
+    capsys.readouterr()
+    assert cli.main(["train", "--data", "vectors", "--noise-scale", "0.1", "--out", str(tmp_path / "other"),
+                     "--quiet"]) == 2
+    assert capsys.readouterr().err == \
+        "elbo train: error: --noise-scale: an option of --data noisy only, not of vectors\n"
+    config["data_options"] = {"scale": 0.2}  # a run's data options are its checkpoint's, as its other settings
+    (run / "config.json").write_text(json.dumps(config))
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 2
+    assert "disagrees with checkpoint.pt on data_options" in capsys.readouterr().err

@@ -100,3 +100,66 @@ def test_a_bad_corpus_is_one_line_and_makes_no_run(tmp_path, capsys, make, match
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1 and match in err and "Traceback" not in err, err
     assert not (tmp_path / "run").exists()
+
+
+TOPIC_WORDS = (("goal", "match", "team", "score", "league", "coach"),
+               ("market", "shares", "profit", "bank", "trade", "prices"))
+
+
+def _write_text_corpus(directory, *, documents=60, seed=0):
+    """Two topics of six words each, ten words a document and a stop word ("the"), in plain text, one document a
+    line."""
+    import random
+
+    rng = random.Random(seed)
+    directory.mkdir()
+    lines = [" ".join(["The"] + [rng.choice(TOPIC_WORDS[d % 2]) for _ in range(10)]) for d in range(documents)]
+    (directory / "train.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_a_plain_text_corpus_trains_with_its_options_and_evaluates_from_the_cli(tmp_path, capsys):
+    corpus, run = tmp_path / "corpus", tmp_path / "run"
+    _write_text_corpus(corpus)
+    assert cli.main(["train", "--data", "corpus", "--data-dir", str(corpus), "--min-df", "1", "--max-df", "0.9",
+                     "--max-features", "50", "--topics", "2", "--batch-size", "10", "--epochs", "3", "--out", str(run),
+                     "--quiet"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data_options"] == {"lowercase": True, "stop_words": "english", "min_df": 1, "max_df": 0.9,
+                                      "max_features": 50}
+    assert config["model"]["vocab_size"] == 12  # the twelve topic words; "the" is a stop word
+    assert cli.main(["evaluate", str(run), "--k", "10", "--iwae-k", "2", "--quiet"]) == 0
+    result = json.loads((run / "evaluation.json").read_text())
+    assert result["num_points"] == 6  # the last tenth is the test set
+    words = {word for topic in result["details"]["topics"] for word in topic["words"]}
+    assert words <= set(TOPIC_WORDS[0] + TOPIC_WORDS[1])
+    # the same corpus tokenised otherwise is another data set: the run's settings are refused
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), "--min-df", "2", "--quiet"]) == 2
+    assert capsys.readouterr().err == "elbo train: error: --resume continues a run with its own settings; drop " \
+                                      "--min-df\n"
+
+
+@pytest.mark.parametrize("make, flags, match", [
+    (_write_text_corpus, ["--data", "digits", "--min-df", "1"], "--min-df: an option of --data corpus only, not of "
+                                                                 "digits"),
+    (_write_text_corpus, ["--data", "bbc", "--no-lowercase", "--stop-words", "none"],
+     "--stop-words, --no-lowercase: options of --data corpus only, not of bbc"),
+    (_write_text_corpus, ["--data", "corpus", "--min-df", "100"], "--min-df (100) is more than the 54 training "
+                                                                  "documents"),
+    (_write_text_corpus, ["--data", "corpus", "--max-df", "1.5"], "--max-df must be a number in (0, 1]"),
+    (lambda d: (_write_text_corpus(d), (d / "train.txt").write_bytes(b"caf\xe9\n" * 20)), ["--data", "corpus"],
+     "train.txt: not UTF-8 text"),
+    (lambda d: (_write_text_corpus(d), (d / "train.txt").write_text("\n")), ["--data", "corpus"],
+     "train.txt: no document"),
+    (lambda d: (_write_text_corpus(d), (d / "train.feat").write_text("0 1:1\n")), ["--data", "corpus"],
+     "holds both train.feat and train.txt"),
+], ids=["an option of another data set", "options of another data set", "min-df above the documents",
+        "max-df above one", "not UTF-8", "empty", "both formats"])
+def test_a_bad_plain_text_corpus_or_option_is_one_line_and_makes_no_run(tmp_path, capsys, make, flags, match):
+    make(tmp_path / "corpus")
+    capsys.readouterr()
+    code = cli.main(["train", *flags, "--data-dir", str(tmp_path / "corpus"), "--out", str(tmp_path / "run"),
+                     "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and match in err and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()

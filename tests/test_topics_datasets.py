@@ -1,8 +1,10 @@
-"""The topics kind's loaders on small generated files (parsing, empty documents, splits, downloading, every bad
-file), and on the real files in ../shared/data."""
+"""The topics kind's loaders on small generated files (parsing, empty documents, splits, downloading, plain text
+and its options, every bad file), and on the real files in ../shared/data."""
 
+import dataclasses
 import gzip
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import torch
 
 from elbo.errors import InputError
 from elbo.models.topics import datasets as data
+from elbo.models.topics.config import TextOptions
 from helpers import SHARED_DATA
 
 real_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="the shared data directory ../shared/data is absent")
@@ -264,6 +267,129 @@ def test_bag_of_words_bad_files(tmp_path):
         data.load_bag_of_words(bad, vocab)
     with pytest.raises(InputError, match="val_size must be an integer"):
         data.load_bag_of_words(one, vocab, test_path=one, val_size=1)
+
+
+# --- a user's own corpus in plain text ----------------------------------------------------------------------------
+
+TEXT_TRAIN = "The cat sat on the mat.\nDogs and cats!\n\nthe dog sat\n"  # a blank line is no document
+TEXT_TEST = "A dog and a bird sat, sat.\n"
+EVERY_WORD = TextOptions(min_df=1, max_df=1.0)  # no pruning by document frequency
+
+
+def text_corpus(directory, train=TEXT_TRAIN, test=TEXT_TEST, *, gz=False):
+    directory = Path(directory)
+    write(directory / "train.txt", train, gz=gz)
+    if test is not None:
+        write(directory / "test.txt", test, gz=gz)
+    return directory
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_text_corpus_counts_a_hand_written_corpus_exactly(tmp_path, gz):
+    docs = data.load_corpus(data_dir=text_corpus(tmp_path, gz=gz), options=EVERY_WORD)
+    # lower-cased; "the", "on", "and" are English stop words and "a" is shorter than two letters; vocabulary sorted
+    assert docs.name == "corpus" and docs.vocabulary == ("cat", "cats", "dog", "dogs", "mat", "sat")
+    assert docs.train.dtype == torch.get_default_dtype()
+    assert docs.train.tolist() == [[1, 0, 0, 0, 1, 1], [0, 1, 0, 1, 0, 0], [0, 0, 1, 0, 0, 1]]
+    assert docs.val.shape == (0, 6)
+    assert docs.test.tolist() == [[0, 0, 1, 0, 0, 2]]  # "bird" is not in the training vocabulary: dropped
+    assert docs.train_tokens == ((0, 5, 4), (3, 1), (2, 5)) and docs.test_tokens == ((2, 5, 5),)  # in order
+    assert docs.train_labels is None and docs.val_labels is None and docs.test_labels is None
+    assert docs.label_names is None and docs.scored("test")[1] is None
+
+
+def test_text_corpus_keeps_case_and_stop_words_when_told(tmp_path):
+    options = TextOptions(lowercase=False, stop_words=None, min_df=1, max_df=1.0)
+    docs = data.load_corpus(data_dir=text_corpus(tmp_path, train="The cat sat on the mat.\nthe cat\n",
+                                                 test="The mat\n"), options=options)
+    assert docs.vocabulary == ("The", "cat", "mat", "on", "sat", "the")  # upper case sorts first
+    assert docs.train.tolist() == [[1, 1, 1, 1, 1, 1], [0, 1, 0, 0, 0, 1]]
+    assert docs.test.tolist() == [[1, 0, 1, 0, 0, 0]]
+
+
+def test_min_df_and_max_df_prune_the_vocabulary_and_empty_documents_are_dropped(tmp_path):
+    # document frequencies over 4 documents: apple 3, banana 2, cherry 1, date 1
+    train, test = write(tmp_path / "train.txt", "apple banana\napple cherry\napple banana apple\ndate\n"), \
+        write(tmp_path / "t.txt", "banana\n")
+    with pytest.warns(UserWarning, match=r"train\.txt: 2 of the 4 training documents have no word of the vocabulary"):
+        docs = data.load_text_corpus(train, test_path=test, options=TextOptions(min_df=2, max_df=0.5))
+    # apple is in 3/4 > 0.5 of the documents; cherry and date are in 1 < 2
+    assert docs.name == "train" and docs.vocabulary == ("banana",)
+    assert docs.train.tolist() == [[1], [1]] and docs.train_tokens == ((0,), (0,)) and docs.test.tolist() == [[1]]
+    # max_features keeps the most frequent words over the corpus: apple (4 times), then banana (2)
+    with pytest.warns(UserWarning, match=r"1 of the 4 training documents"):  # "date"
+        docs = data.load_text_corpus(train, test_path=test, options=TextOptions(min_df=1, max_df=1.0, max_features=2))
+    assert docs.vocabulary == ("apple", "banana") and docs.train.tolist() == [[1, 1], [1, 0], [2, 1]]
+
+
+def test_text_corpus_without_a_test_file_holds_out_its_last_tenth_unseen(tmp_path):
+    train = "alpha beta\n" * 9 + "beta gamma gamma\n"  # 10 documents: the last one tests
+    docs = data.load_corpus(data_dir=text_corpus(tmp_path, train=train, test=None), val_size=2, options=EVERY_WORD)
+    assert docs.vocabulary == ("alpha", "beta")  # gamma is only in the held-out document
+    assert (len(docs.train), len(docs.val), len(docs.test)) == (7, 2, 1)
+    assert docs.test.tolist() == [[0, 1]] and docs.test_tokens == ((1,),) and len(docs.train_tokens) == 7
+
+
+def test_text_tokens_give_the_counts(tmp_path):
+    lines = [" ".join(f"word{(3 * d + 7 * i) % 11}" for i in range(d % 5 + 2)) for d in range(30)]
+    docs = data.load_corpus(data_dir=text_corpus(tmp_path, train="\n".join(lines), test=None),
+                            options=TextOptions(stop_words=None, min_df=2, max_df=0.9))
+    for x, tokens in ((docs.train, docs.train_tokens), (docs.test, docs.test_tokens)):
+        expected = torch.stack([torch.bincount(torch.tensor(t), minlength=len(docs.vocabulary)) for t in tokens])
+        assert torch.equal(x, expected.to(x.dtype))
+
+
+def test_a_directory_with_both_feat_and_text_is_refused(tmp_path):
+    text_corpus(tmp_path)
+    write(tmp_path / "train.feat", "1 1:1\n")
+    write(tmp_path / "vocabulary.txt", "alpha\n")
+    with pytest.raises(InputError, match="holds both train.feat and train.txt") as error:
+        data.load_corpus(data_dir=tmp_path)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("train, test, options, message", [
+    ("", TEXT_TEST, EVERY_WORD, "train.txt: no document (expected plain text, one document a line)"),
+    ("\n  \n", TEXT_TEST, EVERY_WORD, "train.txt: no document"),
+    (TEXT_TRAIN, "\n", EVERY_WORD, "test.txt: no document"),
+    (b"caf\xe9 latte\n", TEXT_TEST, EVERY_WORD, "train.txt: not UTF-8 text"),
+    ("the and of\nit is a\n", TEXT_TEST, EVERY_WORD, "train.txt: no word to count: every token is shorter than two "
+                                                     "letters or one of the stop_words ('english')"),
+    ("apple\nbanana\ncherry\n", TEXT_TEST, TextOptions(min_df=2, max_df=1.0),
+     "no word is in at least min_df (2) and at most max_df (1.0) of the 3 training documents: lower min_df"),
+    (TEXT_TRAIN, TEXT_TEST, TextOptions(min_df=4), "min_df (4) is more than the 3 training documents"),
+    (TEXT_TRAIN, TEXT_TEST, TextOptions(min_df=2, max_df=0.5),
+     "max_df (0.5) keeps the words of at most 1.5 of the 3 training documents"),
+    (TEXT_TRAIN, "bird fish\n", EVERY_WORD, "test.txt: no test document has a word of the vocabulary"),
+], ids=["empty", "blank", "empty test", "not UTF-8", "only stop words", "all pruned", "min_df > documents",
+        "max_df below min_df", "test without a known word"])
+def test_bad_text_corpora_are_one_line(tmp_path, train, test, options, message):
+    text_corpus(tmp_path, test=test)
+    (tmp_path / "train.txt").write_bytes(train if isinstance(train, bytes) else train.encode())
+    with pytest.raises(InputError, match=re.escape(message)) as error:
+        data.load_corpus(data_dir=tmp_path, options=options)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("lowercase", "yes", "lowercase must be True or False, got 'yes'"),
+    ("stop_words", "french", "stop_words must be one of 'english', None, got 'french'"),
+    ("min_df", 0, "min_df must be a positive integer, got 0"),
+    ("min_df", 0.5, "min_df must be a positive integer, got 0.5"),
+    ("max_df", 0, "max_df must be a number in (0, 1]"),
+    ("max_df", 1.5, "max_df must be a number in (0, 1]"),
+    ("max_df", True, "max_df must be a number in (0, 1]"),
+    ("max_features", 0, "max_features must be a positive integer, got 0"),
+])
+def test_text_options_are_checked(field, value, message):
+    with pytest.raises(InputError, match=re.escape(message)) as error:
+        TextOptions(**{field: value})
+    assert error.value.argument == field
+
+
+def test_text_options_round_trip():
+    options = TextOptions(lowercase=False, stop_words=None, min_df=3, max_df=0.8, max_features=100)
+    assert TextOptions.from_dict(json.loads(json.dumps(dataclasses.asdict(options)))) == options
 
 
 # --- the real files -----------------------------------------------------------------------------------------------

@@ -150,3 +150,73 @@ def test_classification_accuracy_is_one_on_separable_data():
     assert accuracy == 1.0
     wrong = classification_accuracy(proportions[:40], labels[:40], proportions[40:], (labels[40:] + 1) % 3)
     assert wrong == 0.0
+
+
+def test_perplexities_of_a_one_topic_model_are_its_closed_form_evidence_through_the_evaluation():
+    """A topic model with one topic, ``p(x_d) = Mult(x_d | N_d, β)``, has exact evidence. NVDM with its decoder's
+    weights at zero and its encoder's outputs at zero is that model (``p(x|z)`` does not depend on ``z``, and
+    ``q(z|x) = p(z)``), so every importance weight is ``log p(x_d)`` itself: the ELBO, IWAE-K and both perplexities
+    of ``elbo evaluate``'s pipeline must equal the closed form (scipy's multinomial pmf, and
+    ``exp(-Σ_d Σ_w n_dw log β_w / Σ_d N_d)``) to float tolerance, whatever the random draws."""
+    from types import SimpleNamespace
+
+    from scipy.stats import multinomial
+
+    from elbo.evaluate import evaluate
+    from elbo.models.topics import evaluation
+    from elbo.models.topics.config import TopicConfig
+    from elbo.models.topics.model import make_topic_model
+
+    generator = torch.Generator().manual_seed(3)
+    vocab, docs = 12, 40
+    beta = torch.distributions.Dirichlet(torch.ones(vocab, dtype=torch.float64)).sample()
+    lengths = torch.randint(1, 60, (docs,), generator=generator)
+    x = torch.stack([torch.bincount(torch.multinomial(beta, int(n), True, generator=generator), minlength=vocab)
+                     for n in lengths]).double()
+    torch.manual_seed(0)
+    model = make_topic_model(TopicConfig(model="nvdm", num_topics=3, hidden_dims=(8,), vocab_size=vocab)).double()
+    with torch.no_grad():
+        model.decoder.weight.zero_()
+        model.decoder.bias.copy_(beta.log())
+        for layer in (model.encoder.loc, model.encoder.log_scale):
+            layer.weight.zero_()
+            layer.bias.zero_()
+    model.eval()
+    per_point = {}
+    result = evaluate(model, x, num_samples=7, iwae_samples=(3,), per_point=per_point)
+    words = (x * beta.log()).sum(1)  # log p(x_d) without the multinomial coefficient, as the perplexities use
+    exact = torch.tensor([float(multinomial.logpmf(row.numpy(), int(row.sum()), beta.numpy())) for row in x])
+    assert torch.allclose(per_point["elbo"].double(), words, rtol=0, atol=1e-9)
+    assert torch.allclose(per_point["log_likelihood"].double(), words, rtol=0, atol=1e-9)
+    assert result["elbo"]["mean"] == pytest.approx(float(words.mean()), abs=1e-9)
+
+    data = SimpleNamespace(vocabulary=tuple(f"w{i}" for i in range(vocab)), train=x, test=x,
+                           train_labels=None, test_labels=None)
+    values = evaluation.metrics(SimpleNamespace(model=model, data=data), x, per_point)
+    corpus = math.exp(-float(words.sum()) / float(lengths.sum()))
+    per_document = math.exp(float((-words / lengths).mean()))
+    for bound in ("elbo", "iwae"):
+        assert values[f"perplexity_corpus_{bound}"] == pytest.approx(corpus, rel=1e-9)
+        assert values[f"perplexity_per_document_{bound}"] == pytest.approx(per_document, rel=1e-9)
+    assert values["log_likelihood_of_counts"] == pytest.approx(float(exact.mean()), rel=1e-9)
+
+
+def test_gensim_c_npmi_equals_our_document_npmi_when_every_document_fits_in_one_window():
+    """gensim's ``c_npmi`` counts sliding windows of 10 tokens; a document of at most 10 tokens is one window, so on
+    such documents, with every pair of a topic's words seen together somewhere (gensim's ε = 1e-12 then moves each
+    value by about 1e-11), it is our document-co-occurrence NPMI."""
+    pytest.importorskip("gensim")
+    from elbo.models.topics.metrics import gensim_npmi
+
+    generator = torch.Generator().manual_seed(1)
+    vocabulary = tuple(f"w{i}" for i in range(8))
+    tokens = [tuple(torch.randint(0, 8, (int(torch.randint(2, 11, (1,), generator=generator)),),
+                                  generator=generator).tolist()) for _ in range(200)]
+    counts = torch.zeros(len(tokens), 8)
+    for d, document in enumerate(tokens):
+        for word in document:
+            counts[d, word] += 1
+    top = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7], [1, 3, 5, 7]])
+    ours = npmi(top, counts)
+    assert (ours > -1).all()  # every pair co-occurs in some document
+    assert torch.allclose(gensim_npmi(top, tokens, vocabulary), ours, rtol=0, atol=1e-8)

@@ -33,18 +33,20 @@ IWAE_SCHEDULE_EPOCHS = sum(3**i for i in range(8))  # 3280
 class TrainConfig:
     """Everything a training run depends on; saved in ``config.json`` and in every checkpoint.
 
-    ``data``: a data set of ``elbo.registry.DATASETS``; ``model``: the config of a model kind (``None``: the default
-    config of the data set's kind); ``objective``: ``"elbo"`` or ``"iwae"``; ``num_samples`` is K, samples of ``z``
-    per data point (for ``"elbo"`` they average the ELBO's estimate). Adam's defaults are the IWAE paper's
-    (``β = (0.9, 0.999)``, ``ε = 1e-4``). ``batch_size`` is the global batch, split evenly over the processes of a
-    data-parallel run. ``log_every``: steps between updates of the progress bar, the only host synchronisation inside
-    an epoch. ``compile``: run the objective through ``torch.compile`` (needs a C++ compiler on a CPU; without one
-    training goes on uncompiled, with a warning).
+    ``data``: a data set of ``elbo.registry.DATASETS``; ``data_options``: its settings, an instance of its
+    ``Dataset.options`` (``None``: their defaults; always ``None`` for a data set without options); ``model``: the
+    config of a model kind (``None``: the default config of the data set's kind); ``objective``: ``"elbo"`` or
+    ``"iwae"``; ``num_samples`` is K, samples of ``z`` per data point (for ``"elbo"`` they average the ELBO's
+    estimate). Adam's defaults are the IWAE paper's (``β = (0.9, 0.999)``, ``ε = 1e-4``). ``batch_size`` is the
+    global batch, split evenly over the processes of a data-parallel run. ``log_every``: steps between updates of the
+    progress bar, the only host synchronisation inside an epoch. ``compile``: run the objective through
+    ``torch.compile`` (needs a C++ compiler on a CPU; without one training goes on uncompiled, with a warning).
     """
 
     data: str = "digits"
     data_dir: str | None = None
     val_size: int | None = None
+    data_options: object = None
     model: object = None
     objective: str = "elbo"
     num_samples: int = 1
@@ -61,7 +63,9 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self):
-        kind = KINDS[DATASETS[DATASETS.check(self.data)].kind]
+        dataset = DATASETS[DATASETS.check(self.data)]
+        kind = KINDS[dataset.kind]
+        self._check_data_options(dataset)
         if self.model is None:
             object.__setattr__(self, "model", kind.config())
         if not isinstance(self.model, kind.config):
@@ -82,27 +86,45 @@ class TrainConfig:
             raise InputError(f"compile must be True or False, got {self.compile!r}", argument="compile")
         parse_device(self.device)
 
+    def _check_data_options(self, dataset) -> None:
+        """``data_options``: the data set's defaults for ``None``; refused when not of its ``options`` type."""
+        if dataset.options is None:
+            if self.data_options is not None:
+                raise InputError(f"data_options must be None for data set {self.data!r} (it has no options), got "
+                                 f"{self.data_options!r}", argument="data_options")
+            return
+        if self.data_options is None:
+            object.__setattr__(self, "data_options", dataset.options())
+        if not isinstance(self.data_options, dataset.options):
+            raise InputError(f"data_options must be a {dataset.options.__name__} (the options of data set "
+                             f"{self.data!r}), got {type(self.data_options).__name__}", argument="data_options")
+
     def to_dict(self) -> dict:
-        """JSON-ready; ``model`` tagged with its kind."""
+        """JSON-ready; ``model`` tagged with its kind, ``data_options`` a plain dict (or ``None``)."""
         return {**dataclasses.asdict(self), "model": {"kind": kind_of(self.model).name,
                                                        **dataclasses.asdict(self.model)}}
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        """Inverse of ``to_dict`` after a JSON round trip."""
+        """Inverse of ``to_dict`` after a JSON round trip; a ``config.json`` without ``data_options`` (an older run)
+        has the data set's defaults."""
         values = {key: tuples_from_json(value) for key, value in values.items()}
+        options, dataset = values.get("data_options"), DATASETS[values.get("data", cls.data)]
+        if options is not None and dataset.options is not None:  # without them, __post_init__ refuses the dict
+            values["data_options"] = dataset.options.from_dict(options)
         model = dict(values["model"])
         return cls(**{**values, "model": KINDS[model.pop("kind")].config.from_dict(model)})
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """``elbo.evaluate.evaluate_run``: ``log p(x)`` by IWAE with ``num_samples`` (K) importance samples, the IWAE
+    """``elbo.evaluate.evaluate_run``: ``log p(x)`` by IWAE with ``num_samples`` (K) importance samples (``None``:
+    the run's kind's ``num_samples``, 5000 for images and 1000 for documents), the IWAE
     bound for each K of ``iwae_samples``, on the first ``max_points`` test points (``None``: all), ``batch_size``
     points at a time and the K samples ``chunk_size`` at a time; ``compile``: the log joint through
     ``torch.compile``; ``seed``: the samples'."""
 
-    num_samples: int = 5000
+    num_samples: int | None = None
     iwae_samples: tuple[int, ...] = (5, 50)
     max_points: int | None = None
     batch_size: int = 100
@@ -111,7 +133,9 @@ class EvaluateConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check_positive(num_samples=self.num_samples, batch_size=self.batch_size, chunk_size=self.chunk_size)
+        check_positive(batch_size=self.batch_size, chunk_size=self.chunk_size)
+        if self.num_samples is not None:
+            check_positive(num_samples=self.num_samples)
         check_seed(self.seed)
         check_positive(**{f"iwae_samples[{i}]": k for i, k in enumerate(self.iwae_samples)})
         if self.max_points is not None:

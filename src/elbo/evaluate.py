@@ -84,10 +84,11 @@ def batches(data: torch.Tensor, batch_size: int, progress: bool = False, what: s
 
 def measured_data(run: Run, data: str | None, data_dir):
     """The data set a run is measured on: its own, or ``data``, another of the same kind (looked for in
-    ``data_dir``, else where the run's own was)."""
+    ``data_dir``, else where the run's own was; with the run's data options when it is the run's data set)."""
     if data is None:
         return run.data
-    return load_data(data, data_dir=run.config.data_dir if data_dir is None else data_dir)
+    options = run.config.data_options if data == run.config.data else None
+    return load_data(data, data_dir=run.config.data_dir if data_dir is None else data_dir, options=options)
 
 
 @torch.no_grad()
@@ -246,6 +247,8 @@ def _evaluate_run(path, config: EvaluateConfig, *, data_dir, device, progress: b
         torch.manual_seed(distributed.rank_seed(config.seed))
         test = run.data.test[:config.max_points].to(device)
         options = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("max_points", "seed")}
+        if config.num_samples is None:
+            options["num_samples"] = kind_of(run.config.model).num_samples
         per_point = {}
         result = {"run": str(run.path), "epoch": run.epoch, "data": run.config.data, "unit": run.unit,
                   "seed": config.seed, "processes": distributed.world_size(),

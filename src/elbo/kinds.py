@@ -10,6 +10,7 @@ report) need to know about one family of amortized models and their data, and no
 - ``build(config)``: the model, an ``nn.Module`` with ``guide(x)`` and either ``prior()``/``likelihood(z)`` or
   ``log_prob(x, z)`` (``elbo.protocols``);
 - ``unit``: what one data point is, for the units bounds are reported in ("nats per image");
+- ``num_samples``: the K of ``elbo evaluate``'s ``log p(x)`` by importance sampling when none is given;
 - ``figures(run, test, labels, kl, activity)``: the kind's figures for the report, ``(name, caption, Figure)``
   triples and notes on figures it cannot draw;
 - ``metrics(run, test, per_point)``: optional, run without gradients; the kind's own measures, added to
@@ -23,13 +24,17 @@ report) need to know about one family of amortized models and their data, and no
 
 Each callable may be given as ``"module:attribute"``, imported on first use, so that a kind's registration costs
 no import of torch. A data set (``Dataset``) names its kind and its loader ``load(data_dir=, val_size=, download=)``,
-which returns an object with the ``elbo.protocols.Data`` interface.
+which returns an object with the ``elbo.protocols.Data`` interface. A data set may have settings of its own (how a
+text is tokenised): ``options``, a frozen dataclass with ``from_dict`` (no torch), held by ``TrainConfig.data_options``
+and given to the loader as ``load(..., options=)``; ``add_arguments(group)`` and ``options_from_arguments(args)``, its
+options of ``elbo train`` and the dataclass from them. A data set without ``options`` is loaded without the argument.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import InputError
 from .registry import DATASETS, KINDS, resolve
 
 __all__ = ["Kind", "Dataset", "kind_of", "load_data"]
@@ -42,6 +47,7 @@ class Kind:
     unit: str
     configure: object
     build: object
+    num_samples: int = 5000
     figures: object = None
     metrics: object = None
     sections: object = None
@@ -60,6 +66,9 @@ class Dataset:
     kind: str
     load: object
     description: str = ""
+    options: type | None = None
+    add_arguments: object = None
+    options_from_arguments: object = None
 
 
 def kind_of(config) -> Kind:
@@ -70,6 +79,11 @@ def kind_of(config) -> Kind:
     raise TypeError(f"{type(config).__name__} is the config of no registered model kind")
 
 
-def load_data(name: str, *, data_dir=None, val_size: int | None = None, download: bool = True):
-    """Data set ``name`` (one of ``DATASETS``), loaded by its own loader."""
-    return resolve(DATASETS[name].load)(data_dir=data_dir, val_size=val_size, download=download)
+def load_data(name: str, *, data_dir=None, val_size: int | None = None, download: bool = True, options=None):
+    """Data set ``name`` (one of ``DATASETS``), loaded by its own loader; ``options``: the data set's settings
+    (``None``: its defaults), passed on only to a data set that has ``options``."""
+    dataset = DATASETS[name]
+    if dataset.options is None and options is not None:
+        raise InputError(f"data set {name!r} has no options, got {options!r}", argument="options")
+    settings = {} if dataset.options is None else {"options": dataset.options() if options is None else options}
+    return resolve(dataset.load)(data_dir=data_dir, val_size=val_size, download=download, **settings)

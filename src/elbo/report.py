@@ -222,7 +222,8 @@ def _figure_blocks(path: Path, figures: list) -> list:
 
 def _config_rows(run: Run) -> list:
     config = run.config.to_dict()
-    rows = [(f"model.{k}", v) for k, v in config.pop("model").items()] + list(config.items())
+    rows = [(f"model.{k}", v) for k, v in config.pop("model").items()] + \
+        [(f"data_options.{k}", v) for k, v in (config.pop("data_options") or {}).items()] + list(config.items())
     return [(key, "—" if value is None else value) for key, value in rows]
 
 

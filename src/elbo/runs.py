@@ -267,7 +267,7 @@ def keep_metrics(out: Path, epoch: int) -> None:
 def load_run_data(config: TrainConfig, data_dir=None):
     """The data a run was trained on (looked for in ``data_dir``, else where the run's own was)."""
     return load_data(config.data, data_dir=config.data_dir if data_dir is None else data_dir,
-                     val_size=config.val_size)
+                     val_size=config.val_size, options=config.data_options)
 
 
 def settings_of_run(out: Path, config: TrainConfig) -> TrainConfig:

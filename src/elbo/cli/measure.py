@@ -4,6 +4,7 @@ run directory and printed as a table."""
 from __future__ import annotations
 
 from ..configs import IWAE_ESTIMATORS, SPLITS, DiagnoseConfig, EvaluateConfig, SurgeryConfig
+from ..registry import KINDS
 from ._common import add_command, add_run_arguments, choice_list, default_of, measure, positive_int, positive_int_list
 
 __all__ = ["add_evaluate", "add_surgery", "add_diagnose"]
@@ -16,8 +17,9 @@ def add_evaluate(commands) -> None:
                     "sampling with K samples (IWAE-K, chunked so memory does not grow with K), the ELBO, IWAE-K for "
                     "smaller K, and active units (Burda et al.: Cov_x(E_q[u]) > 0.01). Writes RUN/evaluation.json.")
     default = lambda field: default_of(EvaluateConfig, field)  # noqa: E731
-    parser.add_argument("--k", dest="num_samples", metavar="K", type=positive_int, default=default("num_samples"),
-                        help="importance samples for log p(x)")
+    per_kind = ", ".join(f"{KINDS[name].num_samples} for {name}" for name in KINDS.names())
+    parser.add_argument("--k", dest="num_samples", metavar="K", type=positive_int,
+                        help=f"importance samples for log p(x) [default: the model kind's: {per_kind}]")
     parser.add_argument("--iwae-k", dest="iwae_samples", type=positive_int, nargs="*",
                         default=list(default("iwae_samples")), metavar="K",
                         help="the K of the IWAE bounds also reported")
@@ -42,7 +44,7 @@ def _evaluate(args) -> int:
     print(f"run {result['run']} (epoch {result['epoch']}), {result['data']} test set, {result['num_points']} {unit}s; "
           f"nats per {unit}, mean ± standard error")
     rows = [("ELBO", result["elbo"])] + [(f"IWAE-{k}", v) for k, v in result["iwae"].items()] + \
-           [(f"log p(x) (IWAE-{args.num_samples})", result["log_likelihood"])]
+           [(f"log p(x) (IWAE-{result['log_likelihood']['num_samples']})", result["log_likelihood"])]
     for name, value in rows:
         print(f"{name:<24} {value['mean']:>10.3f} ± {value['stderr']:.3f}")
     print(f"{'active units':<24} {active_units_text(result)}")

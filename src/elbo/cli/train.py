@@ -1,5 +1,5 @@
 """``elbo train``: a ``TrainConfig`` from the options (choices and defaults from ``elbo.configs`` and the registries;
-each model kind adds its own options), then ``elbo.train.train`` or ``resume``."""
+each model kind and each data set with options adds its own), then ``elbo.train.train`` or ``resume``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def add_train(commands) -> None:
     option(data, "--val-size", type=non_negative_int, metavar="N",
            help="points held out of training for the validation bound [default: the data set's: 10000 for MNIST, a "
                 "tenth otherwise]")
+    data_options = _add_registered(parser, DATASETS, "data set", settings)
     model = parser.add_argument_group("model")
     option(model, "--model", choices=KINDS.names(), help="model kind [default: the data set's]")
     option(model, "--objective", choices=OBJECTIVES,
@@ -54,15 +55,24 @@ def add_train(commands) -> None:
            help=f"samples of z per data point [default: {_default('num_samples')}]")
     option(model, "--estimator", choices=IWAE_ESTIMATORS,
            help=f"gradient estimator of the IWAE bound [default: {_default('estimator')}]")
-    for name in KINDS:
-        if KINDS[name].add_arguments is not None:
-            group = parser.add_argument_group(f"model kind {name}")
-            before = len(parser._actions)
-            resolve(KINDS[name].add_arguments)(group)
-            settings.extend(parser._actions[before:])
+    _add_registered(parser, KINDS, "model kind", settings)
     _add_optimization(parser, option)
     _add_run_directory(parser)
-    parser.set_defaults(handler=_train, settings=settings)
+    parser.set_defaults(handler=_train, settings=settings, data_set_options=data_options)
+
+
+def _add_registered(parser, registry, title: str, settings: list) -> dict:
+    """A group of options for each entry of ``registry`` that has ``add_arguments``, titled "TITLE NAME"; their
+    actions, by the entry's name, also added to ``settings``."""
+    added = {}
+    for name in registry:
+        if registry[name].add_arguments is not None:
+            group = parser.add_argument_group(f"{title} {name}")
+            before = len(parser._actions)
+            resolve(registry[name].add_arguments)(group)
+            added[name] = parser._actions[before:]
+            settings.extend(added[name])
+    return added
 
 
 def _add_optimization(parser, option) -> None:
@@ -124,7 +134,19 @@ def _config(args) -> TrainConfig:
               "device", "compile")
     given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     epochs = args.epochs or (IWAE_SCHEDULE_EPOCHS if args.schedule == "iwae" else _default("epochs"))
-    return TrainConfig(data=data, model=model, epochs=epochs, **given)
+    return TrainConfig(data=data, data_options=_data_options(args, data), model=model, epochs=epochs, **given)
+
+
+def _data_options(args, data: str):
+    """The options of data set ``data`` from the command line (``None`` for one without options); the options of
+    another data set given are refused."""
+    for name, actions in args.data_set_options.items():
+        given = [action.option_strings[0] for action in actions if getattr(args, action.dest) is not None]
+        if given and name != data:
+            raise UsageError(f"{', '.join(given)}: {'an option' if len(given) == 1 else 'options'} of --data {name} "
+                             f"only, not of {data}")
+    dataset = DATASETS[data]
+    return None if dataset.options_from_arguments is None else resolve(dataset.options_from_arguments)(args)
 
 
 def _print_last_epoch(path) -> None:

@@ -1,4 +1,5 @@
-"""The topics kind's configuration: ``TopicConfig`` and the tables of its choices (no torch at import)."""
+"""The topics kind's configuration: ``TopicConfig``, the ``TextOptions`` of a plain-text corpus, and the tables of their
+choices (no torch at import)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from ..._checks import check_positive, check_positive_float, one_of
 from ..._files import tuples_from_json
 from ...errors import InputError
 
-__all__ = ["TopicConfig", "TOPIC_MODELS", "TOPIC_ACTIVATIONS"]
+__all__ = ["TopicConfig", "TextOptions", "TOPIC_MODELS", "TOPIC_ACTIVATIONS", "STOP_WORDS"]
 
 # Srivastava & Sutton 2017; Miao et al. 2016; Burkhardt & Kramer 2019
 TOPIC_MODELS = ("prodlda", "nvdm", "dirichlet")
 TOPIC_ACTIVATIONS = ("softplus", "relu", "tanh")
+STOP_WORDS = ("english", None)  # scikit-learn's English list, or none removed
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,37 @@ class TopicConfig:
     def from_dict(cls, values: dict) -> TopicConfig:
         """Inverse of ``dataclasses.asdict`` after a JSON round trip (lists back to tuples)."""
         return cls(**{key: tuples_from_json(value) for key, value in values.items()})
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How the data set ``"corpus"`` turns plain text into counts: scikit-learn's ``CountVectorizer``, fitted on the
+    training documents alone.
+
+    ``lowercase``: the text lower-cased first; ``stop_words``: ``"english"`` (scikit-learn's list) removed, or
+    ``None``; ``min_df``: a word is kept when it is in at least this many training documents (a count), and
+    ``max_df``: in at most this fraction of them (in ``(0, 1]``); ``max_features``: of those, only the most frequent
+    this many (``None``: all).
+    """
+
+    lowercase: bool = True
+    stop_words: str | None = "english"
+    min_df: int = 2
+    max_df: float = 0.5
+    max_features: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.lowercase, bool):
+            raise InputError(f"lowercase must be True or False, got {self.lowercase!r}", argument="lowercase")
+        one_of("stop_words", self.stop_words, STOP_WORDS)
+        check_positive(min_df=self.min_df)
+        if not (isinstance(self.max_df, (int, float)) and not isinstance(self.max_df, bool) and 0 < self.max_df <= 1):
+            raise InputError(f"max_df must be a number in (0, 1] (a fraction of the training documents), got "
+                             f"{self.max_df!r}", argument="max_df")
+        if self.max_features is not None:
+            check_positive(max_features=self.max_features)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TextOptions:
+        """Inverse of ``dataclasses.asdict`` after a JSON round trip."""
+        return cls(**values)

@@ -17,7 +17,9 @@ with the vocabulary (``V`` words) and, where the data set has them, labels and t
   ``test_tokens``) for sliding-window coherence.
 
 ``load_bag_of_words(train_path, vocabulary_path, test_path=..., val_size=...)`` reads a user's own corpus in the
-``LABEL idx:count`` format.
+``LABEL idx:count`` format, ``load_text_corpus(train_path, test_path=..., val_size=..., options=...)`` one in plain
+text, one document a line, tokenised by scikit-learn's ``CountVectorizer`` (``TextOptions``); ``load_corpus`` (the
+data set ``"corpus"``) reads whichever of the two a directory holds.
 
 Files are looked for in ``data_dir/<folder>/`` and ``data_dir/`` (``folder`` as in ``FOLDERS``, the layout of the
 project's shared data directory), each as ``name`` or ``name.gz``. A missing file is downloaded from ``URLS`` when
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +42,10 @@ from ..._checks import check_val_size, one_of
 from ..._downloads import DataFiles, decompressed
 from ...configs import SPLITS
 from ...errors import InputError
+from .config import TextOptions
 
-__all__ = ["BagOfWords", "load_20news", "load_bbc", "load_bag_of_words", "document_lengths", "SHA256", "URLS",
-           "FOLDERS"]
+__all__ = ["BagOfWords", "load_20news", "load_bbc", "load_bag_of_words", "load_text_corpus", "load_corpus",
+           "document_lengths", "SHA256", "URLS", "FOLDERS"]
 
 DEFAULT_DATA_DIR = "data"
 FOLDERS = {"20news": "20news_avitm", "bbc": "bbc_news"}
@@ -169,12 +173,7 @@ def load_bag_of_words(train_path, vocabulary_path, *, test_path=None, val_size: 
     train_path = Path(train_path)
     train, train_labels = _feat(train_path, _text(train_path), len(vocabulary))
     if test_path is None:
-        test_size = max(1, len(train) // 10)
-        if len(train) <= test_size:
-            raise InputError(f"{train_path}: {len(train)} non-empty document(s), too few to hold out a tenth for "
-                             f"testing; give a test_path")
-        train, test = train[:-test_size], train[-test_size:]
-        train_labels, test_labels = train_labels[:-test_size], train_labels[-test_size:]
+        (train, test), (train_labels, test_labels) = _hold_out_tenth(train_path, train, train_labels)
     else:
         test_path = Path(test_path)
         test, test_labels = _feat(test_path, _text(test_path), len(vocabulary))
@@ -185,25 +184,84 @@ def load_bag_of_words(train_path, vocabulary_path, *, test_path=None, val_size: 
                       labels[0][:cut], labels[0][cut:], labels[1], label_names=label_names)
 
 
+def load_text_corpus(train_path, *, test_path=None, val_size: int | None = None,
+                     options: TextOptions | None = None) -> BagOfWords:
+    """A user's own corpus in plain text: one document a line (blank lines are none), gzipped or not, counted by
+    scikit-learn's ``CountVectorizer`` with ``options`` (``TextOptions``; ``None``: its defaults), fitted on the
+    training documents alone (the validating ones among them); the test documents are counted over the same
+    vocabulary (``vocabulary[j]`` the ``j``-th word in alphabetical order), their other words dropped. A document
+    left with no word of the vocabulary is dropped, with a warning that counts them. Without a ``test_path``, the
+    last tenth of the documents are the test set, as in ``load_bag_of_words``, and the vocabulary is the other nine
+    tenths'. The last ``val_size`` of the training documents validate (default 0). No labels; ``train_tokens`` and
+    ``test_tokens`` are each document's kept words as vocabulary indices, in order (its counts are theirs)."""
+    options = TextOptions() if options is None else options
+    train_path = Path(train_path)
+    train = _documents(train_path)
+    if test_path is None:
+        ((train, test),) = _hold_out_tenth(train_path, train)
+        test_path = train_path
+    else:
+        test_path = Path(test_path)
+        test = _documents(test_path)
+    vocabulary, analyze = _fit_vocabulary(train_path, train, options)
+    ids = {word: i for i, word in enumerate(vocabulary)}
+    train_tokens = _kept_tokens(train_path, train, analyze, ids, "training")
+    test_tokens = _kept_tokens(test_path, test, analyze, ids, "test")
+    cut = len(train_tokens) - check_val_size(val_size, len(train_tokens), default=0, points="training documents")
+    train, val, test = (_counts_from_tokens(tokens, len(vocabulary))
+                        for tokens in (train_tokens[:cut], train_tokens[cut:], test_tokens))
+    name = Path(train_path.name.removesuffix(".gz")).stem
+    return BagOfWords(name, train, val, test, vocabulary, train_tokens=train_tokens[:cut], test_tokens=test_tokens)
+
+
 CORPUS_FILES = {"train": ("train.feat",), "test": ("test.feat",), "vocabulary": ("vocabulary.txt", "vocab.new")}
+TEXT_FILES = {"train": ("train.txt",), "test": ("test.txt",)}
 
 
-def load_corpus(*, data_dir=None, val_size: int | None = None, download: bool = True) -> BagOfWords:
+def load_corpus(*, data_dir=None, val_size: int | None = None, download: bool = True,
+                options: TextOptions | None = None) -> BagOfWords:
     """The data set ``"corpus"``: a user's own corpus in the directory ``data_dir`` (``elbo train --data corpus
-    --data-dir DIR``), read by ``load_bag_of_words``: ``train.feat`` (``LABEL idx:count`` lines), a vocabulary
-    (``vocabulary.txt`` or ``vocab.new``, one word a line) and, optionally, ``test.feat``; each may be gzipped.
+    --data-dir DIR``). Either ``train.feat`` (``LABEL idx:count`` lines), a vocabulary (``vocabulary.txt`` or
+    ``vocab.new``, one word a line) and, optionally, ``test.feat``, read by ``load_bag_of_words``; or plain text,
+    ``train.txt`` and, optionally, ``test.txt`` (one document a line), read by ``load_text_corpus`` with ``options``
+    (unused for ``.feat`` files). Each file may be gzipped; a directory with both train files is refused.
     ``download`` is not used: the files are the user's."""
     if data_dir is None:
         raise InputError("the data set 'corpus' is a directory of your own: give data_dir (train.feat, "
-                         "vocabulary.txt and, optionally, test.feat)", argument="data_dir")
+                         "vocabulary.txt and, optionally, test.feat; or train.txt and, optionally, test.txt)",
+                         argument="data_dir")
     directory = Path(data_dir)
-    found = {role: next((directory / f for name in names for f in (name, name + ".gz") if (directory / f).is_file()),
-                        None) for role, names in CORPUS_FILES.items()}
-    for role in ("train", "vocabulary"):
-        if found[role] is None:
-            raise FileNotFoundError(f"corpus: {' or '.join(CORPUS_FILES[role])} is missing from {directory}")
+    found, text = _found(directory, CORPUS_FILES), _found(directory, TEXT_FILES)
+    if found["train"] is not None and text["train"] is not None:
+        raise InputError(f"{directory} holds both {found['train'].name} and {text['train'].name}: keep one (a corpus "
+                         f"is LABEL idx:count lines or plain text, not both)", argument="data_dir")
+    if text["train"] is not None:
+        corpus = load_text_corpus(text["train"], test_path=text["test"], val_size=val_size, options=options)
+        return dataclasses.replace(corpus, name="corpus")
+    if found["train"] is None:
+        raise FileNotFoundError(f"corpus: train.feat or train.txt is missing from {directory}")
+    if found["vocabulary"] is None:
+        raise FileNotFoundError(f"corpus: {' or '.join(CORPUS_FILES['vocabulary'])} is missing from {directory}")
     corpus = load_bag_of_words(found["train"], found["vocabulary"], test_path=found["test"], val_size=val_size)
     return dataclasses.replace(corpus, name="corpus")
+
+
+def _found(directory: Path, files: dict) -> dict:
+    """Each role of ``files`` (role -> names) to the first of its names found in ``directory`` (``name`` or
+    ``name.gz``), or ``None``."""
+    return {role: next((directory / f for name in names for f in (name, name + ".gz") if (directory / f).is_file()),
+                       None) for role, names in files.items()}
+
+
+def _hold_out_tenth(path: Path, *columns) -> list[tuple]:
+    """Each of ``columns`` (one entry a document of ``path``) split as ``(train, test)``: the last tenth of the
+    documents (``N // 10``, at least one; in the file's order, not shuffled) are the test set."""
+    size = len(columns[0])
+    test_size = max(1, size // 10)
+    if size <= test_size:
+        raise InputError(f"{path}: {size} non-empty document(s), too few to hold out a tenth for testing; give a "
+                         f"test_path")
+    return [(column[:-test_size], column[-test_size:]) for column in columns]
 
 
 def _directory(data_dir) -> Path:
@@ -291,6 +349,55 @@ def _bad_pair(rest: str, vocab_size: int) -> str:
             kind = "negative" if count.startswith("-") and count[1:].isdigit() else "not an integer"
             return f"count {count!r} in {pair!r} is {kind} (counts are integers >= 0)"
     return f"cannot read {rest!r} as idx:count pairs"  # unreachable for lines the expression rejects
+
+
+def _documents(path: Path) -> list[str]:
+    """The documents of a plain-text file: its lines that are not blank."""
+    documents = [line for line in _text(path).split("\n") if line.strip()]
+    if not documents:
+        raise InputError(f"{path}: no document (expected plain text, one document a line)")
+    return documents
+
+
+def _fit_vocabulary(path: Path, documents: list[str], options: TextOptions):
+    """The vocabulary ``CountVectorizer`` with ``options`` keeps from ``documents`` (in its order: alphabetical),
+    and its analyzer (a document to its words: lower-cased, stop words removed)."""
+    from sklearn.feature_extraction.text import CountVectorizer  # scikit-learn's import is slow: only for plain text
+
+    size = len(documents)
+    if options.min_df > size:
+        raise InputError(f"min_df ({options.min_df}) is more than the {size} training documents of {path}: no word "
+                         f"can be in that many; lower min_df", argument="min_df")
+    if options.max_df * size < options.min_df:
+        raise InputError(f"max_df ({options.max_df}) keeps the words of at most {options.max_df * size:g} of the "
+                         f"{size} training documents of {path}, fewer than min_df ({options.min_df}): raise max_df "
+                         f"or lower min_df", argument="max_df")
+    vectorizer = CountVectorizer(lowercase=options.lowercase, stop_words=options.stop_words, min_df=options.min_df,
+                                 max_df=float(options.max_df), max_features=options.max_features)
+    analyze = vectorizer.build_analyzer()
+    try:
+        vectorizer.fit(documents)
+    except ValueError:  # an empty vocabulary: what emptied it is told apart below
+        if not any(analyze(document) for document in documents):
+            raise InputError(f"{path}: no word to count: every token is shorter than two letters or one of the "
+                             f"stop_words ({options.stop_words!r})", argument="stop_words") from None
+        raise InputError(f"{path}: no word is in at least min_df ({options.min_df}) and at most max_df "
+                         f"({options.max_df}) of the {size} training documents: lower min_df or raise max_df",
+                         argument="min_df") from None
+    return tuple(str(word) for word in vectorizer.get_feature_names_out()), analyze
+
+
+def _kept_tokens(path: Path, documents: list[str], analyze, ids: dict, what: str) -> tuple[tuple[int, ...], ...]:
+    """Each document's words that are in the vocabulary (``ids``: word -> index), in order; documents left with no
+    word are dropped, with a warning."""
+    tokens = [tuple(ids[word] for word in analyze(document) if word in ids) for document in documents]
+    kept = tuple(document for document in tokens if document)
+    if not kept:
+        raise InputError(f"{path}: no {what} document has a word of the vocabulary")
+    if len(kept) < len(tokens):
+        warnings.warn(f"{path}: {len(tokens) - len(kept)} of the {len(tokens)} {what} documents have no word of the "
+                      f"vocabulary and were dropped", stacklevel=2)
+    return kept
 
 
 def _counts_from_tokens(documents: list[tuple[int, ...]], vocab_size: int) -> torch.Tensor:

@@ -5,6 +5,7 @@ and, for a labelled corpus, the accuracy of a classifier on the inferred topic p
 from __future__ import annotations
 
 import html
+import importlib.util
 
 import torch
 from torch.distributions import Dirichlet
@@ -12,24 +13,40 @@ from torch.distributions import Dirichlet
 from ...likelihoods import log_multinomial_coefficient
 from . import metrics as measures
 
-__all__ = ["metrics", "sections", "figures", "topic_table", "TOP_WORDS"]
+__all__ = ["metrics", "sections", "figures", "topic_table", "coherence_table", "TOP_WORDS"]
 
 TOP_WORDS = 10  # NPMI of each topic's top 10 words; diversity over the top 25
 
 
 def topic_table(model, data, *, top: int = TOP_WORDS) -> list[dict]:
-    """Each topic's top words (in order) and their NPMI by document co-occurrence in the training split."""
-    words = measures.top_words(model.topic_words().detach().cpu(), min(top, len(data.vocabulary)))
-    coherence = measures.npmi(words, data.train.cpu())
-    return [{"words": [data.vocabulary[i] for i in row.tolist()], "npmi": float(value)}
-            for row, value in zip(words, coherence)]
+    """``coherence_table`` of the model's topic-word weights."""
+    return coherence_table(model.topic_words().detach().cpu(), data, top=top)
+
+
+def coherence_table(topic_words: torch.Tensor, data, *, top: int = TOP_WORDS) -> list[dict]:
+    """Each topic's top words by the weights ``topic_words: (K, V)`` (in order) and their NPMI by document
+    co-occurrence (the same code for our models and for the peers of ``benchmarks/topics.py``): ``npmi`` in the
+    training split,
+    a pair never seen together counting -1 (our default); ``npmi_lau`` the same with such a pair counting 0, as Lau
+    et al.'s toolkit does (the ProdLDA authors' script); ``npmi_test`` in the test split (the reference of some
+    papers), -1 for a pair never seen together; and, where the data keep their token sequences and gensim is
+    installed, ``npmi_gensim``: gensim's ``c_npmi`` over sliding windows of 10 tokens of the training documents."""
+    words = measures.top_words(topic_words, min(top, len(data.vocabulary)))
+    columns = {"npmi": measures.npmi(words, data.train.cpu()),
+               "npmi_lau": measures.npmi(words, data.train.cpu(), never=0.0),
+               "npmi_test": measures.npmi(words, data.test.cpu())}
+    if getattr(data, "train_tokens", None) and importlib.util.find_spec("gensim") is not None:
+        columns["npmi_gensim"] = measures.gensim_npmi(words, data.train_tokens, data.vocabulary)
+    return [{"words": [data.vocabulary[i] for i in row.tolist()]} | {name: float(values[k])
+                                                                      for name, values in columns.items()}
+            for k, row in enumerate(words)]
 
 
 def metrics(run, test: torch.Tensor, per_point: dict) -> dict:
     """Perplexities (``elbo.models.topics.metrics.perplexities``) from the ELBO and from IWAE-K of every test
     document; the mean log-likelihood of the counts (IWAE-K plus the multinomial coefficient, nats per document);
-    NPMI (training-split document co-occurrence) and diversity; classification accuracy where there are labels;
-    and, as details, each topic's words and NPMI."""
+    the topics' mean NPMI by each protocol of ``topic_table`` and their diversity; classification accuracy where
+    there are labels; and, as details, each topic's words and NPMI."""
     model, data = run.model, run.data
     lengths = test.sum(-1).cpu()
     result = {}
@@ -41,7 +58,8 @@ def metrics(run, test: torch.Tensor, per_point: dict) -> dict:
     coefficient = log_multinomial_coefficient(test).cpu()
     result["log_likelihood_of_counts"] = float((per_point["log_likelihood"].cpu() + coefficient).double().mean())
     topics = topic_table(model, data)
-    result["npmi"] = sum(t["npmi"] for t in topics) / len(topics)
+    for name in (key for key in topics[0] if key.startswith("npmi")):
+        result[name] = sum(t[name] for t in topics) / len(topics)
     diversity_words = min(25, len(data.vocabulary))  # Dieng et al.'s 25, or every word of a smaller vocabulary
     result["diversity"] = measures.diversity(measures.top_words(model.topic_words().detach().cpu(), diversity_words))
     if data.train_labels is not None and data.test_labels is not None and len(test) == len(data.test):
@@ -66,12 +84,17 @@ def _proportions(model, x: torch.Tensor) -> torch.Tensor:
 def sections(run, test: torch.Tensor) -> list[tuple[str, str]]:
     """The report's table of topics: each topic's top words and its NPMI, best first."""
     topics = sorted(topic_table(run.model, run.data), key=lambda t: -t["npmi"])
-    rows = "".join(f'<tr><td class="number">{t["npmi"]:.3f}</td><td>{html.escape(" ".join(t["words"]))}</td></tr>'
-                   for t in topics)
-    mean = sum(t["npmi"] for t in topics) / len(topics)
-    note = (f'<p class="note">{len(topics)} topics, their top {TOP_WORDS} words; NPMI by document co-occurrence in '
-            f"the training split (a pair never seen together counts −1), mean {mean:.3f}.</p>")
-    return [("Topics", f"{note}<table><tr><th>NPMI</th><th>top words</th></tr>{rows}</table>")]
+    columns = [key for key in topics[0] if key.startswith("npmi")]
+    rows = "".join("<tr>" + "".join(f'<td class="number">{t[c]:.3f}</td>' for c in columns)
+                   + f'<td>{html.escape(" ".join(t["words"]))}</td></tr>' for t in topics)
+    means = ", ".join(f"{c} {sum(t[c] for t in topics) / len(topics):.3f}" for c in columns)
+    note = (f'<p class="note">{len(topics)} topics, their top {TOP_WORDS} words, best first. npmi: document '
+            f"co-occurrence in the training split, a pair never seen together counting −1; npmi_lau: the same "
+            f"counting such a pair 0 (Lau et al.'s toolkit, the ProdLDA authors' script); npmi_test: the test split "
+            f"as the reference; npmi_gensim (where shown): gensim's c_npmi over windows of 10 tokens. Means: "
+            f"{means}.</p>")
+    header = "".join(f"<th>{c}</th>" for c in columns)
+    return [("Topics", f"{note}<table><tr>{header}<th>top words</th></tr>{rows}</table>")]
 
 
 def figures(run, test: torch.Tensor, labels, kl) -> tuple[list, list]:

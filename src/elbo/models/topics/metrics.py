@@ -3,7 +3,8 @@
 * ``perplexities``: held-out perplexity from per-document lower bounds on ``log p(x_d)``, both ways it is reported
   (over the corpus's words, and averaged over documents), each with a delta-method standard error over documents.
 * ``top_words``, ``npmi``, ``diversity``: the topics' top words, their coherence (NPMI from document co-occurrence in
-  a reference corpus) and how many of them are distinct (Dieng et al. 2020).
+  a reference corpus) and how many of them are distinct (Dieng et al. 2020); ``gensim_npmi``, gensim's
+  sliding-window ``c_npmi`` on token sequences, beside ours.
 * ``classification_accuracy``: how well a linear classifier predicts a label from the topic proportions.
 
 Sources. Perplexity: Miao, Yu & Blunsom 2016 (NVDM), §4; Srivastava & Sutton 2017 (ProdLDA), §7. NPMI: Bouma 2009;
@@ -17,9 +18,10 @@ import math
 
 import torch
 
+from ..._optional import require
 from ...errors import InputError
 
-__all__ = ["perplexities", "top_words", "npmi", "diversity", "classification_accuracy"]
+__all__ = ["perplexities", "top_words", "npmi", "gensim_npmi", "diversity", "classification_accuracy"]
 
 
 def _vector(name: str, values) -> torch.Tensor:
@@ -152,6 +154,27 @@ def npmi(top, reference, *, never: float = -1.0) -> torch.Tensor:
     value = torch.where(joint >= 1, torch.ones_like(value), value)
     value = torch.where(seen, value, torch.full_like(value, float(never)))
     return value.mean(dim=1)
+
+
+def gensim_npmi(top, tokens, vocabulary, *, window: int = 10) -> torch.Tensor:
+    """Each topic's ``c_npmi`` by gensim's ``CoherenceModel`` (Röder et al. 2015), the library call beside ``npmi``:
+    ``(K,)`` float64.
+
+    ``top``: ``(K, n)`` word ids; ``tokens``: the reference documents as sequences of word ids in their order;
+    ``vocabulary``: the words of the ids. gensim counts Boolean sliding windows of ``window`` tokens (its default
+    for ``c_npmi``: 10), adds ε = 1e-12 to each joint probability, and averages NPMI over the pairs of each topic's
+    ``n`` words. Needs gensim (``pip install 'elbo[bench]'``).
+    """
+    require("gensim", extra="bench", feature="gensim's c_npmi coherence")
+    from gensim.corpora import Dictionary
+    from gensim.models.coherencemodel import CoherenceModel
+
+    top = _word_ids(top, len(vocabulary))
+    texts = [[vocabulary[i] for i in document] for document in tokens]
+    topics = [[vocabulary[i] for i in row.tolist()] for row in top]
+    model = CoherenceModel(topics=topics, texts=texts, dictionary=Dictionary(texts), coherence="c_npmi",
+                           topn=top.shape[1], window_size=window, processes=1)
+    return torch.tensor(model.get_coherence_per_topic(), dtype=torch.float64)
 
 
 def diversity(top) -> float:

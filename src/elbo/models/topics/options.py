@@ -1,11 +1,12 @@
-"""The topics kind's options of ``elbo train`` and its ``TopicConfig`` from them (no torch)."""
+"""The topics kind's options of ``elbo train`` and its ``TopicConfig`` from them; the data set ``corpus``'s options
+and its ``TextOptions`` from them (no torch)."""
 
 from __future__ import annotations
 
 from ...cli._common import default_of, positive_float, positive_int, probability_below_one
-from .config import TOPIC_MODELS, TopicConfig
+from .config import STOP_WORDS, TOPIC_MODELS, TextOptions, TopicConfig
 
-__all__ = ["add_arguments", "config_from_arguments"]
+__all__ = ["add_arguments", "config_from_arguments", "add_text_arguments", "text_options_from_arguments"]
 
 
 def _default(field: str):
@@ -35,3 +36,37 @@ def config_from_arguments(args) -> TopicConfig:
         hidden_dims=args.encoder_hidden and tuple(args.encoder_hidden), dropout=args.dropout, alpha=args.alpha,
         batch_norm=args.batch_norm).items() if value is not None}
     return TopicConfig(**given)
+
+
+def _text_default(field: str):
+    return default_of(TextOptions, field)
+
+
+def _stop_words_name(stop_words: str | None) -> str:
+    return "none" if stop_words is None else stop_words
+
+
+def add_text_arguments(group) -> None:
+    group.add_argument("--min-df", metavar="N", type=positive_int,
+                       help=f"plain text: keep the words in at least N training documents "
+                            f"[default: {_text_default('min_df')}]")
+    group.add_argument("--max-df", metavar="F", type=positive_float,
+                       help=f"plain text: and in at most a fraction F of them, in (0, 1] "
+                            f"[default: {_text_default('max_df')}]")
+    group.add_argument("--max-features", metavar="N", type=positive_int,
+                       help=f"plain text: of those, only the N most frequent "
+                            f"[default: {_text_default('max_features') or 'all'}]")
+    group.add_argument("--stop-words", choices=tuple(map(_stop_words_name, STOP_WORDS)),
+                       help=f"plain text: the stop words removed [default: "
+                            f"{_stop_words_name(_text_default('stop_words'))}]")
+    group.add_argument("--no-lowercase", dest="lowercase", action="store_false", default=None,
+                       help="plain text: keep the case of the words (lower-cased by default)")
+
+
+def text_options_from_arguments(args) -> TextOptions:
+    given = {name: value for name, value in dict(
+        lowercase=args.lowercase, stop_words=args.stop_words, min_df=args.min_df, max_df=args.max_df,
+        max_features=args.max_features).items() if value is not None}
+    if given.get("stop_words") == "none":
+        given["stop_words"] = None
+    return TextOptions(**given)
