@@ -125,7 +125,7 @@ def test_a_plain_text_corpus_trains_with_its_options_and_evaluates_from_the_cli(
                      "--quiet"]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["data_options"] == {"lowercase": True, "stop_words": "english", "min_df": 1, "max_df": 0.9,
-                                      "max_features": 50}
+                                      "max_features": 50, "stream": False}
     assert config["model"]["vocab_size"] == 12  # the twelve topic words; "the" is a stop word
     assert cli.main(["evaluate", str(run), "--k", "10", "--iwae-k", "2", "--quiet"]) == 0
     result = json.loads((run / "evaluation.json").read_text())

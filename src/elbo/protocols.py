@@ -24,8 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from .errors import InputError
 
-__all__ = ["JointModel", "LatentModel", "Guide", "ChecksData", "InitFromData", "LatentLayers", "HasEncoder",
-           "StopGradient", "MeanEstimate", "check_capability", "one_gaussian_layer"]
+__all__ = ["JointModel", "LatentModel", "Guide", "ChecksData", "InitFromData", "ConjugateUpdates", "BatchStream",
+           "LatentLayers", "HasEncoder", "StopGradient", "MeanEstimate", "check_capability", "one_gaussian_layer"]
 
 
 @runtime_checkable
@@ -53,6 +53,24 @@ class ChecksData(Protocol):
 @runtime_checkable
 class InitFromData(Protocol):
     def init_from_data(self, x: Any) -> None: ...
+
+
+@runtime_checkable
+class ConjugateUpdates(Protocol):
+    """A model fitted by closed-form (natural-gradient) steps rather than gradient ascent: ``update(x)`` takes one
+    step on this process's block ``x`` of a minibatch and returns its points' bounds ``(B,)`` (e.g. LDA by SVI)."""
+
+    def update(self, x: Any) -> Any: ...
+
+
+@runtime_checkable
+class BatchStream(Protocol):
+    """Training data read from disk a minibatch at a time: ``len()`` points, and ``batches(batch_size, rank=,
+    world_size=)``, this process's block of each minibatch, in the stream's order."""
+
+    def __len__(self) -> int: ...
+
+    def batches(self, batch_size: int, *, rank: int = 0, world_size: int = 1) -> Any: ...
 
 
 @runtime_checkable

@@ -56,7 +56,7 @@ from .configs import IWAE_SCHEDULE_EPOCHS, TrainConfig
 from .errors import InputError
 from .families import SharedNoise
 from .kinds import kind_of
-from .protocols import ChecksData, InitFromData, LatentModel
+from .protocols import BatchStream, ChecksData, ConjugateUpdates, InitFromData, LatentModel
 
 __all__ = ["TrainConfig", "TrainingDiverged", "train", "resume", "training_bound", "learning_rate",
            "IWAE_SCHEDULE_EPOCHS", "Objective", "make_objective", "make_optimizer", "step", "epoch_batches"]
@@ -116,6 +116,8 @@ class Objective(nn.Module):
 def make_objective(model: nn.Module, config: TrainConfig) -> nn.Module:
     """The module ``step`` differentiates: ``Objective`` for this process's rank, in ``DistributedDataParallel``
     when there are several, through ``torch.compile`` when ``config.compile`` (and it works here)."""
+    if isinstance(model, ConjugateUpdates):
+        return model  # its update() is the step, summing over the group itself
     rank, world_size = distributed.rank(), distributed.world_size()
     objective = Objective(model, config, rank=rank, world_size=world_size)
     if world_size > 1:
@@ -141,7 +143,11 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 
 def step(objective: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One step of gradient ascent on the mean bound of batch ``x``; returns the bound and the ELBO, each ``(B,)``,
-    detached. Nothing here waits for the device."""
+    detached. Nothing here waits for the device. A model with conjugate updates (``ConjugateUpdates``, e.g. LDA by
+    SVI) takes its own closed-form step instead, and its bound is its ELBO."""
+    if isinstance(objective, ConjugateUpdates):
+        bound = objective.update(x)
+        return bound, bound
     bound, elbo = objective(x)
     loss = -bound.mean()  # gradient descent on the negated bound
     optimizer.zero_grad(set_to_none=True)
@@ -225,8 +231,13 @@ def _setup(config: TrainConfig, device: torch.device):
     model = kind.call("build", config.model).to(device)
     if isinstance(model, ChecksData):
         for split in (data.train, data.val, data.test):  # once, here: the loop skips validation (a host sync)
-            model.check_data(split)
-    _check_memory(model, data.train[:2].to(device), config, device)
+            if not isinstance(split, BatchStream):  # a stream checks its lines as it reads them
+                model.check_data(split)
+    if isinstance(data.train, BatchStream) and not isinstance(model, ConjugateUpdates):
+        raise InputError(f"a streamed training set trains only a model with conjugate updates (LDA), not "
+                         f"{type(model).__name__}: read the data into memory instead", argument="data_options")
+    if not isinstance(model, ConjugateUpdates):  # no autograd graph to fit
+        _check_memory(model, data.train[:2].to(device), config, device)
     if isinstance(model, InitFromData):
         model.init_from_data(data.train.to(device))
     return config, data, model
@@ -293,7 +304,7 @@ def _run_epochs(training: _Training, *, progress: bool, time_limit: float | None
     device = next(run.model.parameters()).device
     progress = progress and distributed.is_main_process()
     objective = make_objective(run.model, run.config)
-    x_train = run.data.train.to(device)
+    x_train = run.data.train if isinstance(run.data.train, BatchStream) else run.data.train.to(device)
     started = time.perf_counter()
     for epoch in range(run.epoch, run.config.epochs):
         record = _epoch(training, objective, x_train, epoch, progress)
@@ -309,10 +320,11 @@ def _run_epochs(training: _Training, *, progress: bool, time_limit: float | None
     return run.path
 
 
-def _epoch(training: _Training, objective, x_train: torch.Tensor, epoch: int, progress: bool) -> dict:
-    """One epoch of training and its validation; returns the epoch's line of ``metrics.jsonl``."""
+def _epoch(training: _Training, objective, x_train, epoch: int, progress: bool) -> dict:
+    """One epoch of training and its validation; returns the epoch's line of ``metrics.jsonl``. ``x_train``: the
+    training set on the model's device, or a ``BatchStream``."""
     run, optimizer, generators = training.run, training.optimizer, training.generators
-    config, device, world_size = run.config, x_train.device, distributed.world_size()
+    config, device, world_size = run.config, next(run.model.parameters()).device, distributed.world_size()
     batch_sizes = [min(config.batch_size, len(x_train) - start) for start in range(0, len(x_train), config.batch_size)]
     points_per_epoch = sum(n - n % world_size for n in batch_sizes)  # a remainder that does not split is left out
     lr = learning_rate(config, epoch)
@@ -323,10 +335,7 @@ def _epoch(training: _Training, objective, x_train: torch.Tensor, epoch: int, pr
     sums = torch.zeros(2, device=device)  # the bound's and the ELBO's, on the device: no host sync per step
     bar = tqdm(total=points_per_epoch, unit="ex", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
                leave=False, disable=not progress, dynamic_ncols=True)
-    batches = epoch_batches(x_train, config.batch_size, shuffle=generators["shuffle"],
-                            resample=lambda batch: run.data.resample(batch, generators["data"]))
-    for batch_index, x in enumerate(batches):
-        x = x[distributed.block(len(x) - len(x) % world_size)]  # this process's rows of the global batch
+    for batch_index, x in enumerate(_process_batches(run, x_train, generators)):
         sums += torch.stack([values.sum() for values in step(objective, optimizer, x)])
         bar.update(len(x) * world_size)
         if progress and (batch_index + 1) % config.log_every == 0:  # the only host sync in the loop
@@ -341,6 +350,18 @@ def _epoch(training: _Training, objective, x_train: torch.Tensor, epoch: int, pr
                                f"(a smaller learning rate may help)")
     return {"epoch": epoch + 1, "lr": lr, "elbo": train_elbo, "train_bound": train_bound, **_validate(run),
             "examples_per_sec": points_per_epoch / train_seconds, "seconds": time.perf_counter() - epoch_start}
+
+
+def _process_batches(run: runs.Run, x_train, generators: dict):
+    """This process's block of each minibatch of an epoch: of the data in memory in a fresh order (each batch
+    through the data's ``resample``), or of a stream (``BatchStream``) in its order."""
+    world_size = distributed.world_size()
+    if isinstance(x_train, BatchStream):
+        yield from x_train.batches(run.config.batch_size, rank=distributed.rank(), world_size=world_size)
+        return
+    for x in epoch_batches(x_train, run.config.batch_size, shuffle=generators["shuffle"],
+                           resample=lambda batch: run.data.resample(batch, generators["data"])):
+        yield x[distributed.block(len(x) - len(x) % world_size)]  # this process's rows of the global batch
 
 
 def _summary(record: dict, config: TrainConfig) -> str:

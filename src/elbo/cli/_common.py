@@ -61,6 +61,10 @@ def positive_float(text: str) -> float:
     return _number(text, float, "a finite number > 0", lambda v: 0 < v < float("inf"))
 
 
+def non_negative_float(text: str) -> float:
+    return _number(text, float, "a finite number >= 0", lambda v: 0 <= v < float("inf"))
+
+
 def probability_below_one(text: str) -> float:
     return _number(text, float, "a number in [0, 1)", lambda v: 0 <= v < 1)
 

@@ -18,8 +18,10 @@ __all__ = ["KIND", "TopicConfig", "TextOptions", "configure", "TWENTY_NEWS", "BB
 
 
 def configure(config: TopicConfig, data) -> TopicConfig:
-    """The config with the data's vocabulary size."""
-    return dataclasses.replace(config, vocab_size=len(data.vocabulary))
+    """The config with the data's vocabulary size and, for LDA, the number of training documents ``D`` (the scale
+    of its global step)."""
+    documents = len(data.train) if config.model == "lda" else None
+    return dataclasses.replace(config, vocab_size=len(data.vocabulary), total_documents=documents)
 
 
 _HERE = "elbo.models.topics"

@@ -30,18 +30,17 @@ the file and the directory to put it in. A bad file is an ``InputError`` of one 
 from __future__ import annotations
 
 import dataclasses
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..._checks import check_val_size, one_of
-from ..._downloads import DataFiles, decompressed
+from ..._downloads import DataFiles
 from ...configs import SPLITS
 from ...errors import InputError
+from . import formats
 from .config import TextOptions
 
 __all__ = ["BagOfWords", "load_20news", "load_bbc", "load_bag_of_words", "load_text_corpus", "load_corpus",
@@ -65,8 +64,6 @@ _DVAE = ("https://raw.githubusercontent.com/sophieburkhardt/dirichlet-vae-topic-
          "70091d4f1df37c7a7eb2995fbbffba36caed46aa/data/20news/")
 URLS = {name: [_DVAE + name] for name in ("train.feat", "test.feat", "vocab.new")}
 FILES = DataFiles(sha256=SHA256, urls=URLS, folders=FOLDERS)
-
-_PAIRS = re.compile(r"(?:\d+:\d+(?:\s+|$))*")  # what follows the label on a well-formed line
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,8 +109,8 @@ def load_20news(*, data_dir=None, val_size: int | None = None, download: bool = 
     documents are dropped; no labels. No validation split by default (ProdLDA's protocol has none): ``val_size=n``
     makes the last ``n`` training documents validate."""
     directory, name = _directory(data_dir), "20news"
-    vocabulary = _vocabulary(*_read(directory, name, "vocab.new", download))
-    docs = {split: _feat(*_read(directory, name, f"{split}.feat", download), len(vocabulary))
+    vocabulary = formats.vocabulary(*_read(directory, name, "vocab.new", download))
+    docs = {split: formats.feat(*_read(directory, name, f"{split}.feat", download), len(vocabulary))
             for split in ("train", "test")}
     (train, _), (test, _) = docs["train"], docs["test"]
     cut = len(train) - check_val_size(val_size, len(train), default=0, points="training documents")
@@ -127,7 +124,7 @@ def load_bbc(*, data_dir=None, val_size: int | None = None, download: bool = Tru
         raise InputError(f"val_size must be None for bbc (its train/val/test split is fixed by the file), "
                          f"got {val_size!r}", argument="val_size")
     directory, name = _directory(data_dir), "bbc"
-    vocabulary = _vocabulary(*_read(directory, name, "vocabulary.txt", download))
+    vocabulary = formats.vocabulary(*_read(directory, name, "vocabulary.txt", download))
     path, text = _read(directory, name, "corpus.tsv", download)
     ids = {word: i for i, word in enumerate(vocabulary)}
     documents = {split: [] for split in SPLITS}  # split -> [(line, token ids, label)]
@@ -169,14 +166,14 @@ def load_bag_of_words(train_path, vocabulary_path, *, test_path=None, val_size: 
     as they are; other labels become indices into the sorted ``label_names``. No checksum: the files are the
     user's."""
     vocabulary_path = Path(vocabulary_path)
-    vocabulary = _vocabulary(vocabulary_path, _text(vocabulary_path))
+    vocabulary = formats.vocabulary(vocabulary_path, formats.text(vocabulary_path))
     train_path = Path(train_path)
-    train, train_labels = _feat(train_path, _text(train_path), len(vocabulary))
+    train, train_labels = formats.feat(train_path, formats.text(train_path), len(vocabulary))
     if test_path is None:
         (train, test), (train_labels, test_labels) = _hold_out_tenth(train_path, train, train_labels)
     else:
         test_path = Path(test_path)
-        test, test_labels = _feat(test_path, _text(test_path), len(vocabulary))
+        test, test_labels = formats.feat(test_path, formats.text(test_path), len(vocabulary))
     labels, label_names = _label_indices(train_labels, test_labels)
     cut = len(train) - check_val_size(val_size, len(train), default=0, points="training documents")
     name = Path(train_path.name.removesuffix(".gz")).stem
@@ -235,6 +232,12 @@ def load_corpus(*, data_dir=None, val_size: int | None = None, download: bool = 
     if found["train"] is not None and text["train"] is not None:
         raise InputError(f"{directory} holds both {found['train'].name} and {text['train'].name}: keep one (a corpus "
                          f"is LABEL idx:count lines or plain text, not both)", argument="data_dir")
+    if options is not None and options.stream and (found["train"] or text["train"]) is not None:
+        if text["train"] is None and found["vocabulary"] is None:
+            raise FileNotFoundError(f"corpus: {' or '.join(CORPUS_FILES['vocabulary'])} is missing from {directory}")
+        from .stream import load_streamed_corpus
+
+        return load_streamed_corpus(directory, found, text, options)
     if text["train"] is not None:
         corpus = load_text_corpus(text["train"], test_path=text["test"], val_size=val_size, options=options)
         return dataclasses.replace(corpus, name="corpus")
@@ -280,80 +283,9 @@ def _label_indices(*splits: list[str]) -> tuple[list[torch.Tensor], tuple[str, .
 
 # --- formats -----------------------------------------------------------------------------------------------------
 
-def _vocabulary(path: Path, text: str) -> tuple[str, ...]:
-    """One word a line, optionally followed by an integer (a count, unused); no word twice."""
-    words, seen = [], {}
-    for number, line in enumerate(text.splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            raise InputError(f"{path}, line {number}: empty line (expected one word a line)")
-        if len(fields) > 2 or (len(fields) == 2 and not fields[1].lstrip("-").isdigit()):
-            raise InputError(f"{path}, line {number}: expected a word, optionally followed by a count, "
-                             f"got {line.strip()!r}")
-        word = fields[0]
-        if word in seen:
-            raise InputError(f"{path}, line {number}: word {word!r} is already on line {seen[word]}")
-        seen[word] = number
-        words.append(word)
-    if not words:
-        raise InputError(f"{path}: the vocabulary is empty")
-    return tuple(words)
-
-
-def _feat(path: Path, text: str, vocab_size: int) -> tuple[torch.Tensor, list[str]]:
-    """``LABEL idx:count ...`` lines as dense counts ``(N, V)`` and the N labels, empty documents dropped.
-
-    Each line is checked with one regular expression; the pairs of all lines are converted in one pass and put in
-    place with one ``index_put_``, so that 11,000 documents load in a fraction of a second."""
-    labels, rests, lines = [], [], []
-    for number, line in enumerate(text.splitlines(), 1):
-        fields = line.split(None, 1)
-        if not fields:
-            continue  # a blank line is no document
-        rest = fields[1] if len(fields) == 2 else ""
-        if not _PAIRS.fullmatch(rest):
-            raise InputError(f"{path}, line {number}: {_bad_pair(rest, vocab_size)}")
-        labels.append(fields[0])
-        rests.append(rest)
-        lines.append(number)
-    sizes = torch.tensor([rest.count(":") for rest in rests], dtype=torch.int64)
-    # every line has passed the expression: digits and separators only, which numpy's text parser reads at C speed
-    numbers = torch.from_numpy(np.fromstring(" ".join(rests).replace(":", " "), dtype=np.int64, sep=" "))
-    if len(numbers) != 2 * int(sizes.sum()) or bool((numbers == np.iinfo(np.int64).max).any()):
-        raise InputError(f"{path}: an index or count is too large for a 64-bit integer")
-    index, count = numbers[0::2], numbers[1::2]
-    bad = (index < 1) | (index > vocab_size)
-    if bad.any():
-        first = int(bad.nonzero()[0])
-        number = lines[int(torch.searchsorted(sizes.cumsum(0), torch.tensor(first), right=True))]
-        raise InputError(f"{path}, line {number}: word index {int(index[first])} is outside the vocabulary "
-                         f"(1..{vocab_size})")
-    row = torch.repeat_interleave(torch.arange(len(rests)), sizes)
-    counts = torch.zeros(len(rests), vocab_size, dtype=torch.get_default_dtype())
-    counts.index_put_((row, index - 1), count.to(counts.dtype), accumulate=True)
-    keep = counts.sum(-1) > 0
-    if not keep.any():
-        raise InputError(f"{path}: no non-empty document (expected lines LABEL idx:count idx:count ...)")
-    return counts[keep], [label for label, kept in zip(labels, keep.tolist()) if kept]
-
-
-def _bad_pair(rest: str, vocab_size: int) -> str:
-    """What is wrong with the first bad ``idx:count`` pair of a line the regular expression rejected."""
-    for pair in rest.split():
-        index, colon, count = pair.partition(":")
-        if not colon or ":" in count or not index or not count:
-            return f"malformed pair {pair!r} (expected idx:count)"
-        if not index.isdigit():
-            return f"word index {index!r} in {pair!r} is not a positive integer"
-        if not count.isdigit():
-            kind = "negative" if count.startswith("-") and count[1:].isdigit() else "not an integer"
-            return f"count {count!r} in {pair!r} is {kind} (counts are integers >= 0)"
-    return f"cannot read {rest!r} as idx:count pairs"  # unreachable for lines the expression rejects
-
-
 def _documents(path: Path) -> list[str]:
     """The documents of a plain-text file: its lines that are not blank."""
-    documents = [line for line in _text(path).split("\n") if line.strip()]
+    documents = [line for line in formats.text(path).split("\n") if line.strip()]
     if not documents:
         raise InputError(f"{path}: no document (expected plain text, one document a line)")
     return documents
@@ -414,20 +346,6 @@ def _counts_from_tokens(documents: list[tuple[int, ...]], vocab_size: int) -> to
 def _read(directory: Path, dataset: str, name: str, download: bool) -> tuple[Path, str]:
     """The path of file ``name`` (found as ``name`` or ``name.gz``, or downloaded) and its verified text."""
     path, content = FILES.read(directory, dataset, name, download)
-    return path, _decoded(path, content)
-
-
-def _text(path: Path) -> str:
-    """The text of a user's file (gzipped or not), unverified."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    return _decoded(path, decompressed(path))
-
-
-def _decoded(path: Path, content: bytes) -> str:
-    try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    return path, formats.decoded(path, content)
 
 

@@ -26,14 +26,15 @@ def topic_table(model, data, *, top: int = TOP_WORDS) -> list[dict]:
 def coherence_table(topic_words: torch.Tensor, data, *, top: int = TOP_WORDS) -> list[dict]:
     """Each topic's top words by the weights ``topic_words: (K, V)`` (in order) and their NPMI by document
     co-occurrence (the same code for our models and for the peers of ``benchmarks/topics.py``): ``npmi`` in the
-    training split,
+    training split (of a streamed one, its first ``stream.REFERENCE_DOCUMENTS``),
     a pair never seen together counting -1 (our default); ``npmi_lau`` the same with such a pair counting 0, as Lau
     et al.'s toolkit does (the ProdLDA authors' script); ``npmi_test`` in the test split (the reference of some
     papers), -1 for a pair never seen together; and, where the data keep their token sequences and gensim is
     installed, ``npmi_gensim``: gensim's ``c_npmi`` over sliding windows of 10 tokens of the training documents."""
     words = measures.top_words(topic_words, min(top, len(data.vocabulary)))
-    columns = {"npmi": measures.npmi(words, data.train.cpu()),
-               "npmi_lau": measures.npmi(words, data.train.cpu(), never=0.0),
+    reference = data.train.cpu() if isinstance(data.train, torch.Tensor) else data.reference  # a stream's head
+    columns = {"npmi": measures.npmi(words, reference),
+               "npmi_lau": measures.npmi(words, reference, never=0.0),
                "npmi_test": measures.npmi(words, data.test.cpu())}
     if getattr(data, "train_tokens", None) and importlib.util.find_spec("gensim") is not None:
         columns["npmi_gensim"] = measures.gensim_npmi(words, data.train_tokens, data.vocabulary)
@@ -62,7 +63,8 @@ def metrics(run, test: torch.Tensor, per_point: dict) -> dict:
         result[name] = sum(t[name] for t in topics) / len(topics)
     diversity_words = min(25, len(data.vocabulary))  # Dieng et al.'s 25, or every word of a smaller vocabulary
     result["diversity"] = measures.diversity(measures.top_words(model.topic_words().detach().cpu(), diversity_words))
-    if data.train_labels is not None and data.test_labels is not None and len(test) == len(data.test):
+    labelled = data.train_labels is not None and data.test_labels is not None and len(data.train_labels.unique()) > 1
+    if labelled and len(test) == len(data.test):  # one class (every document labelled alike) is nothing to predict
         result["accuracy"] = measures.classification_accuracy(
             _proportions(model, data.train), data.train_labels, _proportions(model, test), data.test_labels)
     result["topics"] = topics

@@ -26,6 +26,7 @@ from torch.distributions import Dirichlet, Distribution, Independent, Normal
 from ...errors import InputError
 from ...likelihoods import MultinomialLikelihood
 from .config import TopicConfig
+from .svi import LDA
 
 __all__ = ["ProdLDA", "NVDM", "DirichletVAE", "TopicEncoder", "DirichletEncoder", "dirichlet_laplace",
            "make_topic_model"]
@@ -160,7 +161,7 @@ class ProdLDA(_TopicModel):
             raise InputError(f"ProdLDA needs num_topics >= 2 (θ = softmax(z) over one topic is constant), got "
                              f"{config.num_topics}", argument="num_topics")
         super().__init__(config, encoder_batch_norm=config.batch_norm)
-        loc, var = dirichlet_laplace(torch.full((config.num_topics,), float(config.alpha), dtype=torch.float64))
+        loc, var = dirichlet_laplace(torch.full((config.num_topics,), config.prior_concentration, dtype=torch.float64))
         dtype = torch.get_default_dtype()
         self.register_buffer("prior_loc", loc.to(dtype))
         self.register_buffer("prior_scale", var.sqrt().to(dtype))
@@ -216,8 +217,8 @@ class DirichletVAE(_TopicModel):
             raise InputError(f"the Dirichlet VAE needs num_topics >= 2, got {config.num_topics}",
                              argument="num_topics")
         super().__init__(config, encoder_batch_norm=config.batch_norm, encoder=DirichletEncoder)
-        self.register_buffer("prior_concentration",
-                             torch.full((config.num_topics,), float(config.alpha), dtype=torch.get_default_dtype()))
+        self.register_buffer("prior_concentration", torch.full((config.num_topics,), config.prior_concentration,
+                                                               dtype=torch.get_default_dtype()))
         self.theta_dropout = nn.Dropout(config.dropout)
         self.decoder = nn.Linear(config.num_topics, config.vocab_size, bias=False)  # β
         self.decoder_norm = nn.BatchNorm1d(config.vocab_size, affine=False) if config.batch_norm else None
@@ -233,11 +234,11 @@ class DirichletVAE(_TopicModel):
         return self.decoder.weight.detach().T
 
 
-MODELS = {"prodlda": ProdLDA, "nvdm": NVDM, "dirichlet": DirichletVAE}  # config.TOPIC_MODELS
+MODELS = {"prodlda": ProdLDA, "nvdm": NVDM, "dirichlet": DirichletVAE, "lda": LDA}  # config.TOPIC_MODELS
 
 
-def make_topic_model(config: TopicConfig) -> ProdLDA | NVDM | DirichletVAE:
-    """The model ``config.model`` names: ``ProdLDA``, ``NVDM`` or ``DirichletVAE``."""
+def make_topic_model(config: TopicConfig) -> ProdLDA | NVDM | DirichletVAE | LDA:
+    """The model ``config.model`` names: ``ProdLDA``, ``NVDM``, ``DirichletVAE`` or ``LDA`` (``svi``)."""
     if not isinstance(config, TopicConfig):
         raise InputError(f"config must be a TopicConfig, got {type(config).__name__}", argument="config")
     return MODELS[config.model](config)

@@ -1,0 +1,487 @@
+"""Latent Dirichlet allocation fitted by stochastic (online) variational inference, as pure functions on tensors.
+
+The model (Blei, Ng & Jordan 2003): ``K`` topics ``β_k ~ Dir(η 1_V)`` over a vocabulary of ``V`` words; each document
+``d`` has proportions ``θ_d ~ Dir(α 1_K)``, and each of its words a topic ``z ~ Cat(θ_d)`` and a word ``w ~ Cat(β_z)``.
+The mean-field family ``q(β_k) = Dir(λ_k)``, ``q(θ_d) = Dir(γ_d)``, ``q(z_dw) = Cat(φ_dw)`` gives, with
+``E[log θ_dk] = ψ(γ_dk) - ψ(Σ_k γ_dk)`` and ``E[log β_kw] = ψ(λ_kw) - ψ(Σ_w λ_kw)``:
+
+* the local step (``local_step``), coordinate ascent in each document of the minibatch, ``β̃ = exp(E[log β])``:
+  ``φ_dwk ∝ exp(E[log θ_dk]) β̃_kw`` and ``γ_dk = α + Σ_w n_dw φ_dwk``;
+* the global step (``OnlineLDA.update``), a natural-gradient step of size ``ρ_t = (τ0 + t)^(-κ)`` on ``λ`` from a
+  minibatch of ``B`` of the corpus's ``D`` documents: ``λ̂ = η + (D / B) Σ_d n_dw φ_dwk``, ``λ ← (1 - ρ_t) λ + ρ_t λ̂``;
+* the bound (``bound``, ``perplexity``) and the per-document bounds (``document_bounds``, ``document_elbos``).
+
+Every convention is scikit-learn's ``LatentDirichletAllocation(learning_method="online")`` (its ``_e_step``,
+``partial_fit``, ``_approx_bound`` and ``perplexity``), so that the same initial ``λ`` and minibatches give the same
+numbers to float tolerance; ``tests/test_topics_lda.py`` checks it. The documents of a minibatch are updated all at
+once, as sparse matrix products over a ``SparseBatch`` (no loop over documents).
+
+Speed (``/tmp`` benchmark of issue 15, 20 Newsgroups, K = 50, B = 256, one pass, one thread, interleaved with
+scikit-learn 1.9's ``partial_fit`` on CSR input, two runs on a busy 2-core machine): float32 1.8 to 2.1 times
+scikit-learn's documents per second, float64 1.1 to 1.3 times, held-out perplexity within 0.02% of it. About a
+third of the local step is ``torch.special.digamma`` (scalar code, ~9 ns an element), a third the two sparse
+products, and the rest per-operation overhead, most of it in the last of the 100 updates, when few documents still
+move.
+
+Sources: Hoffman, Blei & Bach 2010, "Online learning for latent Dirichlet allocation" (NeurIPS), Algorithm 2;
+Hoffman, Blei, Wang & Paisley 2013, "Stochastic variational inference" (JMLR 14), §4 and Figure 6.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.distributions import Dirichlet, kl_divergence
+
+from ..._checks import check_int_at_least, check_positive, check_positive_float, check_seed, one_of
+from ...errors import InputError
+
+__all__ = ["SparseBatch", "as_batch", "dirichlet_expectation", "local_step", "OnlineLDA", "learning_rate",
+           "expected_log_topics", "topics", "document_bounds", "topic_bound", "bound", "perplexity",
+           "document_elbos", "TOPIC_ESTIMATES"]
+
+EPS = float(np.finfo(np.float64).eps)  # added to φ's normalisers, as scikit-learn does (see _word_norms)
+TOPIC_ESTIMATES = ("point", "expected_log")  # the topics a per-document bound conditions on (document_elbos)
+
+with warnings.catch_warnings():  # torch says once per process that CSR tensors are in beta: say it here, unheard
+    warnings.simplefilter("ignore", UserWarning)
+    torch.sparse_csr_tensor(torch.zeros(2, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), torch.zeros(0),
+                            (1, 1), check_invariants=False)
+
+
+@dataclass(frozen=True, eq=False)
+class SparseBatch:
+    """``B`` documents as sparse word counts, rows of a compressed sparse row (CSR) matrix ``(B, V)``.
+
+    Document ``d``'s distinct words are ``word_ids[offsets[d]:offsets[d + 1]]`` (ascending) with ``counts`` > 0 at the
+    same places. A row-compressed layout rather than ids padded to the longest document: in 20 Newsgroups a
+    minibatch of 256 documents has 7.5 times more padded places than words (one long document sets the width).
+    """
+
+    offsets: torch.Tensor  # (B + 1,) int64, offsets[0] = 0
+    word_ids: torch.Tensor  # (nnz,) int64 in [0, V)
+    counts: torch.Tensor  # (nnz,) float
+    vocab_size: int
+
+    @classmethod
+    def from_dense(cls, x: torch.Tensor, *, dtype: torch.dtype | None = None) -> SparseBatch:
+        """The documents of dense counts ``x`` ``(B, V)`` (non-negative and finite), in ``dtype`` (default ``x``'s)."""
+        x = torch.as_tensor(x)
+        if x.dim() != 2 or not x.is_floating_point():
+            raise InputError(f"x must be (B, V) floating-point word counts, got shape {tuple(x.shape)} of {x.dtype}",
+                             argument="x")
+        if not torch.isfinite(x).all() or (x < 0).any():
+            raise InputError("x must hold finite counts >= 0", argument="x")
+        csr = x.detach().to(dtype or x.dtype).to_sparse_csr()
+        return cls(csr.crow_indices(), csr.col_indices(), csr.values(), x.shape[1])
+
+    @classmethod
+    def from_lists(cls, word_ids, counts, *, vocab_size: int, dtype: torch.dtype = torch.float64) -> SparseBatch:
+        """The documents given as one sequence of word ids and one of counts per document (any order, no id twice in
+        a document; zero counts are dropped)."""
+        check_positive(vocab_size=vocab_size)
+        if len(word_ids) != len(counts):
+            raise InputError(f"word_ids and counts must hold the same number of documents, got {len(word_ids)} and "
+                             f"{len(counts)}", argument="counts")
+        ids = [torch.as_tensor(i, dtype=torch.int64).reshape(-1) for i in word_ids]
+        values = [torch.as_tensor(c, dtype=dtype).reshape(-1) for c in counts]
+        if any(i.shape != c.shape for i, c in zip(ids, values)):
+            raise InputError("each document needs as many counts as word ids", argument="counts")
+        row = torch.repeat_interleave(torch.arange(len(ids)), torch.tensor([len(i) for i in ids], dtype=torch.int64))
+        ids = torch.cat([torch.zeros(0, dtype=torch.int64), *ids])
+        values = torch.cat([torch.zeros(0, dtype=dtype), *values])
+        if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
+            raise InputError(f"word_ids must lie in [0, {vocab_size}), got {int(ids.min())}..{int(ids.max())}",
+                             argument="word_ids")
+        if not torch.isfinite(values).all() or (values < 0).any():
+            raise InputError("counts must be finite and >= 0", argument="counts")
+        key = row * vocab_size + ids
+        if key.unique().numel() != key.numel():
+            raise InputError("word_ids must not repeat a word within a document", argument="word_ids")
+        order = torch.argsort(key)
+        keep = values[order] > 0
+        row, ids, values = row[order][keep], ids[order][keep], values[order][keep]
+        offsets = torch.zeros(len(word_ids) + 1, dtype=torch.int64)
+        offsets[1:] = torch.bincount(row, minlength=len(word_ids)).cumsum(0)
+        return cls(offsets, ids, values, vocab_size)
+
+    @property
+    def num_documents(self) -> int:
+        return self.offsets.numel() - 1
+
+    def __len__(self) -> int:
+        return self.num_documents
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """``(B,)`` the number of words of each document, ``Σ_w n_dw``."""
+        return torch.segment_reduce(self.counts, "sum", offsets=self.offsets, unsafe=True) if self.counts.numel() \
+            else torch.zeros(self.num_documents, dtype=self.counts.dtype)
+
+    def csr(self, values: torch.Tensor | None = None) -> torch.Tensor:
+        """The ``(B, V)`` sparse CSR matrix of the counts, or of other ``values`` at the same places."""
+        return torch.sparse_csr_tensor(self.offsets, self.word_ids, self.counts if values is None else values,
+                                       (self.num_documents, self.vocab_size), check_invariants=False)
+
+    @property
+    def rows(self) -> torch.Tensor:
+        """``(nnz,)`` the document of each place."""
+        return torch.repeat_interleave(torch.arange(self.num_documents), self.offsets.diff())
+
+    def select(self, keep: torch.Tensor) -> SparseBatch:
+        """The documents where the ``(B,)`` bool mask ``keep`` is true, in order."""
+        lengths = self.offsets.diff()
+        places = torch.repeat_interleave(keep, lengths)
+        offsets = torch.zeros(int(keep.sum()) + 1, dtype=torch.int64)
+        offsets[1:] = lengths[keep].cumsum(0)
+        return SparseBatch(offsets, self.word_ids[places], self.counts[places], self.vocab_size)
+
+
+def as_batch(x, *, dtype: torch.dtype | None = None) -> SparseBatch:
+    """``x`` as a ``SparseBatch`` in ``dtype``: a ``SparseBatch`` (cast if need be) or dense counts ``(B, V)``."""
+    if isinstance(x, SparseBatch):
+        if dtype is None or x.counts.dtype == dtype:
+            return x
+        return SparseBatch(x.offsets, x.word_ids, x.counts.to(dtype), x.vocab_size)
+    return SparseBatch.from_dense(x, dtype=dtype)
+
+
+def dirichlet_expectation(concentration: torch.Tensor) -> torch.Tensor:
+    """``E[log θ_k] = ψ(c_k) - ψ(Σ_j c_j)`` for ``θ ~ Dir(c)``, each row of ``concentration`` ``(..., K)``."""
+    return torch.special.digamma(concentration) - torch.special.digamma(concentration.sum(-1, keepdim=True))
+
+
+def _floored(values: torch.Tensor) -> torch.Tensor:
+    """``values`` (in place) raised to at least ``√tiny`` of their dtype (1.1e-19 in float32, 1.5e-154 in float64),
+    so that a product of two, such as ``exp(E[log θ_dk]) β̃_kw``, is never subnormal: in float32 the unused topics'
+    ``exp(E[log θ])`` and the rare words' ``β̃`` reach 1e-24 after a few dozen minibatches, and arithmetic on
+    subnormal products made the local step 7 times slower. The change is far below ``EPS`` of any normaliser."""
+    return values.clamp_min_(math.sqrt(torch.finfo(values.dtype).tiny))
+
+
+def _eps_pattern(batch: SparseBatch) -> torch.Tensor:
+    """The batch's ``(B, V)`` CSR pattern holding ``EPS`` at every place, the first term of ``_word_norms``."""
+    return batch.csr(torch.full_like(batch.counts, EPS))
+
+
+def _word_norms(eps_pattern: torch.Tensor, exp_elog_theta: torch.Tensor, beta_t: torch.Tensor) -> torch.Tensor:
+    """``(nnz,)`` the normaliser of φ at each of the batch's places, ``ε + Σ_k exp(E[log θ_dk]) β̃_kw``.
+
+    ``ε = EPS``, the float64 machine epsilon, scikit-learn's for float64 data, in float32 too: scikit-learn takes
+    float32's (1.2e-7), which is larger than many normalisers (``β̃_kw`` is ~1/V or less) and so biases φ; on 20
+    Newsgroups that made the held-out perplexity 12% worse. ``beta_t`` is ``β̃ᵀ`` ``(V, K)``, contiguous: a place's
+    column of ``β̃`` is then contiguous, which makes ``sampled_addmm`` 1.2 to 1.6 times faster."""
+    return torch.sparse.sampled_addmm(eps_pattern, exp_elog_theta, beta_t.T).values()
+
+
+def _gamma_update(batch: SparseBatch, eps_pattern, exp_elog_theta, beta_t, alpha: float) -> torch.Tensor:
+    """``γ_dk = α + exp(E[log θ_dk]) Σ_w β̃_kw n_dw / (ε + Σ_k' exp(E[log θ_dk']) β̃_k'w)``: ``(B, K)``."""
+    weights = batch.counts / _word_norms(eps_pattern, exp_elog_theta, beta_t)
+    return (batch.csr(weights) @ beta_t).mul_(exp_elog_theta).add_(alpha)
+
+
+def _check_topics_matrix(name: str, values, vocab_size: int | None = None) -> torch.Tensor:
+    values = torch.as_tensor(values)
+    wrong_width = vocab_size is not None and values.dim() == 2 and values.shape[1] != vocab_size
+    if values.dim() != 2 or not values.is_floating_point() or wrong_width:
+        want = f"(K, {vocab_size})" if vocab_size is not None else "(K, V)"
+        raise InputError(f"{name} must be a floating-point {want} tensor, got shape {tuple(values.shape)} of "
+                         f"{values.dtype}", argument=name)
+    if not torch.isfinite(values).all() or (values <= 0).any():
+        raise InputError(f"{name} must be finite and > 0", argument=name)
+    return values
+
+
+def _check_local_settings(alpha, max_iter, tol) -> None:
+    check_positive_float(alpha=alpha)
+    check_int_at_least("max_iter", max_iter, 0)
+    if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and 0 <= tol < math.inf):
+        raise InputError(f"tol must be a finite number >= 0, got {tol!r}", argument="tol")
+
+
+def local_step(batch, exp_elog_beta: torch.Tensor, alpha: float, *, initial_gamma: torch.Tensor | None = None,
+               max_iter: int = 100, tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """The local (E-) step of LDA on a minibatch: ``γ`` ``(B, K)`` and the sufficient statistics ``(K, V)``.
+
+    ``batch``: a ``SparseBatch`` or dense counts ``(B, V)`` (cast to ``exp_elog_beta``'s dtype);
+    ``exp_elog_beta``: ``β̃ = exp(E[log β])`` ``(K, V)``; ``alpha``: the symmetric prior of ``θ``. Starting from
+    ``initial_gamma`` (default ones, as scikit-learn's ``transform``; training draws ``Gamma(100, 1/100)``),
+    coordinate ascent repeats, for all documents at once,
+
+        γ_dk ← α + exp(E[log θ_dk]) Σ_w n_dw β̃_kw / (Σ_k' exp(E[log θ_dk']) β̃_k'w + ε),    E[log θ_dk] from γ_d,
+
+    and document ``d`` stops once its mean absolute change ``mean_k |Δγ_dk|`` is below ``tol``, or after ``max_iter``
+    updates: scikit-learn's ``max_doc_update_iter``, ``mean_change_tol`` and ``mean_change`` exactly. A stopped
+    document's ``γ_d`` is frozen at the update that stopped it; it may still be computed for a few more updates,
+    with their values dropped, until the set of moving documents next shrinks (``_coordinate_ascent``), so the
+    result is as if each document had been iterated alone. The statistics are then, from the final ``γ``,
+
+        s_kw = β̃_kw Σ_d n_dw exp(E[log θ_dk]) / (Σ_k' exp(E[log θ_dk']) β̃_k'w + ε) = Σ_d n_dw φ_dwk,
+
+    scikit-learn's ``suff_stats`` of ``_e_step(cal_sstats=True)``. Each update is two sparse products over the
+    batch's words, ``O(nnz K)``: ``sampled_addmm`` for the normalisers, a CSR × dense product for ``γ``.
+    """
+    exp_elog_beta = _check_topics_matrix("exp_elog_beta", exp_elog_beta)
+    batch = as_batch(batch, dtype=exp_elog_beta.dtype)
+    if batch.vocab_size != exp_elog_beta.shape[1]:
+        raise InputError(f"batch has {batch.vocab_size} words, exp_elog_beta {exp_elog_beta.shape[1]}",
+                         argument="exp_elog_beta")
+    _check_local_settings(alpha, max_iter, tol)
+    shape = (batch.num_documents, exp_elog_beta.shape[0])
+    if initial_gamma is None:
+        gamma = torch.ones(shape, dtype=exp_elog_beta.dtype)
+    else:
+        gamma = torch.as_tensor(initial_gamma).to(exp_elog_beta.dtype).clone()
+        if gamma.shape != shape or not torch.isfinite(gamma).all() or (gamma <= 0).any():
+            raise InputError(f"initial_gamma must be finite, > 0 and of shape {shape}, got {tuple(gamma.shape)}",
+                             argument="initial_gamma")
+    exp_elog_theta = _floored(dirichlet_expectation(gamma).exp_())
+    beta_t = _floored(exp_elog_beta.T.contiguous())  # (V, K), the dense factor of every sparse product
+    _coordinate_ascent(batch, gamma, exp_elog_theta, beta_t, alpha, max_iter, tol)
+    weights = batch.counts / _word_norms(_eps_pattern(batch), exp_elog_theta, beta_t)
+    places = torch.stack([batch.word_ids, batch.rows])  # of the transposed (V, B) matrix; no need to coalesce
+    transposed = torch.sparse_coo_tensor(places, weights, (batch.vocab_size, batch.num_documents),
+                                         check_invariants=False)
+    sstats = exp_elog_beta * torch.sparse.mm(transposed, exp_elog_theta).T
+    return gamma, sstats
+
+
+_SHRINK = 0.75  # the working set shrinks to the moving documents once they are at most this fraction of it
+
+
+def _coordinate_ascent(batch, gamma, exp_elog_theta, beta_t, alpha, max_iter, tol) -> None:
+    """``local_step``'s loop, in place on ``gamma`` and ``exp_elog_theta`` ``(B, K)``.
+
+    It works on a working set of documents (``rows``, ``sub``, ``g``, ``e``) that holds every moving one; a stopped
+    document in it is still computed but its values are not taken (``live``), until the moving documents are at
+    most ``_SHRINK`` of the set and it shrinks to them: fewer, larger products than shrinking at every stop."""
+    rows, sub, g, e, live = torch.arange(batch.num_documents), batch, gamma, exp_elog_theta, None
+    pattern = _eps_pattern(sub)
+    for _ in range(max_iter):
+        if rows.numel() == 0:
+            break
+        new = _gamma_update(sub, pattern, e, beta_t, alpha)
+        moving = (new - g).abs_().mean(1) >= tol  # scikit-learn's mean_change; a NaN stops its document too
+        new_e = _floored(dirichlet_expectation(new).exp_())
+        if live is None:
+            g, e = new, new_e
+        else:
+            g, e = torch.where(live[:, None], new, g), torch.where(live[:, None], new_e, e)
+            moving &= live
+        still = int(moving.sum())
+        if still > _SHRINK * rows.numel():
+            live = None if still == rows.numel() else moving
+            continue
+        gamma[rows], exp_elog_theta[rows] = g, e
+        rows, sub, g, e, live = rows[moving], sub.select(moving), g[moving], e[moving], None
+        pattern = _eps_pattern(sub)
+    if g is not gamma:
+        gamma[rows], exp_elog_theta[rows] = g, e
+
+
+def learning_rate(step: int, *, tau0: float, kappa: float) -> float:
+    """``ρ_t = (τ0 + t)^(-κ)``, the weight of the ``t``-th minibatch (``t = 1, 2, ...``, as scikit-learn's
+    ``n_batch_iter_``; Hoffman's ``onlineldavb`` counts from 0). ``κ ∈ (0.5, 1]`` makes ``Σ ρ_t = ∞`` and
+    ``Σ ρ_t² < ∞`` (Robbins & Monro), ``τ0 ≥ 0`` slows the first steps."""
+    return (tau0 + step) ** -kappa
+
+
+def expected_log_topics(lam: torch.Tensor) -> torch.Tensor:
+    """``E[log β_kw] = ψ(λ_kw) - ψ(Σ_w λ_kw)`` under ``q(β_k) = Dir(λ_k)``: ``(K, V)``."""
+    return dirichlet_expectation(lam)
+
+
+def topics(lam: torch.Tensor) -> torch.Tensor:
+    """The topics' posterior means ``E[β_kw] = λ_kw / Σ_w λ_kw``: ``(K, V)``, each row a distribution over words."""
+    lam = _check_topics_matrix("lam", lam)
+    return lam / lam.sum(1, keepdim=True)
+
+
+class OnlineLDA:
+    """LDA by stochastic variational inference: the global parameters ``λ`` ``(K, V)`` and the step counter.
+
+    ``alpha`` (``α``, prior of ``θ``) and ``eta`` (``η``, prior of ``β``) are fixed and symmetric, ``1 / K`` by
+    default; ``tau0`` and ``kappa`` set ``ρ_t``; ``total_documents`` is the corpus size ``D``; ``max_iter`` and
+    ``tol`` are the local step's. These are scikit-learn's ``doc_topic_prior``, ``topic_word_prior``,
+    ``learning_offset``, ``learning_decay``, ``total_samples``, ``max_doc_update_iter`` and ``mean_change_tol``,
+    with its defaults. Randomness is a ``numpy.random.RandomState(seed)`` drawn in scikit-learn's order, so that
+    ``seed`` gives the stream of its ``random_state=seed``: ``λ ~ Gamma(100, 1/100)`` elementwise (unless ``lam`` is
+    given), then each update's initial ``γ ~ Gamma(100, 1/100)`` ``(B, K)``.
+
+    ``dtype`` (``lam``, the counts and the local step follow it; the bounds are float64 whatever it is): torch's
+    default dtype unless given. float32 is the fast one: on 20 Newsgroups (K = 50, B = 256, one pass, one thread)
+    it updates about 1.6 times as fast as float64, and its held-out perplexity is within 0.02% of float64's;
+    float64 gives scikit-learn's λ to 1e-5 relative (1e-10 with scikit-learn's own digamma:
+    ``tests/test_topics_lda.py``).
+    """
+
+    def __init__(self, num_topics: int, vocab_size: int, *, total_documents: int, alpha: float | None = None,
+                 eta: float | None = None, tau0: float = 10.0, kappa: float = 0.7, max_iter: int = 100,
+                 tol: float = 1e-3, seed: int = 0, lam: torch.Tensor | None = None,
+                 dtype: torch.dtype | None = None):
+        check_positive(num_topics=num_topics, vocab_size=vocab_size, total_documents=total_documents)
+        self.alpha = 1.0 / num_topics if alpha is None else alpha
+        self.eta = 1.0 / num_topics if eta is None else eta
+        check_positive_float(eta=self.eta, kappa=kappa)
+        _check_local_settings(self.alpha, max_iter, tol)
+        if not 0.5 < kappa <= 1.0:
+            raise InputError(f"kappa must be in (0.5, 1], got {kappa!r}", argument="kappa")
+        if isinstance(tau0, bool) or not isinstance(tau0, (int, float)) or not 0 <= tau0 < math.inf:
+            raise InputError(f"tau0 must be a finite number >= 0, got {tau0!r}", argument="tau0")
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        one_of("dtype", dtype, (torch.float64, torch.float32))
+        check_seed(seed)
+        self.tau0, self.kappa, self.total_documents = float(tau0), float(kappa), total_documents
+        self.max_iter, self.tol, self.dtype = max_iter, tol, dtype
+        self.random_state = np.random.RandomState(seed)
+        if lam is None:
+            lam = torch.from_numpy(self.random_state.gamma(100.0, 0.01, (num_topics, vocab_size)))
+        self.lam = _check_topics_matrix("lam", lam, vocab_size).to(dtype).clone()
+        if self.lam.shape[0] != num_topics:
+            raise InputError(f"lam must have {num_topics} rows (topics), got {self.lam.shape[0]}", argument="lam")
+        self.num_updates = 0
+        self.exp_elog_beta = expected_log_topics(self.lam).exp()
+
+    def update(self, batch, *, initial_gamma: torch.Tensor | None = None) -> torch.Tensor:
+        """One step on a minibatch of ``B`` documents (a ``SparseBatch`` or dense ``(B, V)``); returns its ``γ``.
+
+        ``λ̂ = η + (D / B) s`` with ``s`` the local step's statistics, then ``λ ← (1 - ρ_t) λ + ρ_t λ̂`` with
+        ``t = num_updates + 1`` (scikit-learn's ``partial_fit`` on one batch). ``initial_gamma`` replaces the draw
+        (which is then not made)."""
+        batch = as_batch(batch, dtype=self.dtype)
+        if batch.vocab_size != self.lam.shape[1]:
+            raise InputError(f"batch has {batch.vocab_size} words, the model {self.lam.shape[1]}", argument="batch")
+        if initial_gamma is None:
+            shape = (batch.num_documents, self.lam.shape[0])
+            initial_gamma = torch.from_numpy(self.random_state.gamma(100.0, 0.01, shape))
+        gamma, sstats = local_step(batch, self.exp_elog_beta, self.alpha, initial_gamma=initial_gamma,
+                                   max_iter=self.max_iter, tol=self.tol)
+        rho = learning_rate(self.num_updates + 1, tau0=self.tau0, kappa=self.kappa)
+        target = self.eta + (self.total_documents / batch.num_documents) * sstats
+        self.lam.mul_(1.0 - rho).add_(target, alpha=rho)
+        self.num_updates += 1
+        self.exp_elog_beta = expected_log_topics(self.lam).exp()
+        return gamma
+
+    def transform(self, x) -> torch.Tensor:
+        """``γ`` ``(B, K)`` of documents under the current topics, from ``γ = 1`` (scikit-learn's
+        ``transform(normalize=False)``)."""
+        return local_step(x, self.exp_elog_beta, self.alpha, max_iter=self.max_iter, tol=self.tol)[0]
+
+    def topics(self) -> torch.Tensor:
+        """``E[β]`` ``(K, V)``."""
+        return topics(self.lam)
+
+    def perplexity(self, x, *, total_documents: int | None = None) -> float:
+        """``perplexity(x, λ, α, η)`` with this model's settings."""
+        return perplexity(x, self.lam, self.alpha, self.eta, max_iter=self.max_iter, tol=self.tol,
+                          total_documents=total_documents)
+
+
+def _check_gamma(gamma, batch: SparseBatch, num_topics: int) -> torch.Tensor:
+    gamma = torch.as_tensor(gamma)
+    if gamma.shape != (batch.num_documents, num_topics) or not torch.isfinite(gamma).all() or (gamma <= 0).any():
+        raise InputError(f"gamma must be finite, > 0 and of shape {(batch.num_documents, num_topics)}, got shape "
+                         f"{tuple(gamma.shape)}", argument="gamma")
+    return gamma.to(torch.float64)
+
+
+def document_bounds(x, gamma: torch.Tensor, log_topics: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Each document's bound given ``q(θ_d) = Dir(γ_d)`` and log topic weights ``b`` ``(K, V)``: ``(B,)`` float64,
+
+        L_d = Σ_w n_dw log Σ_k exp(E[log θ_dk] + b_kw) - KL(Dir(γ_d) || Dir(α 1_K)),
+
+    ``q(z)`` optimised out (it is ``φ_dwk ∝ exp(E[log θ_dk] + b_kw)``); no multinomial coefficient, as the neural
+    models' likelihood. With ``b = E[log β]`` it is document ``d``'s term of scikit-learn's ``_approx_bound`` (a
+    lower bound on ``E_q(β)[log p(w_d | β)]``); with ``b = log E[β]``, a lower bound on ``log p(w_d | β = E[β])``
+    (``document_elbos`` says more). Computed in float64 with ``log Σ_k exp(a_k + b_k) = max a + max b +
+    log Σ_k exp(a_k - max a) exp(b_k - max b)``, every factor ≤ 1: the sum underflows only where, for a document
+    and one of its words, every topic is more than ~700 nats below the two maxima together.
+    """
+    log_topics = torch.as_tensor(log_topics).to(torch.float64)
+    if log_topics.dim() != 2 or not torch.isfinite(log_topics).all():
+        raise InputError(f"log_topics must be finite (K, V), got shape {tuple(log_topics.shape)}",
+                         argument="log_topics")
+    batch = as_batch(x, dtype=torch.float64)
+    if batch.vocab_size != log_topics.shape[1]:
+        raise InputError(f"x has {batch.vocab_size} words, log_topics {log_topics.shape[1]}", argument="log_topics")
+    check_positive_float(alpha=alpha)
+    gamma = _check_gamma(gamma, batch, log_topics.shape[0])
+    elog_theta = dirichlet_expectation(gamma)
+    top_theta, top_word = elog_theta.max(1).values, log_topics.max(0).values  # (B,), (V,)
+    sums = torch.sparse.sampled_addmm(batch.csr(), (elog_theta - top_theta[:, None]).exp(),
+                                      (log_topics - top_word).exp(), beta=0.0).values()
+    rows = batch.rows
+    log_norms = sums.log() + top_theta[rows] + top_word[batch.word_ids]
+    words = torch.zeros(batch.num_documents, dtype=torch.float64).index_add_(0, rows, batch.counts * log_norms)
+    prior = Dirichlet(torch.full_like(gamma, float(alpha)), validate_args=False)
+    return words - kl_divergence(Dirichlet(gamma, validate_args=False), prior)
+
+
+def topic_bound(lam: torch.Tensor, eta: float) -> torch.Tensor:
+    """The global term ``E_q[log p(β) - log q(β)] = -Σ_k KL(Dir(λ_k) || Dir(η 1_V))``: a float64 scalar."""
+    lam = _check_topics_matrix("lam", lam).to(torch.float64)
+    check_positive_float(eta=eta)
+    prior = Dirichlet(torch.full_like(lam, float(eta)), validate_args=False)
+    return -kl_divergence(Dirichlet(lam, validate_args=False), prior).sum()
+
+
+def bound(x, gamma: torch.Tensor, lam: torch.Tensor, alpha: float, eta: float, *,
+          total_documents: int | None = None) -> torch.Tensor:
+    """The corpus ELBO of ``B`` documents, scikit-learn's ``_approx_bound``: a float64 scalar, in nats,
+
+        L = c Σ_d L_d(γ_d, E[log β]) - Σ_k KL(Dir(λ_k) || Dir(η 1_V)),
+
+    ``L_d`` as in ``document_bounds``, and ``c = D / B`` with ``total_documents = D`` (its ``sub_sampling=True``:
+    the documents stand for a corpus of ``D``), else ``c = 1``. The topics' term enters once, whatever ``B``."""
+    lam = _check_topics_matrix("lam", lam).to(torch.float64)
+    batch = as_batch(x, dtype=torch.float64)
+    documents = document_bounds(batch, gamma, expected_log_topics(lam), alpha).sum()
+    if total_documents is not None:
+        check_positive(total_documents=total_documents)
+        documents = documents * (total_documents / batch.num_documents)
+    return documents + topic_bound(lam, eta)
+
+
+def perplexity(x, lam: torch.Tensor, alpha: float, eta: float, *, max_iter: int = 100, tol: float = 1e-3,
+               total_documents: int | None = None) -> float:
+    """scikit-learn's ``LatentDirichletAllocation.perplexity``: ``exp(-L / N)``, with ``γ`` from the local step
+    (from ``γ = 1``, in ``lam``'s dtype) under ``β̃ = exp(E[log β])``, ``L = bound(...)`` and ``N = Σ_dw n_dw``
+    (times ``D / B`` with ``total_documents``, its ``sub_sampling=True``).
+
+    The bound holds the topics' global term once, so this is not a per-document quantity: for held-out
+    documents, comparable with per-document ELBOs, use ``document_elbos`` and ``metrics.perplexities``."""
+    lam = _check_topics_matrix("lam", lam)
+    batch = as_batch(x, dtype=lam.dtype)
+    gamma = local_step(batch, expected_log_topics(lam).exp(), alpha, max_iter=max_iter, tol=tol)[0]
+    words = float(batch.counts.double().sum())
+    if total_documents is not None:
+        check_positive(total_documents=total_documents)
+        words *= total_documents / batch.num_documents
+    return math.exp(-float(bound(batch, gamma, lam, alpha, eta, total_documents=total_documents)) / words)
+
+
+def document_elbos(x, lam: torch.Tensor, alpha: float, *, topics: str = "point", max_iter: int = 100,
+                   tol: float = 1e-3) -> torch.Tensor:
+    """Per-document ELBOs ``(B,)`` (float64, nats), without the topics' global term: ``γ`` from the local step, then
+    ``document_bounds``, the topics ``β`` taken as
+
+    * ``"point"`` (default): the point estimate ``E[β] = λ / Σ_w λ``, a lower bound on ``log p(w_d | β = E[β])``
+      (``φ_dwk ∝ exp(E[log θ_dk]) E[β_kw]``). It is the neural topic models' per-document ELBO (issue 14: a
+      decoder with point topics, the multinomial coefficient left out), so the two are comparable;
+    * ``"expected_log"``: ``E[log β]`` under ``q(β)``, document ``d``'s term of scikit-learn's bound, a lower bound on
+      ``E_q(β)[log p(w_d | β)]``.
+
+    ``exp(E[log β_kw]) ≤ E[β_kw]`` (Jensen), so at any one ``γ`` "point" is the larger; but the bound is not concave
+    in ``γ`` and the two local steps may stop in different local optima, so a few documents can come out the other
+    way (3 of 500 held-out 20 Newsgroups documents, by under 0.5 nats, with 10 topics).
+    """
+    lam = _check_topics_matrix("lam", lam)
+    one_of("topics", topics, TOPIC_ESTIMATES)
+    log_topics = (lam / lam.sum(1, keepdim=True)).log() if topics == "point" else expected_log_topics(lam)
+    gamma = local_step(x, log_topics.exp(), alpha, max_iter=max_iter, tol=tol)[0]
+    return document_bounds(x, gamma, log_topics, alpha)
