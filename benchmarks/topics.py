@@ -10,6 +10,10 @@ test documents, 1,995 words), with 50 topics; ``bbc``, BBC News as OCTIS split i
 2,949 words, five classes), with 20 topics. Every contestant fits on the training split's counts and is measured
 on the test split; the validation split is unused.
 
+The peers get the training documents in one fixed random order (``_common.shuffled_training``): their online
+passes take minibatches in the order given, and 20news's file is not in a random order. Ours read the data
+themselves and reshuffle every epoch.
+
 Contestants, one after the other on a data set (all of them on one data set before the next), single-threaded by
 default (``--threads``: torch's threads and, through threadpoolctl, the BLAS/OpenMP pools of numpy and
 scikit-learn), seed 0:
@@ -17,7 +21,7 @@ scikit-learn), seed 0:
 1. ``prodlda``, ``nvdm``, ``dirichlet`` (elbo), and ProdLDA's ablations ``prodlda-no-bn`` (``batch_norm=False``:
    no batch norm in the encoder or decoder) and ``prodlda-no-dropout`` (``dropout=0``):
    ``elbo.train.train(TrainConfig(data, model=TopicConfig(model,
-   num_topics), objective="elbo", epochs=E, batch_size=200, lr=0.002, adam_betas=(0.99, 0.999), seed=0))``
+   num_topics), objective="elbo", epochs=E, batch_size=64 (NVDM: 200), lr=0.002, adam_betas=(0.99, 0.999), seed=0))``
    (TopicConfig's other fields at their defaults: encoder 100-100 softplus, dropout 0.2, ProdLDA's batch norm and
    Laplace-approximated Dirichlet(1) prior; NVDM's N(0, I) prior; the Dirichlet VAE's Dirichlet(1) prior and q), then
    ``elbo.evaluate.evaluate_run(run, num_samples=K, iwae_samples=())``: the ELBO and IWAE-K of every test document,
@@ -104,7 +108,9 @@ NAMES = {"prodlda": "elbo ProdLDA", "prodlda-no-bn": "elbo ProdLDA without batch
          "sklearn-batch": "sklearn LDA batch", "sklearn-online": "sklearn LDA online", "gensim": "gensim LdaModel",
          "gibbs": "lda collapsed Gibbs"}
 PACKAGES = {"sklearn-batch": "scikit-learn", "sklearn-online": "scikit-learn", "gensim": "gensim", "gibbs": "lda"}
-BATCH_SIZE, LR, ADAM_BETAS, SEED = 200, 0.002, (0.99, 0.999), 0
+# 64: at the paper's 200, ProdLDA's NPMI was 0.17 (see the README); NVDM's bound becomes NaN at 64 (epoch 11), not 200
+BATCH_SIZES, LR, ADAM_BETAS, SEED = {"nvdm": 200}, 0.002, (0.99, 0.999), 0
+BATCH_SIZE = 64  # every other elbo row's
 TOP_NPMI, TOP_DIVERSITY = 10, 25
 NOTES = [
     "elbo rows: perplexities from each test document's ELBO and IWAE-K bound (nats, no multinomial coefficient: a "
@@ -153,7 +159,8 @@ def run_ours(model_name: str, dataset: str, data, num_topics: int, args, *, name
              **fields) -> dict:
     config = TrainConfig(data=dataset, data_dir=str(args.data_dir),
                          model=TopicConfig(model=model_name, num_topics=num_topics, **fields), objective="elbo",
-                         epochs=args.epochs[dataset], batch_size=BATCH_SIZE, lr=LR, adam_betas=ADAM_BETAS, seed=SEED)
+                         epochs=args.epochs[dataset], batch_size=BATCH_SIZES.get(model_name, BATCH_SIZE), lr=LR,
+                         adam_betas=ADAM_BETAS, seed=SEED)
     out = args.out / f"{dataset}-{name or model_name}"
     start = time.perf_counter()
     train(config, out, progress=False, force=True)
@@ -361,7 +368,7 @@ def parse_args(argv=None):
                         help="our models' epochs: one number for every data set, or 20news=N,bbc=M "
                              f"(default {DEFAULT_EPOCHS}; --quick: {QUICK_EPOCHS})")
     parser.add_argument("--k", type=int, default=None, help="importance samples K of the IWAE-K perplexity "
-                                                            "(default 100; --quick: 10)")
+                                                            "(default 1000, as elbo evaluate's; --quick: 10)")
     parser.add_argument("--contestants", type=lambda s: _subset(s, CONTESTANTS, "contestants"),
                         default=list(CONTESTANTS), help=f"comma-separated subset of {','.join(CONTESTANTS)}")
     parser.add_argument("--datasets", type=lambda s: _subset(s, DATASETS, "data sets"), default=list(DATASETS),
@@ -379,7 +386,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     quick = args.quick
     args.epochs = args.epochs or dict(QUICK_EPOCHS if quick else DEFAULT_EPOCHS)
-    args.k = args.k or (10 if quick else 100)
+    args.k = args.k or (10 if quick else 1000)
     args.gibbs_iterations = args.gibbs_iterations or (20 if quick else 500)
     args.sklearn_iter = 2 if quick else 10
     args.gensim_passes = 1 if quick else 10
@@ -391,7 +398,8 @@ def parse_args(argv=None):
 def settings_of(args) -> dict:
     return {"datasets": {name: {"num_topics": DATASETS[name][1]} for name in args.datasets},
             "contestants": args.contestants, "quick": args.quick, "epochs": {d: args.epochs[d] for d in args.datasets},
-            "k": args.k, "batch_size": BATCH_SIZE, "lr": LR, "adam_betas": ADAM_BETAS, "seed": SEED,
+            "k": args.k, "batch_size": BATCH_SIZE, "batch_sizes": BATCH_SIZES, "lr": LR, "adam_betas": ADAM_BETAS,
+            "seed": SEED,
             "sklearn_max_iter": args.sklearn_iter, "gensim_passes": args.gensim_passes, "gensim_chunksize": 128,
             "gibbs_iterations": args.gibbs_iterations, "threads": args.threads, "data_dir": str(args.data_dir),
             "out": str(args.out), "top_words_npmi": TOP_NPMI, "top_words_diversity": TOP_DIVERSITY}
@@ -401,7 +409,7 @@ def run_all(args) -> list[dict]:
     rows = []
     for dataset in args.datasets:
         loader, num_topics = DATASETS[dataset]
-        data = loader(data_dir=args.data_dir, download=False)
+        data = _common.shuffled_training(loader(data_dir=args.data_dir, download=False))  # for the peers' passes
         print(f"{dataset}: {len(data.train)} training, {len(data.test)} test documents, {len(data.vocabulary)} "
               f"words, {num_topics} topics", flush=True)
         for key in args.contestants:
@@ -437,7 +445,8 @@ def main(argv=None):
     load_start = os.getloadavg()
     print(f"load average at start (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_start)}")
     print(", ".join(f"{name} {version}" for name, version in versions().items()))
-    print(f"ours: {args.epochs} epochs, batch {BATCH_SIZE}, Adam(lr={LR}, betas={ADAM_BETAS}), IWAE K = {args.k}; "
+    print(f"ours: {args.epochs} epochs, batch {BATCH_SIZE} ({BATCH_SIZES} apart), Adam(lr={LR}, betas={ADAM_BETAS}), "
+          f"IWAE K = {args.k}; "
           f"sklearn max_iter {args.sklearn_iter}; gensim {args.gensim_passes} passes of 128; Gibbs "
           f"{args.gibbs_iterations} sweeps; {args.threads} thread(s){'; QUICK smoke run' if args.quick else ''}\n",
           flush=True)

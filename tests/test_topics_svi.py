@@ -18,10 +18,15 @@ VOCAB, TOPICS = 60, 4
 
 
 def _corpus(directory, documents=400, *, seed=0, test=50):
-    """A synthetic LDA corpus as ``train.feat``, ``test.feat`` and ``vocabulary.txt``; its true topics."""
+    """A synthetic LDA corpus as ``train.feat`` and ``test.feat`` (its last ``test`` documents) and
+    ``vocabulary.txt``; its true topics."""
     directory.mkdir(parents=True, exist_ok=True)
-    truth = write_lda_corpus(directory / "train.feat", documents, VOCAB, TOPICS, words_per_document=40, seed=seed)
-    write_lda_corpus(directory / "test.feat", test, VOCAB, TOPICS, words_per_document=40, seed=seed + 1)
+    truth = write_lda_corpus(directory / "all.feat", documents + test, VOCAB, TOPICS, words_per_document=40,
+                             seed=seed)
+    lines = (directory / "all.feat").read_text().splitlines(keepends=True)
+    (directory / "train.feat").write_text("".join(lines[:documents]))
+    (directory / "test.feat").write_text("".join(lines[documents:]))
+    (directory / "all.feat").unlink()
     write_vocabulary(directory / "vocabulary.txt", VOCAB)
     return directory, torch.as_tensor(truth)
 

