@@ -41,8 +41,8 @@ from ..._checks import check_int_at_least, check_positive, check_positive_float,
 from ...errors import InputError
 
 __all__ = ["SparseBatch", "as_batch", "dirichlet_expectation", "local_step", "OnlineLDA", "learning_rate",
-           "expected_log_topics", "topics", "document_bounds", "topic_bound", "bound", "perplexity",
-           "document_elbos", "TOPIC_ESTIMATES"]
+           "expected_log_topics", "exp_expected_log_topics", "topics", "document_bounds", "topic_bound", "bound",
+           "perplexity", "document_elbos", "TOPIC_ESTIMATES"]
 
 EPS = float(np.finfo(np.float64).eps)  # added to φ's normalisers, as scikit-learn does (see _word_norms)
 TOPIC_ESTIMATES = ("point", "expected_log")  # the topics a per-document bound conditions on (document_elbos)
@@ -308,6 +308,13 @@ def expected_log_topics(lam: torch.Tensor) -> torch.Tensor:
     return dirichlet_expectation(lam)
 
 
+def exp_expected_log_topics(lam: torch.Tensor) -> torch.Tensor:
+    """``β̃ = exp(E[log β])`` ``(K, V)``, the local step's topics, at least ``_floor`` of ``lam``'s dtype: in float32
+    ``exp(E[log β_kw])`` of a word a topic never uses underflows to 0 (100 topics of 5,000 words after a few
+    minibatches), which the local step would refuse."""
+    return _floored_exp(expected_log_topics(lam))
+
+
 def topics(lam: torch.Tensor) -> torch.Tensor:
     """The topics' posterior means ``E[β_kw] = λ_kw / Σ_w λ_kw``: ``(K, V)``, each row a distribution over words."""
     lam = _check_topics_matrix("lam", lam)
@@ -357,7 +364,7 @@ class OnlineLDA:
         if self.lam.shape[0] != num_topics:
             raise InputError(f"lam must have {num_topics} rows (topics), got {self.lam.shape[0]}", argument="lam")
         self.num_updates = 0
-        self.exp_elog_beta = expected_log_topics(self.lam).exp()
+        self.exp_elog_beta = exp_expected_log_topics(self.lam)
 
     def update(self, batch, *, initial_gamma: torch.Tensor | None = None) -> torch.Tensor:
         """One step on a minibatch of ``B`` documents (a ``SparseBatch`` or dense ``(B, V)``); returns its ``γ``.
@@ -377,7 +384,7 @@ class OnlineLDA:
         target = self.eta + (self.total_documents / batch.num_documents) * sstats
         self.lam.mul_(1.0 - rho).add_(target, alpha=rho)
         self.num_updates += 1
-        self.exp_elog_beta = expected_log_topics(self.lam).exp()
+        self.exp_elog_beta = exp_expected_log_topics(self.lam)
         return gamma
 
     def transform(self, x) -> torch.Tensor:
