@@ -124,8 +124,13 @@ NOTES = [
     "gensim rows: exp(-LdaModel.log_perplexity(test)), corpus formula, natural log (the bound is in nats; gensim's "
     "log line's 2^(-bound) is wrong, issue #2623); the same construction as scikit-learn's (E-step on the test "
     "documents, global β term included) but gensim's online estimate of λ: not comparable with the elbo rows.",
-    "Gibbs rows: no perplexity; the lda package estimates no held-out likelihood and none is made up here. Its "
-    "priors are its own defaults (alpha=0.1, eta=0.01), not 1/K.",
+    "Gibbs rows: the lda package estimates no held-out likelihood; its priors are its own defaults (alpha=0.1, "
+    "eta=0.01), not 1/K.",
+    "Every peer's number converted to ours ('ours from its λ'): from its topics' λ (scikit-learn's components_, "
+    "gensim's state.get_lambda(), the sampler's topic-word counts + η), each test document's ELBO given the point "
+    "estimate E[β] with q(θ) from the local step on that document (lda.document_elbos), through the elbo rows' "
+    "formulas: a bound on log p(x_d | E[β]), the evidence the elbo rows bound, with a q fitted to each document "
+    "rather than amortized.",
     "NPMI: top 10 words of each topic, the same code for every row (elbo.models.topics.evaluation.coherence_table). "
     "NPMI: document co-occurrence in the training split, a pair never seen together counting -1 (the limit); "
     "NPMI, Lau: the same counting such a pair 0, as Lau et al.'s toolkit (calc_assoc) does, the toolkit behind the "
@@ -147,6 +152,19 @@ def topic_measures(topic_words, data) -> dict:
     topics = coherence_table(weights, data, top=TOP_NPMI)
     means = {key: sum(t[key] for t in topics) / len(topics) for key in topics[0] if key.startswith("npmi")}
     return {**means, "diversity": measures.diversity(measures.top_words(weights, TOP_DIVERSITY)), "topics": topics}
+
+
+def point_perplexity(lam, alpha: float, data) -> dict:
+    """A peer's perplexities by our formulas (``metrics.perplexities``): from each test document's ELBO given the
+    topics' point estimate ``E[β] = λ / Σλ``, with ``q(θ)`` the local step's on the document
+    (``lda.document_elbos(topics="point")``), a bound on ``log p(x_d | E[β])``, the evidence ours bound too."""
+    from elbo.models.topics import lda
+
+    lam = torch.as_tensor(np.asarray(lam, dtype=np.float64))
+    bounds = lda.document_elbos(data.test.double(), lam, float(alpha))
+    values = measures.perplexities(bounds, data.test.sum(-1).double())
+    return {"corpus": values["corpus"], "per_document": values["per_document"],
+            "corpus_stderr": values["corpus_se"], "per_document_stderr": values["per_document_se"]}
 
 
 def accuracy(data, train_features, test_features):
@@ -195,7 +213,8 @@ def run_sklearn(method: str, dataset: str, data, num_topics: int, args) -> dict:
     evaluation = time.perf_counter() - start
     return {"fit_s": fit, "eval_s": evaluation, **topic_measures(model.components_, data),
             "accuracy": accuracy(data, *features) if features else None,
-            "perplexity": {"sklearn": {"corpus": perplexity}},
+            "perplexity": {"sklearn": {"corpus": perplexity},
+                           "point": point_perplexity(model.components_, model.doc_topic_prior_, data)},
             "settings": {"doc_topic_prior": model.doc_topic_prior_, "topic_word_prior": model.topic_word_prior_,
                          "max_iter": model.max_iter, "n_iter": model.n_iter_, "n_batch_iter": model.n_batch_iter_,
                          "batch_size": model.batch_size, "learning_decay": model.learning_decay,
@@ -226,7 +245,9 @@ def run_gensim(dataset: str, data, num_topics: int, args) -> dict:
     evaluation = time.perf_counter() - start
     return {"fit_s": fit, "eval_s": evaluation, **topic_measures(model.get_topics(), data),
             "accuracy": accuracy(data, *features) if features else None,
-            "perplexity": {"gensim": {"corpus": math.exp(-bound)}}, "log_perplexity": bound,
+            "perplexity": {"gensim": {"corpus": math.exp(-bound)},
+                           "point": point_perplexity(model.state.get_lambda(), float(np.mean(model.alpha)), data)},
+            "log_perplexity": bound,
             "settings": {"alpha": float(np.mean(model.alpha)), "eta": float(np.mean(model.eta)),
                          "passes": model.passes, "chunksize": model.chunksize, "iterations": model.iterations,
                          "decay": model.decay, "offset": model.offset, "update_every": model.update_every}}
@@ -246,7 +267,8 @@ def run_gibbs(dataset: str, data, num_topics: int, args) -> dict:
     features = (model.transform(train_x), model.transform(test_x)) if data.train_labels is not None else None
     evaluation = time.perf_counter() - start
     return {"fit_s": fit, "eval_s": evaluation, **topic_measures(model.topic_word_, data),
-            "accuracy": accuracy(data, *features) if features else None, "perplexity": {},
+            "accuracy": accuracy(data, *features) if features else None,
+            "perplexity": {"point": point_perplexity(model.nzw_ + model.eta, model.alpha, data)},
             "train_log_likelihood": float(model.loglikelihood()),
             "settings": {"alpha": model.alpha, "eta": model.eta, "n_iter": model.n_iter}}
 
@@ -281,7 +303,8 @@ def missing_package(key: str) -> str | None:
 FORMULAS = {"elbo": "ELBO; corpus exp(-ΣL/ΣN), per-doc exp(mean -L/N)",
             "iwae": "IWAE-{k}; corpus exp(-ΣL/ΣN), per-doc exp(mean -L/N)",
             "sklearn": "sklearn perplexity(): exp(-bound/N), E-step on test docs, + global β term",
-            "gensim": "exp(-log_perplexity()), nats, E-step on test docs, + global β term"}
+            "gensim": "exp(-log_perplexity()), nats, E-step on test docs, + global β term",
+            "point": "ours from its λ: ELBO given E[β], q(θ) fitted to each test doc; corpus, per-doc"}
 
 
 NPMI_COLUMNS = ("npmi", "npmi_lau", "npmi_test", "npmi_gensim")  # evaluation.coherence_table's
