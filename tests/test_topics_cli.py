@@ -1,6 +1,7 @@
 """The topics kind from the command line, on the real corpora in ../shared/data (skipped where they are absent)."""
 
 import json
+import math
 
 import pytest
 
@@ -163,3 +164,21 @@ def test_a_bad_plain_text_corpus_or_option_is_one_line_and_makes_no_run(tmp_path
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1 and match in err and "Traceback" not in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("model", ["prodlda", "nvdm"])
+def test_a_topic_model_trains_by_iwae_with_dreg_and_its_elbo_is_taken_apart(tmp_path, model):
+    """The core's bounds and estimators apply to the topic models: IWAE-5 training with DReG, then ELBO surgery of
+    the Gaussian latent: the mean KL splits into the index-code mutual information and the marginal KL, within
+    NUM_SE standard errors of the Monte Carlo estimates."""
+    corpus, run = tmp_path / "corpus", tmp_path / "run"
+    _write_corpus(corpus)
+    assert cli.main(["train", "--data", "corpus", "--data-dir", str(corpus), "--topic-model", model, "--topics", "2",
+                     "--objective", "iwae", "--k", "5", "--estimator", "dreg", "--batch-size", "10", "--epochs", "2",
+                     "--out", str(run), "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["estimator"] == "dreg"
+    assert cli.main(["surgery", str(run), "--dimension-samples", "50", "--quiet"]) == 0
+    s = json.loads((run / "surgery.json").read_text())
+    parts = s["index_code_mi"]["mean"] + s["marginal_kl"]["mean"]
+    error = math.hypot(s["kl"]["stderr"], s["index_code_mi"]["stderr"], s["marginal_kl"]["stderr"])
+    assert abs(s["kl"]["mean"] - parts) < NUM_SE * error, (s["kl"], parts, error)
