@@ -25,13 +25,16 @@ from ..errors import InputError
 from ._common import Parser, UsageError
 from .demo import add_demo
 from .fit import add_fit
+from .infer import add_infer
 from .measure import add_diagnose, add_evaluate, add_surgery
 from .report import add_report
+from .simulate import add_simulate
 from .train import add_train
 
 __all__ = ["main", "build_parser", "UsageError"]
 
-COMMANDS = (add_demo, add_train, add_evaluate, add_surgery, add_diagnose, add_report, add_fit)
+COMMANDS = (add_demo, add_train, add_evaluate, add_surgery, add_diagnose, add_report, add_fit, add_simulate,
+            add_infer)
 
 
 def build_parser() -> Parser:
@@ -52,8 +55,9 @@ def _in_flags(message: str, parser, argument: str | None) -> str:
     for dest, flag in flags.items():
         message = re.sub(rf"(?<![\w.]){re.escape(dest)}\(([^)]*)\)", lambda m, flag=flag: f"{flag} {m[1]}", message)
         message = re.sub(rf"(?<![\w.]){re.escape(dest)}=True\b", flag, message)
-        if dest == argument or "_" in dest:  # the argument the error names: where it names it first
-            message = re.sub(rf"(?<![\w.-]){re.escape(dest)}(?![\w(])", flag, message, count="_" not in dest)
+        if dest == argument or "_" in dest:  # the argument the error names: where it names it first; never a part
+            # of a path the message quotes (/runs/out/x, out.npz)
+            message = re.sub(rf"(?<![\w./-]){re.escape(dest)}(?![\w(/]|\.\w)", flag, message, count="_" not in dest)
     return message
 
 

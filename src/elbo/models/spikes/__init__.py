@@ -6,8 +6,9 @@ held-in / held-out neurons; the Lorenz data set and a user's ``.npz`` recordings
 and the banded Gauss–Markov q over trajectories, with their closed-form KL), ``model`` (``PoissonGPVAE``: GP prior,
 Poisson readout, bidirectional-GRU encoder of the held-in neurons), ``metrics`` (Poisson log-likelihood, co-bps,
 bits per spike, rate and latent R²), ``baselines`` (kernel smoothing, NLB's smoothing baseline of co-smoothing, the
-oracle under the true readout) and ``evaluation`` (what ``elbo evaluate`` adds for this kind). Bounds are in nats
-per trial.
+oracle under the true readout), ``evaluation`` (what ``elbo evaluate`` adds for this kind), ``infer`` (posterior
+latents and rates of recordings with their standard deviations; ``elbo infer``) and ``figures`` (the report's
+raster, latent trajectories and timescales). Bounds are in nats per trial.
 
 Registered in ``elbo.registry`` as kind ``"spikes"`` and data sets ``"lorenz"`` and ``"spikes"``.
 """
@@ -31,6 +32,7 @@ def configure(config: SpikeConfig, data) -> SpikeConfig:
 _HERE = "elbo.models.spikes"
 KIND = Kind(name="spikes", config=SpikeConfig, unit="trial", configure=configure, num_samples=1000,
             build=f"{_HERE}.model:make_spike_model", metrics=f"{_HERE}.evaluation:metrics",
+            figures=f"{_HERE}.figures:figures",
             description="Gaussian-process latent trajectories of spike counts (Poisson readout, GRU encoder)")
 
 LORENZ = Dataset("spikes", f"{_HERE}.datasets:load_lorenz",

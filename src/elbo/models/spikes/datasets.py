@@ -30,7 +30,7 @@ from ...configs import SPLITS
 from ...errors import InputError
 from .simulate import simulate_lorenz
 
-__all__ = ["SpikeTrains", "load_lorenz", "load_npz", "load_recordings", "from_arrays", "split_trials",
+__all__ = ["SpikeTrains", "load_lorenz", "load_npz", "read_recording", "load_recordings", "from_arrays", "split_trials",
            "TEST_FRACTION", "HELD_OUT_FRACTION", "RECORDINGS_FILE"]
 
 TEST_FRACTION, VAL_FRACTION, HELD_OUT_FRACTION = 0.2, 0.1, 0.2
@@ -165,15 +165,31 @@ def load_npz(path, *, val_size: int | None = None, held_out: int | None = None, 
     """A user's recordings from the ``.npz`` file ``path`` (module docstring), split as ``from_arrays`` does.
     ``argument``: the name of the caller's argument that gave the path, for its errors."""
     path = Path(path)
+    return from_arrays(path.stem, _read_npz(path, argument), val_size=val_size, held_out=held_out, seed=seed,
+                       source=str(path))
+
+
+def read_recording(path, *, argument: str = "path") -> dict:
+    """All the trials of the ``.npz`` file ``path``, checked as ``load_npz`` checks them, unsplit: ``counts`` (int64,
+    ``(M, T, N)``), ``bin_size`` (a float, seconds), ``time`` (``(T,)``, seconds) and ``condition`` (``(M,)``, the
+    file's labels, or ``None``)."""
+    path = Path(path)
+    arrays, source = _read_npz(path, argument), str(path)
+    counts, bin_size = _counts(arrays, source), _bin_size(arrays, source)
+    _conditions(arrays, len(counts), source)  # checked; the labels are kept as the file has them
+    return {"counts": counts, "bin_size": bin_size, "time": _time(arrays, counts.shape[1], bin_size, source),
+            "condition": arrays.get("condition")}
+
+
+def _read_npz(path: Path, argument: str) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: no such file (expected a .npz file of spike counts)", argument=argument)
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+            return {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError) as error:
         raise InputError(f"{path}: not a readable .npz file ({type(error).__name__}: "
                          f"{str(error).splitlines()[0] if str(error) else 'no detail'})", argument=argument) from None
-    return from_arrays(path.stem, arrays, val_size=val_size, held_out=held_out, seed=seed, source=str(path))
 
 
 def load_recordings(*, data_dir=None, val_size: int | None = None, download: bool = True) -> SpikeTrains:

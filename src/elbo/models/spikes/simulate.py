@@ -13,11 +13,14 @@ and draws its own counts ``y_tn ~ Poisson(r_tn Δ)`` in bins of ``Δ = bin_size`
 
 from __future__ import annotations
 
+import io
 import math
+from pathlib import Path
 
 import numpy as np
 
 from ..._checks import check_positive, check_positive_float, check_seed
+from ..._files import write_atomically
 from ...errors import InputError
 
 __all__ = ["simulate_lorenz", "save_simulation", "lorenz_trajectories", "SIGMA", "RHO", "BETA", "DT"]
@@ -85,10 +88,20 @@ def simulate_lorenz(seed: int = 0, *, num_neurons: int = 30, num_conditions: int
             "time": (np.arange(num_bins) + 0.5) * bin_size}
 
 
-def save_simulation(path, seed: int = 0, **settings) -> dict:
-    """``simulate_lorenz(seed, **settings)`` written to the ``.npz`` file ``path``: the counts, ``bin_size``,
-    ``condition`` and ``time`` a recording has (what ``load_npz`` reads), with the truth beside them (``rates``,
-    ``latents``, ``W``, ``b``). Returns the simulation."""
+def save_simulation(path, seed: int = 0, *, force: bool = False, **settings) -> dict:
+    """``simulate_lorenz(seed, **settings)`` written to the ``.npz`` file ``path`` (exactly that name, atomically):
+    the counts, ``bin_size``, ``condition`` and ``time`` a recording has (what ``load_npz`` reads), with the truth
+    beside them (``rates``, ``latents``, ``W``, ``b``). An existing ``path`` is refused unless ``force``. Returns the
+    simulation."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a .npz file to write", argument="path")
+    if path.exists() and not force:
+        raise InputError(f"{path} exists already: pass force=True to replace it", argument="path")
+    if not path.parent.is_dir():
+        raise InputError(f"{path.parent}: no such directory", argument="path")
     simulation = simulate_lorenz(seed, **settings)
-    np.savez(path, **simulation)
+    buffer = io.BytesIO()
+    np.savez(buffer, **simulation)
+    write_atomically(path, buffer.getvalue())
     return simulation

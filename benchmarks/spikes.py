@@ -1,0 +1,343 @@
+"""Latent-trajectory models of spike trains side by side (issue 16): elbo's Poisson GP-VAE against elephant's GPFA,
+kernel smoothing and an oracle that knows the true readout, on the default Lorenz data set, with the same splits and
+the same metric code (``elbo.models.spikes.metrics``) for every row.
+
+    python benchmarks/spikes.py              # the full run (about 2 minutes, one thread)
+    python benchmarks/spikes.py --quick      # a smoke run of a few seconds
+
+Data (``elbo.models.spikes.datasets.load_lorenz``, seed 0): 65 conditions × 4 trials of 50 bins of 20 ms, 30
+neurons; 182 training, 26 validation, 52 test trials; the last 6 neurons held out. Every row is scored on the 52
+test trials:
+
+- rate R² (``metrics.rate_r2``) of the estimated rates of all 30 neurons against the true rates;
+- latent R² (``metrics.latent_r2``) of the true latents from the estimated ones through an affine map fitted on
+  half of the bins (a baseline without latents uses its log-rates);
+- co-bps (``metrics.co_bps``): co-smoothing bits per spike of the 6 held-out neurons, their rates predicted from the
+  24 held-in neurons alone, against each neuron's mean training rate;
+- wall s: fitting plus the predictions of the test trials.
+
+Rows, one after the other, single-threaded by default (``--threads``: torch's threads and, through threadpoolctl,
+the BLAS/OpenMP pools of numpy, scipy and scikit-learn):
+
+1. ``elbo Poisson GP-VAE``: ``elbo.train.train(TrainConfig(data="lorenz", model=SpikeConfig(), batch_size=182,
+   lr=1e-2, epochs=1000, seed=0))``, what ``elbo train --data lorenz --batch-size 182 --lr 0.01 --epochs 1000``
+   runs: full batch, 1000 Adam steps at a constant rate (SpikeConfig's defaults: 3 latents, GRU of 64 a direction,
+   timescales from 100 ms), the last epoch's model; its rates and latents are the posterior means under the
+   amortized q (``elbo.models.spikes.infer``). ``elbo evaluate``'s ``evaluate_run`` is run after it (not timed) for
+   bits per spike and to check that its numbers are the table's;
+2. ``elephant GPFA``: ``elephant.gpfa.GPFA(bin_size=20 ms, x_dim=3)`` (its defaults otherwise: EM up to 500
+   iterations, τ from 100 ms), fitted on the training trials' spikes (each count spread uniformly inside its bin, so
+   that GPFA's binning gives the counts back); rates ``max(C x + d, 1e-4) / Δ`` from the posterior mean ``x``, its
+   latents ``latent_variable_orth``; held-out rates from the posterior given the held-in neurons alone (GPFA's exact
+   inference with the held-in rows of ``C``, ``d`` and ``R``);
+3. ``kernel smoothing``: ``baselines.kernel_smoothing`` with the Gaussian width (30 to 200 ms) of the best rate R² on
+   the validation trials (tuned with the truth: generous to it); its co-bps from NLB's smoothing baseline
+   (``baselines.smoothing_predictions``, a Poisson GLM per held-out neuron on the held-in neurons' smoothed
+   log-rates) with the width of the best validation co-bps;
+4. ``oracle, all neurons`` and ``oracle, held-in neurons``: ``baselines.oracle``, each trial's MAP latents under the
+   *true* readout and a GP prior of the true latents' variance, its timescale (100 to 300 ms) chosen by validation
+   rate R², from all 30 neurons or from the 24 held in (the latter's held-out rates are co-smoothing predictions);
+5. ``true rates``: the truth itself, the ceiling of co-bps.
+
+Prints one markdown table and writes ``--json``: the settings, the versions, the load average at the start and the
+end, every row, and which of the issue's targets are met (rate R² and co-bps above GPFA's; rate and latent R² within
+0.05 of the oracle's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import _common  # benchmarks/_common.py, beside this script
+import numpy as np
+import torch
+from _common import cell
+
+import elbo
+from elbo._files import write_json
+from elbo.configs import TrainConfig
+from elbo.evaluate import evaluate_run
+from elbo.models.spikes import baselines
+from elbo.models.spikes import metrics as measures
+from elbo.models.spikes.config import SpikeConfig
+from elbo.models.spikes.datasets import load_lorenz
+from elbo.models.spikes.infer import infer
+from elbo.runs import load_run
+from elbo.train import train
+
+REPO = Path(__file__).resolve().parent.parent
+EPOCHS, QUICK_EPOCHS = 1000, 5  # full batch: one Adam step an epoch; the kind's author found 1000 best
+BATCH_SIZE, LR, SEED = 182, 1e-2, 0
+WIDTHS = (0.03, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2)  # seconds
+TIMESCALES = (0.1, 0.15, 0.2, 0.25, 0.3)  # seconds
+TOLERANCE = 0.05  # the issue's: rate and latent R² within 0.05 of the oracle's
+
+
+# --- the contestants: each returns rates (M, T, N) and latents of the test trials, held-out rates, seconds --------
+
+
+def run_ours(data, args) -> dict:
+    config = TrainConfig(data="lorenz", model=SpikeConfig(), epochs=args.epochs, batch_size=BATCH_SIZE, lr=LR,
+                         seed=SEED)
+    start = time.perf_counter()
+    train(config, args.out, progress=False, force=True)
+    model = load_run(args.out).model
+    posterior = infer(model, data.test)
+    seconds = time.perf_counter() - start
+    evaluation = evaluate_run(args.out, num_samples=args.k, iwae_samples=())
+    return {"rates": posterior["rates"], "latents": posterior["latents"],
+            "held_out": posterior["rates"][..., data.held_in:], "seconds": seconds,
+            "extra": {"run": str(args.out), "epochs": config.epochs, "config": config.to_dict(),
+                      "evaluate": evaluation["metrics"], "log_likelihood": evaluation["log_likelihood"],
+                      "timescales": model.log_timescale.exp().tolist()}}
+
+
+def _spike_trains(counts: torch.Tensor, bin_size: float, rng) -> list:
+    """Each trial's counts as neo spike trains, each spike at a uniform time inside its bin (away from its edges)."""
+    import neo
+    import quantities as pq
+
+    trials = []
+    for trial in counts.numpy().astype(int):
+        neurons = []
+        for n in range(trial.shape[1]):
+            times = np.concatenate([(k + np.sort(rng.uniform(0.02, 0.98, c))) * bin_size
+                                    for k, c in enumerate(trial[:, n])])
+            neurons.append(neo.SpikeTrain(times * pq.s, t_start=0 * pq.s, t_stop=trial.shape[0] * bin_size * pq.s))
+        trials.append(neurons)
+    return trials
+
+
+def run_gpfa(data, args) -> dict:
+    import quantities as pq
+    from elephant.gpfa import GPFA, gpfa_core, gpfa_util
+
+    rng, dt, h = np.random.default_rng(SEED), data.bin_size, data.held_in
+    start = time.perf_counter()
+    gpfa = GPFA(bin_size=dt * 1000 * pq.ms, x_dim=3, em_max_iters=args.em_iterations)
+    gpfa.fit(_spike_trains(data.train, dt, rng))
+    result = gpfa.transform(_spike_trains(data.test, dt, rng), returned_data=["latent_variable",
+                                                                            "latent_variable_orth"])
+    params = gpfa.params_estimated
+    x = np.stack([v.T for v in result["latent_variable"]])  # (M, T, d)
+    rates = torch.as_tensor(np.clip(x @ params["C"].T + params["d"], 1e-4, None) / dt)
+    held = dict(params, C=params["C"][:h], d=params["d"][:h], R=params["R"][:h, :h])
+    seqs = gpfa_util.get_seqs(_spike_trains(data.test[..., :h], dt, rng), gpfa.bin_size)
+    seqs, _ = gpfa_core.exact_inference_with_ll(seqs, held, get_ll=False)
+    x_in = np.stack([v.T for v in seqs["latent_variable"]])
+    held_out = torch.as_tensor(np.clip(x_in @ params["C"][h:].T + params["d"][h:], 1e-4, None) / dt)
+    seconds = time.perf_counter() - start
+    return {"rates": rates, "latents": torch.as_tensor(np.stack([v.T for v in result["latent_variable_orth"]])),
+            "held_out": held_out, "seconds": seconds,
+            "extra": {"timescales": (gpfa.bin_size.rescale("s").magnitude.item()
+                                     / np.sqrt(params["gamma"])).tolist(),
+                      "em_max_iters": args.em_iterations}}
+
+
+def run_smoothing(data, args) -> dict:
+    dt, h, (val_rates, _) = data.bin_size, data.held_in, data.truth("val")
+    start = time.perf_counter()
+    width = max(WIDTHS, key=lambda w: measures.rate_r2(val_rates, baselines.kernel_smoothing(data.val, bin_size=dt,
+                                                                                              width=w)))
+
+    def glm(width: float, x: torch.Tensor) -> torch.Tensor:
+        return baselines.smoothing_predictions(data.train[..., :h], data.train[..., h:], x[..., :h], bin_size=dt,
+                                               width=width)
+
+    glm_width = max(WIDTHS[:5], key=lambda w: measures.co_bps(data.val[..., h:], glm(w, data.val),
+                                                              data.train[..., h:], bin_size=dt))
+    rates = baselines.kernel_smoothing(data.test, bin_size=dt, width=width)
+    held_out = glm(glm_width, data.test)
+    seconds = time.perf_counter() - start
+    return {"rates": rates, "latents": rates.clamp_min(0.01).log(), "held_out": held_out, "seconds": seconds,
+            "extra": {"width_s": width, "glm_width_s": glm_width, "chosen_on": "validation trials"}}
+
+
+def run_oracle(data, args, *, held_in_only: bool) -> dict:
+    dt, h, (val_rates, _) = data.bin_size, data.held_in, data.truth("val")
+    w, b = data.weights.double(), data.bias.double()
+    variance = data.train_latents.var((0, 1))
+    start = time.perf_counter()
+
+    def fit(x: torch.Tensor, timescale: float):
+        n = h if held_in_only else x.shape[-1]
+        z, _ = baselines.oracle(x[..., :n], w[:n], b[:n], bin_size=dt, timescale=timescale, prior_variance=variance,
+                                max_iter=args.oracle_iterations)
+        return z, (z @ w.T + b).exp()
+
+    timescale = max(TIMESCALES, key=lambda s: measures.rate_r2(val_rates, fit(data.val, s)[1]))
+    latents, rates = fit(data.test, timescale)
+    seconds = time.perf_counter() - start
+    return {"rates": rates, "latents": latents, "held_out": rates[..., h:] if held_in_only else None,
+            "seconds": seconds, "extra": {"timescale_s": timescale, "chosen_on": "validation rate R²"}}
+
+
+def run_truth(data, args) -> dict:
+    rates, latents = data.truth("test")
+    return {"rates": rates, "latents": latents, "held_out": rates[..., data.held_in:], "seconds": 0.0, "extra": {}}
+
+
+CONTESTANTS = {
+    "ours": ("elbo Poisson GP-VAE", run_ours),
+    "gpfa": ("elephant GPFA (x_dim=3)", run_gpfa),
+    "smoothing": ("kernel smoothing (co-bps: NLB's GLM)", run_smoothing),
+    "oracle": ("oracle, all neurons", lambda data, args: run_oracle(data, args, held_in_only=False)),
+    "oracle_held_in": ("oracle, held-in neurons", lambda data, args: run_oracle(data, args, held_in_only=True)),
+    "truth": ("true rates", run_truth),
+}
+
+
+def score(data, found: dict) -> dict:
+    """The table's numbers of one contestant, by the same code for every row."""
+    true_rates, true_latents = data.truth("test")
+    h = data.held_in
+    return {"rate_r2": measures.rate_r2(true_rates, found["rates"]),
+            "latent_r2": measures.latent_r2(true_latents, found["latents"]),
+            "co_bps": None if found["held_out"] is None else
+            measures.co_bps(data.test[..., h:], found["held_out"], data.train[..., h:], bin_size=data.bin_size),
+            "seconds": found["seconds"]}
+
+
+def run_all(data, args) -> list[dict]:
+    rows = []
+    for key in args.contestants:
+        name, run = CONTESTANTS[key]
+        row = {"key": key, "contestant": name}
+        try:
+            found = run(data, args)
+            row |= score(data, found) | {"details": found["extra"]}
+            if key == "ours":  # `elbo evaluate` measured the same run by the same code
+                row["same_as_elbo_evaluate"] = all(abs(row[m] - found["extra"]["evaluate"][m]) < 1e-6
+                                                   for m in ("rate_r2", "latent_r2", "co_bps"))
+            status = (f"rate R² {row['rate_r2']:.4f}, latent R² {row['latent_r2']:.4f}, co-bps "
+                      f"{cell(row['co_bps'], '.4f')}, {row['seconds']:.1f} s"
+                      + (f"; elbo evaluate agrees: {row['same_as_elbo_evaluate']}" if key == "ours" else ""))
+        except ImportError as error:  # a peer not installed: skipped with the reason
+            row["skipped"] = f"skipped: {error} (pip install elbo[bench])"
+            status = row["skipped"]
+        except Exception as error:  # one contestant's failure must not stop the run
+            row["error"] = f"error: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+            row["traceback"] = traceback.format_exc()
+            print(row["traceback"], file=sys.stderr, flush=True)
+            status = row["error"]
+        rows.append(row)
+        print(f"  {name}: {status}", flush=True)
+    return rows
+
+
+def targets(rows: list[dict]) -> dict:
+    """The issue's targets, each True, False, or None where a row it needs is missing."""
+    by_key = {row["key"]: row for row in rows if "rate_r2" in row}
+    ours, gpfa = by_key.get("ours"), by_key.get("gpfa")
+    found = {}
+    for metric in ("rate_r2", "co_bps"):
+        found[f"{metric} above GPFA's"] = None if not (ours and gpfa) else ours[metric] > gpfa[metric]
+    for oracle, which in (("oracle", "all neurons"), ("oracle_held_in", "held-in neurons")):
+        for metric in ("rate_r2", "latent_r2"):
+            found[f"{metric} within {TOLERANCE} of the oracle's ({which})"] = \
+                None if not (ours and oracle in by_key) else ours[metric] >= by_key[oracle][metric] - TOLERANCE
+    return found
+
+
+def print_table(rows: list[dict], met: dict) -> None:
+    print("\n| contestant | rate R² | latent R² | co-bps | wall s |")
+    print("|---|---:|---:|---:|---:|")
+    for row in rows:
+        if "rate_r2" not in row:
+            print(f"| {row['contestant']} | - | - | - | {row.get('error') or row.get('skipped')} |")
+            continue
+        print(f"| {row['contestant']} | {row['rate_r2']:.3f} | {row['latent_r2']:.3f} | {cell(row['co_bps'], '.3f')} "
+              f"| {row['seconds']:.1f} |")
+    print("\nTargets (issue 16):")
+    for target, value in met.items():
+        print(f"- {target}: {'-' if value is None else ('met' if value else 'NOT met')}")
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version(), "elbo": f"{elbo.__version__} at {_common.commit()}",
+             "torch": torch.__version__, "numpy": np.__version__}
+    for package in ("scipy", "scikit-learn", "elephant", "neo", "quantities"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = None
+    return found | {"platform": platform.platform(), "cpus": os.cpu_count()}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="elbo's Poisson GP-VAE against elephant's GPFA, kernel smoothing and the true-readout oracle on "
+                    "the Lorenz benchmark: rate R², latent R², co-bps, wall time. The module docstring says what is "
+                    "measured.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"our model's epochs, one full-batch step each (default {EPOCHS}; --quick {QUICK_EPOCHS})")
+    parser.add_argument("--k", type=int, default=None,
+                        help="importance samples of evaluate_run's log p(x) (default 1000; --quick 10)")
+    parser.add_argument("--contestants", type=lambda text: [s.strip() for s in text.split(",")],
+                        default=list(CONTESTANTS), help=f"comma-separated subset of {','.join(CONTESTANTS)}")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: few epochs and EM / L-BFGS iterations; writes to --out unless --json")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads and BLAS/OpenMP threads")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "spikes",
+                        help="our model's run directory (replaced)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where to write the rows (default benchmarks/results/spikes.json; --quick: "
+                             "OUT/spikes-quick.json)")
+    args = parser.parse_args(argv)
+    unknown = [key for key in args.contestants if key not in CONTESTANTS]
+    if unknown:
+        parser.error(f"unknown contestants {unknown} (known: {', '.join(CONTESTANTS)})")
+    args.epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS)
+    args.k = args.k or (10 if args.quick else 1000)
+    args.em_iterations = 5 if args.quick else 500  # GPFA's default
+    args.oracle_iterations = 20 if args.quick else 500  # baselines.oracle's default
+    args.json = args.json or (args.out.parent / "spikes-quick.json" if args.quick else
+                              REPO / "benchmarks" / "results" / "spikes.json")
+    return args
+
+
+def settings_of(args, data) -> dict:
+    return {"data": {"name": "lorenz", "seed": SEED, "train": len(data.train), "val": len(data.val),
+                     "test": len(data.test), "bins": data.num_bins, "bin_size": data.bin_size,
+                     "neurons": data.num_neurons, "held_in": data.held_in},
+            "contestants": args.contestants, "quick": args.quick, "epochs": args.epochs, "batch_size": BATCH_SIZE,
+            "lr": LR, "seed": SEED, "k": args.k, "gpfa_em_max_iters": args.em_iterations,
+            "oracle_max_iter": args.oracle_iterations, "smoothing_widths_s": WIDTHS, "oracle_timescales_s": TIMESCALES,
+            "threads": args.threads, "out": str(args.out)}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
+    start, load_start = time.perf_counter(), os.getloadavg()
+    print(f"load average at start (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_start)}")
+    print(", ".join(f"{name} {version}" for name, version in versions().items()))
+    data = load_lorenz()
+    print(f"lorenz: {len(data.train)} training, {len(data.val)} validation, {len(data.test)} test trials of "
+          f"{data.num_bins} bins, {data.num_neurons} neurons ({data.held_in} held in); ours: {args.epochs} epochs of "
+          f"batch {BATCH_SIZE}, lr {LR}; {args.threads} thread(s){'; QUICK smoke run' if args.quick else ''}\n",
+          flush=True)
+    rows = run_all(data, args)
+    met = targets(rows)
+    print_table(rows, met)
+    total, load_end = time.perf_counter() - start, os.getloadavg()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.json, {"settings": settings_of(args, data), "versions": versions(),
+                           "load_average_start": load_start, "load_average_end": load_end, "total_seconds": total,
+                           "targets": met, "rows": rows})
+    print(f"\nrows: {args.json}")
+    print(f"load average at end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_end)}; total {total / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
