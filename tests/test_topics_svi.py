@@ -111,3 +111,7 @@ def test_lda_trains_and_evaluates_from_the_cli_with_bounds_in_order(tmp_path, ca
                      "--epochs", "1", "--out", str(tmp_path / "neural"), "--quiet"]) == 2
     error = capsys.readouterr().err.strip()
     assert "conjugate updates (LDA)" in error and "\n" not in error and not (tmp_path / "neural").exists()
+    assert cli.main(["train", "--data", "corpus", "--data-dir", str(directory), "--topic-model", "lda", "--objective",
+                     "iwae", "--k", "5", "--epochs", "1", "--out", str(tmp_path / "iwae"), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "maximise the ELBO" in error and "--objective" in error and not (tmp_path / "iwae").exists()

@@ -233,6 +233,10 @@ def _setup(config: TrainConfig, device: torch.device):
         for split in (data.train, data.val, data.test):  # once, here: the loop skips validation (a host sync)
             if not isinstance(split, BatchStream):  # a stream checks its lines as it reads them
                 model.check_data(split)
+    if isinstance(model, ConjugateUpdates) and (config.objective != "elbo" or config.num_samples != 1):
+        raise InputError(f"{type(model).__name__} is fitted by its closed-form steps, which maximise the ELBO: "
+                         f"objective must be 'elbo' and num_samples 1, got {config.objective!r} and "
+                         f"{config.num_samples}", argument="objective")
     if isinstance(data.train, BatchStream) and not isinstance(model, ConjugateUpdates):
         raise InputError(f"a streamed training set trains only a model with conjugate updates (LDA), not "
                          f"{type(model).__name__}: read the data into memory instead", argument="data_options")
