@@ -133,3 +133,21 @@ def test_help_of_simulate_and_infer_imports_no_torch():
                 f"    pass\nassert 'torch' not in sys.modules, [m for m in sys.modules if 'torch' in m][:3]\n")
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert result.returncode == 0 and f"usage: elbo {command}" in result.stdout, result.stderr
+
+
+def test_a_spikes_run_stopped_and_resumed_ends_where_the_uninterrupted_one_does(spikes_run, tmp_path):
+    """Trained for one epoch and then resumed to four (epochs raised in config.json), a run has the parameters of
+    the run of four epochs in one go, bit for bit (minibatches of 4 trials, so each epoch shuffles and draws)."""
+    data, _ = spikes_run
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    arguments = ["train", "--data", "spikes", "--data-dir", str(data), "--batch-size", "4", "--lr", "0.01", "--quiet"]
+    assert cli.main([*arguments, "--epochs", "4", "--out", str(whole)]) == 0
+    assert cli.main([*arguments, "--epochs", "1", "--out", str(part)]) == 0
+    config = json.loads((part / "config.json").read_text())
+    (part / "config.json").write_text(json.dumps({**config, "epochs": 4}))
+    assert cli.main(["train", "--resume", str(part), "--quiet"]) == 0
+    a, b = (torch.load(p / "checkpoint.pt", weights_only=True) for p in (whole, part))
+    assert a["epoch"] == b["epoch"] == 4
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+    assert (whole / "metrics.jsonl").read_text().count("\n") == (part / "metrics.jsonl").read_text().count("\n") == 4
