@@ -76,6 +76,8 @@ def test_a_streamed_corpus_needs_a_test_file_and_refuses_bad_lines_with_their_nu
     with pytest.raises(InputError, match="needs a test file"):
         datasets.load_corpus(data_dir=tmp_path, options=TextOptions(stream=True))
     (tmp_path / "test.feat").write_text("1 1:2 3:1\n")
+    with pytest.raises(InputError, match="no validation split"):
+        datasets.load_corpus(data_dir=tmp_path, val_size=2, options=TextOptions(stream=True))
     corpus = datasets.load_corpus(data_dir=tmp_path, options=TextOptions(stream=True))
     assert len(corpus.train) == 10 and corpus.test.shape == (1, VOCAB) and corpus.reference.shape == (10, VOCAB)
     (tmp_path / "train.feat").write_text("1 1:2\n1 2:x\n")

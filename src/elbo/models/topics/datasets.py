@@ -235,6 +235,9 @@ def load_corpus(*, data_dir=None, val_size: int | None = None, download: bool = 
     if options is not None and options.stream and (found["train"] or text["train"]) is not None:
         if text["train"] is None and found["vocabulary"] is None:
             raise FileNotFoundError(f"corpus: {' or '.join(CORPUS_FILES['vocabulary'])} is missing from {directory}")
+        if val_size:
+            raise InputError(f"a streamed corpus has no validation split (its documents are read once an epoch), got "
+                             f"val_size={val_size}: drop it, or read the corpus into memory", argument="val_size")
         from .stream import load_streamed_corpus
 
         return load_streamed_corpus(directory, found, text, options)
