@@ -91,7 +91,8 @@ def test_two_processes_take_the_step_of_one(tmp_path):
 
 def test_lda_trains_and_evaluates_from_the_cli_with_bounds_in_order(tmp_path, capsys):
     """``elbo train --topic-model lda`` in memory, then ``elbo evaluate``: IWAE-K's perplexity at most the ELBO's,
-    NPMI and the topics in the JSON; a neural-only stream is refused in one line."""
+    NPMI and the topics in the JSON; ``elbo report`` with the topic table and figure; a stream for a neural model
+    and an IWAE objective for LDA are refused in one line."""
     directory, _ = _corpus(tmp_path / "corpus", 300)
     run = tmp_path / "run"
     assert cli.main(["train", "--data", "corpus", "--data-dir", str(directory), "--topic-model", "lda", "--topics",
@@ -106,6 +107,8 @@ def test_lda_trains_and_evaluates_from_the_cli_with_bounds_in_order(tmp_path, ca
     metrics = result["metrics"]
     assert metrics["perplexity_corpus_iwae"] <= metrics["perplexity_corpus_elbo"]
     assert len(result["details"]["topics"]) == TOPICS and -1 <= metrics["npmi"] <= 1
+    assert cli.main(["report", str(run), "--quiet"]) == 0
+    assert "<h2>Topics</h2>" in (run / "report.html").read_text() and (run / "figures" / "topic_words.png").is_file()
     capsys.readouterr()
     assert cli.main(["train", "--data", "corpus", "--data-dir", str(directory), "--stream", "--topics", "4",
                      "--epochs", "1", "--out", str(tmp_path / "neural"), "--quiet"]) == 2
