@@ -151,3 +151,27 @@ def test_a_spikes_run_stopped_and_resumed_ends_where_the_uninterrupted_one_does(
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name]), name
     assert (whole / "metrics.jsonl").read_text().count("\n") == (part / "metrics.jsonl").read_text().count("\n") == 4
+
+
+def test_spike_times_train_with_bin_size_and_infer_bins_them_as_the_run_did(tmp_path, capsys):
+    """A recording of spike times trains with ``--bin-size`` (kept in config.json's data_options, so evaluation bins
+    alike); ``elbo infer`` bins the same file in the run's bins; ``--bin-size`` with another data set is refused."""
+    generator = np.random.default_rng(0)
+    trials, neurons, duration = 12, 6, 0.4
+    spikes = generator.poisson(6, size=(trials, neurons))
+    times = np.concatenate([generator.uniform(0, duration, n) for n in spikes.ravel()])
+    trial_of = np.repeat(np.repeat(np.arange(trials), neurons), spikes.ravel())
+    neuron_of = np.repeat(np.tile(np.arange(neurons), trials), spikes.ravel())
+    data, run = tmp_path / "times.npz", tmp_path / "run"
+    np.savez(data, spike_times=times, spike_trials=trial_of, spike_neurons=neuron_of, duration=np.array(duration))
+    assert cli.main(["train", "--data", "spikes", "--data-dir", str(data), "--bin-size", "0.05", "--batch-size", "4",
+                     "--epochs", "2", "--out", str(run), "--quiet"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data_options"] == {"bin_size": 0.05} and config["model"]["num_bins"] == 8
+    assert cli.main(["evaluate", str(run), "--k", "5", "--iwae-k", "--quiet"]) == 0
+    assert cli.main(["infer", str(run), "--data", str(data), "--out", str(tmp_path / "rates.npz")]) == 0
+    with np.load(tmp_path / "rates.npz") as result:
+        assert result["rates"].shape == (trials, 8, neurons) and float(result["bin_size"]) == 0.05
+    capsys.readouterr()
+    code = cli.main(["train", "--data", "digits", "--bin-size", "0.05", "--out", str(tmp_path / "no"), "--quiet"])
+    _one_line_error(capsys, code, "--bin-size")

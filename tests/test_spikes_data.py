@@ -160,3 +160,54 @@ def test_string_conditions_become_labels_and_the_kind_configures_from_the_data(t
     assert (config.num_neurons, config.held_in, config.num_bins, config.bin_size) == (3, 2, 5, 0.01)
     assert SpikeConfig.from_dict(dataclasses.asdict(config)) == config
     assert KIND.name == "spikes" and KIND.unit == "trial" and LORENZ.kind == RECORDINGS.kind == "spikes"
+
+
+# ---- spike times, binned by the loader
+
+def _spike_file(path, **extra):
+    """Two trials of 0.1 s, three neurons; spikes at known times (the bins of 0.02 s worked out by hand below)."""
+    arrays = {"spike_times": np.array([0.0, 0.019, 0.02, 0.055, 0.099, 0.01, 0.03]),
+              "spike_trials": np.array([0, 0, 0, 0, 0, 1, 1]), "spike_neurons": np.array([0, 0, 1, 2, 2, 1, 0]),
+              "duration": np.array(0.1), **extra}
+    np.savez(path, **arrays)
+    return path
+
+
+def test_spike_times_are_binned_exactly_in_the_given_or_the_files_bin_size(tmp_path):
+    from elbo.models.spikes.datasets import read_recording
+
+    path = _spike_file(tmp_path / "spikes.npz", num_neurons=np.array(4))
+    counts = read_recording(path, bin_size=0.02)["counts"]  # no bin_size in the file: the one given
+    expected = np.zeros((2, 5, 4), dtype=np.int64)
+    for trial, bin_, neuron in [(0, 0, 0), (0, 0, 0), (0, 1, 1), (0, 2, 2), (0, 4, 2), (1, 0, 1), (1, 1, 0)]:
+        expected[trial, bin_, neuron] += 1
+    assert counts.shape == (2, 5, 4) and np.array_equal(counts, expected)
+    own = _spike_file(tmp_path / "own.npz", bin_size=np.array(0.05))
+    recording = read_recording(own, bin_size=0.02)  # the file's own bin size wins in read_recording
+    assert recording["bin_size"] == 0.05 and recording["counts"].shape == (2, 2, 3)
+    assert recording["counts"].sum() == 7
+
+
+@pytest.mark.parametrize("extra, match", [
+    ({}, "no bin_size|no array 'bin_size'"),
+    ({"bin_size": np.array(0.06)}, "make 1 bin"),
+    ({"spike_times": np.array([0.0, 0.019, 0.02, 0.055, 0.1, 0.01, 0.03]), "bin_size": np.array(0.02)},
+     r"spike 4 \(time 0.1 s"),
+    ({"spike_neurons": np.array([0, 0, 1, 2, 2, 1]), "bin_size": np.array(0.02)}, "one entry per spike"),
+], ids=["no bin size", "one bin", "a spike at the end", "lengths differ"])
+def test_bad_spike_times_are_one_line(tmp_path, extra, match):
+    from elbo.models.spikes.datasets import load_npz
+
+    path = _spike_file(tmp_path / "spikes.npz", **extra)
+    with pytest.raises(InputError, match=match) as error:
+        load_npz(path)
+    assert "\n" not in str(error.value)
+
+
+def test_a_bin_size_for_a_file_of_counts_is_refused(tmp_path):
+    from elbo.models.spikes.datasets import load_npz
+
+    path = tmp_path / "counts.npz"
+    np.savez(path, counts=np.ones((5, 4, 3), dtype=np.int64), bin_size=np.array(0.02))
+    with pytest.raises(InputError, match="already binned"):
+        load_npz(path, bin_size=0.01)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from ...kinds import Dataset, Kind
-from .config import SpikeConfig
+from .config import SpikeConfig, SpikeOptions
 
 __all__ = ["KIND", "SpikeConfig", "configure", "LORENZ", "RECORDINGS"]
 
@@ -39,4 +39,7 @@ LORENZ = Dataset("spikes", f"{_HERE}.datasets:load_lorenz",
                  "the Lorenz benchmark of LFADS, generated: 65 conditions x 4 trials of 50 bins of 20 ms, 30 neurons")
 RECORDINGS = Dataset("spikes", f"{_HERE}.datasets:load_recordings",
                      "your own recordings: --data-dir FILE.npz (or a directory holding spikes.npz) with counts "
-                     "(trials, bins, neurons), bin_size and, optionally, condition and time")
+                     "(trials, bins, neurons), bin_size and, optionally, condition and time; or spike times "
+                     "(spike_times, spike_trials, spike_neurons, duration) binned by --bin-size",
+                     options=SpikeOptions, add_arguments=f"{_HERE}.options:add_arguments",
+                     options_from_arguments=f"{_HERE}.options:options_from_arguments")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..._checks import check_positive, check_positive_float
 from ...errors import InputError
 
-__all__ = ["SpikeConfig"]
+__all__ = ["SpikeConfig", "SpikeOptions"]
 
 
 @dataclass(frozen=True)
@@ -55,5 +55,22 @@ class SpikeConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> SpikeConfig:
+        """Inverse of ``dataclasses.asdict`` after a JSON round trip."""
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class SpikeOptions:
+    """How the data set ``"spikes"`` reads a recording: ``bin_size``, the width in seconds of the bins its spike
+    times are counted in (``None``: the file's own ``bin_size``; a file of counts is binned already)."""
+
+    bin_size: float | None = None
+
+    def __post_init__(self):
+        if self.bin_size is not None:
+            check_positive_float(bin_size=self.bin_size)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SpikeOptions:
         """Inverse of ``dataclasses.asdict`` after a JSON round trip."""
         return cls(**values)

@@ -8,7 +8,9 @@ default dtype, split into train / validation / test trials, with a held-in / hel
   ``.npz`` file holding ``counts`` (``(M, T, N)``, non-negative integers), ``bin_size`` (seconds), and, optionally,
   ``condition`` (one label per trial, any values) and ``time`` (``(T,)``, increasing, seconds). The truth that
   ``save_simulation`` writes beside the counts (``rates`` in spikes/s, ``latents``, ``W``, ``b``) is read too where
-  it is there. A bad file is an ``InputError`` of one line naming the file.
+  it is there. Or, instead of counts, the spikes themselves (``spike_times``, ``spike_trials``, ``spike_neurons``,
+  ``duration``), binned in ``--bin-size`` seconds or the file's ``bin_size`` (``binning``). A bad file is an
+  ``InputError`` of one line naming the file.
 
 Trials are split by ``split_trials``, deterministically from ``seed``: 20 % test, ``val_size`` (by default 10 %)
 validation, the rest training, stratified by condition (each condition's trials are dealt out in a random order, so
@@ -28,6 +30,8 @@ import torch
 from ..._checks import check_seed, check_val_size, one_of
 from ...configs import SPLITS
 from ...errors import InputError
+from .binning import binned
+from .config import SpikeOptions
 from .simulate import simulate_lorenz
 
 __all__ = ["SpikeTrains", "load_lorenz", "load_npz", "read_recording", "load_recordings", "from_arrays", "split_trials",
@@ -161,20 +165,37 @@ def load_lorenz(*, data_dir=None, val_size: int | None = None, download: bool = 
 
 
 def load_npz(path, *, val_size: int | None = None, held_out: int | None = None, seed: int = 0,
-             argument: str = "path") -> SpikeTrains:
-    """A user's recordings from the ``.npz`` file ``path`` (module docstring), split as ``from_arrays`` does.
+             argument: str = "path", bin_size: float | None = None) -> SpikeTrains:
+    """A user's recordings from the ``.npz`` file ``path`` (module docstring), split as ``from_arrays`` does; spike
+    times binned by ``binning.binned`` in bins of ``bin_size`` seconds (``None``: the file's ``bin_size``).
     ``argument``: the name of the caller's argument that gave the path, for its errors."""
     path = Path(path)
-    return from_arrays(path.stem, _read_npz(path, argument), val_size=val_size, held_out=held_out, seed=seed,
-                       source=str(path))
+    arrays = _with_counts(_read_npz(path, argument), bin_size, str(path))
+    return from_arrays(path.stem, arrays, val_size=val_size, held_out=held_out, seed=seed, source=str(path))
 
 
-def read_recording(path, *, argument: str = "path") -> dict:
-    """All the trials of the ``.npz`` file ``path``, checked as ``load_npz`` checks them, unsplit: ``counts`` (int64,
-    ``(M, T, N)``), ``bin_size`` (a float, seconds), ``time`` (``(T,)``, seconds) and ``condition`` (``(M,)``, the
-    file's labels, or ``None``)."""
+def _with_counts(arrays: dict, bin_size: float | None, source: str, *, fallback: float | None = None) -> dict:
+    """The file's arrays with its counts: its own, or its spike times binned (in ``bin_size``, else its own, else
+    ``fallback``)."""
+    if "counts" in arrays:
+        if bin_size is not None:
+            raise InputError(f"{source} holds counts already binned (its own bin_size): a bin size of {bin_size:g} s "
+                             f"applies to spike times only", argument="bin_size")
+        return arrays
+    if "spike_times" not in arrays:
+        return arrays  # _counts says what is missing
+    if bin_size is None and "bin_size" not in arrays and fallback is not None:
+        bin_size = fallback
+    return binned(arrays, bin_size if bin_size is not None else _bin_size(arrays, source), source)
+
+
+def read_recording(path, *, argument: str = "path", bin_size: float | None = None) -> dict:
+    """All the trials of the ``.npz`` file ``path``, checked as ``load_npz`` checks them (spike times binned in the
+    file's ``bin_size``, else in ``bin_size``), unsplit: ``counts`` (int64, ``(M, T, N)``), ``bin_size`` (a float,
+    seconds), ``time`` (``(T,)``, seconds) and ``condition`` (``(M,)``, the file's labels, or ``None``)."""
     path = Path(path)
-    arrays, source = _read_npz(path, argument), str(path)
+    source = str(path)
+    arrays = _with_counts(_read_npz(path, argument), None, source, fallback=bin_size)
     counts, bin_size = _counts(arrays, source), _bin_size(arrays, source)
     _conditions(arrays, len(counts), source)  # checked; the labels are kept as the file has them
     return {"counts": counts, "bin_size": bin_size, "time": _time(arrays, counts.shape[1], bin_size, source),
@@ -192,14 +213,17 @@ def _read_npz(path: Path, argument: str) -> dict:
                          f"{str(error).splitlines()[0] if str(error) else 'no detail'})", argument=argument) from None
 
 
-def load_recordings(*, data_dir=None, val_size: int | None = None, download: bool = True) -> SpikeTrains:
+def load_recordings(*, data_dir=None, val_size: int | None = None, download: bool = True,
+                    options: SpikeOptions | None = None) -> SpikeTrains:
     """A user's recordings: ``data_dir`` is a ``.npz`` file, or a directory holding ``spikes.npz``
-    (``load_npz``). ``download`` is not used (the data are the user's)."""
+    (``load_npz``), with ``options.bin_size`` for spike times. ``download`` is not used (the data are the user's)."""
     if data_dir is None:
         raise InputError(f"the recordings are your own: give data_dir, a .npz file or a directory holding "
                          f"{RECORDINGS_FILE}", argument="data_dir")
     path = Path(data_dir)
-    return load_npz(path / RECORDINGS_FILE if path.is_dir() else path, val_size=val_size, argument="data_dir")
+    bin_size = None if options is None else options.bin_size
+    return load_npz(path / RECORDINGS_FILE if path.is_dir() else path, val_size=val_size, argument="data_dir",
+                    bin_size=bin_size)
 
 
 # --- checks ------------------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def infer_file(model: PoissonGPVAE, data, out, *, force: bool = False, run: str 
         raise InputError(f"{out} exists already: pass force=True to replace it", argument="out")
     if not out.parent.is_dir():
         raise InputError(f"{out.parent}: no such directory", argument="out")
-    recording = read_recording(data, argument="data")
+    recording = read_recording(data, argument="data", bin_size=model.config.bin_size)  # spike times: the run's bins
     _check_fits(recording, model.config, data, run)
     parameter = next(model.parameters())
     counts = torch.as_tensor(recording["counts"], dtype=parameter.dtype, device=parameter.device)
