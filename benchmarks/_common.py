@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import subprocess
+import sys
+import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,6 +20,17 @@ def commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" (uncommitted changes)" if dirty.strip() else "")
+
+
+def record_failure(row: dict, error: Exception, heading: str = "") -> str:
+    """A contestant's failure written into its ``row``: ``"error"`` (one line, ``error: Type: first line``) and
+    ``"traceback"``, which is also printed to stderr after ``heading``; returns the error line. One contestant's
+    failure must not stop a benchmark's run."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    row["error"] = f"error: {type(error).__name__}: {message}"
+    row["traceback"] = traceback.format_exc()
+    print(f"{heading}{row['traceback']}", file=sys.stderr, flush=True)
+    return row["error"]
 
 
 def cell(x, spec: str) -> str:

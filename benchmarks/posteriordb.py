@@ -57,7 +57,6 @@ import argparse
 import math
 import os
 import platform
-import sys
 import time
 import traceback
 import warnings
@@ -490,11 +489,7 @@ def main(argv=None):
                 status = (f"max |mean err| {e['max_mean']:.3f}, max |sd err| {e['max_sd']:.3f}, "
                           f"{row['wall_s']:.2f} s, {row['grad_evals']} grads")
             except Exception as error:  # one contestant's failure must not stop the run
-                message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                row["error"] = f"error: {type(error).__name__}: {message}"
-                row["traceback"] = traceback.format_exc()
-                print(f"{name} / {contestant.name} failed:\n{row['traceback']}", file=sys.stderr, flush=True)
-                status = row["error"]
+                status = _common.record_failure(row, error, f"{name} / {contestant.name} failed:\n")
             rows.append(row)
             print(f"{name} (D = {dim}) / {contestant.name}: {status}", flush=True)
 

@@ -50,9 +50,7 @@ import argparse
 import importlib.metadata
 import os
 import platform
-import sys
 import time
-import traceback
 from pathlib import Path
 
 import _common  # benchmarks/_common.py, beside this script
@@ -223,10 +221,7 @@ def run_all(data, args) -> list[dict]:
             row["skipped"] = f"skipped: {error} (pip install elbo[bench])"
             status = row["skipped"]
         except Exception as error:  # one contestant's failure must not stop the run
-            row["error"] = f"error: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
-            row["traceback"] = traceback.format_exc()
-            print(row["traceback"], file=sys.stderr, flush=True)
-            status = row["error"]
+            status = _common.record_failure(row, error)
         rows.append(row)
         print(f"  {name}: {status}", flush=True)
     return rows

@@ -75,9 +75,7 @@ import logging
 import math
 import os
 import platform
-import sys
 import time
-import traceback
 from pathlib import Path
 
 import _common  # benchmarks/_common.py, beside this script
@@ -448,11 +446,7 @@ def run_all(args) -> list[dict]:
                 status = (f"fit {row['fit_s']:.1f} s, eval {row['eval_s']:.1f} s, NPMI {row['npmi']:.3f}, "
                           f"diversity {row['diversity']:.3f}")
             except Exception as error:  # one contestant's failure must not stop the run
-                message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                row["error"] = f"error: {type(error).__name__}: {message}"
-                row["traceback"] = traceback.format_exc()
-                print(row["traceback"], file=sys.stderr, flush=True)
-                status = row["error"]
+                status = _common.record_failure(row, error)
             rows.append(row)
             print(f"  {NAMES[key]}: {status}", flush=True)
     return rows
