@@ -41,8 +41,8 @@ from ..._checks import check_int_at_least, check_positive, check_positive_float,
 from ...errors import InputError
 
 __all__ = ["SparseBatch", "as_batch", "dirichlet_expectation", "local_step", "OnlineLDA", "learning_rate",
-           "expected_log_topics", "exp_expected_log_topics", "topics", "document_bounds", "topic_bound", "bound",
-           "perplexity", "document_elbos", "TOPIC_ESTIMATES"]
+           "expected_log_topics", "exp_expected_log_topics", "floored_exp", "topics", "document_bounds", "topic_bound",
+           "bound", "perplexity", "document_elbos", "TOPIC_ESTIMATES"]
 
 EPS = float(np.finfo(np.float64).eps)  # added to φ's normalisers, as scikit-learn does (see _word_norms)
 TOPIC_ESTIMATES = ("point", "expected_log")  # the topics a per-document bound conditions on (document_elbos)
@@ -306,6 +306,12 @@ def learning_rate(step: int, *, tau0: float, kappa: float) -> float:
 def expected_log_topics(lam: torch.Tensor) -> torch.Tensor:
     """``E[log β_kw] = ψ(λ_kw) - ψ(Σ_w λ_kw)`` under ``q(β_k) = Dir(λ_k)``: ``(K, V)``."""
     return dirichlet_expectation(lam)
+
+
+def floored_exp(log_values: torch.Tensor) -> torch.Tensor:
+    """``exp(log_values)`` raised to at least ``_floor`` of their dtype, as a new tensor (``log_values`` kept): the
+    local step's factors from log-weights the caller needs too, e.g. ``β̃`` from ``E[log β]``."""
+    return _floored_exp(log_values.clone())
 
 
 def exp_expected_log_topics(lam: torch.Tensor) -> torch.Tensor:

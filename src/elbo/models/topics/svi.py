@@ -25,15 +25,7 @@ from ... import distributed
 from ...errors import InputError
 from ...likelihoods import MultinomialLikelihood
 from .config import TopicConfig
-from .lda import (
-    SparseBatch,
-    as_batch,
-    document_bounds,
-    exp_expected_log_topics,
-    expected_log_topics,
-    learning_rate,
-    local_step,
-)
+from .lda import SparseBatch, as_batch, document_bounds, expected_log_topics, floored_exp, learning_rate, local_step
 
 __all__ = ["LDA"]
 
@@ -81,8 +73,8 @@ class LDA(nn.Module):
         sizes = distributed.all_reduce_sum(sizes).tolist()  # every process's block size, in rank order
         start = sum(sizes[:distributed.rank()])
         draws = Gamma(torch.tensor(_INITIAL), torch.tensor(_INITIAL)).sample((sum(sizes), self.num_topics))
-        elog_topics = expected_log_topics(self.lam)
-        gamma, statistics = self._local(batch, exp_expected_log_topics(self.lam),
+        elog_topics = expected_log_topics(self.lam)  # digamma of (K, V) once a step: β̃ and the bounds share it
+        gamma, statistics = self._local(batch, floored_exp(elog_topics),
                                         draws[start:start + batch.num_documents])
         statistics = distributed.all_reduce_sum(statistics)
         rho = learning_rate(int(self.num_updates) + 1, tau0=self.config.tau0, kappa=self.config.kappa)
