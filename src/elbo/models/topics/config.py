@@ -132,6 +132,12 @@ class TextOptions:
         if self.max_features is not None:
             check_positive(max_features=self.max_features)
 
+    @property
+    def analyzer(self) -> dict:
+        """The settings of ``CountVectorizer`` that decide a document's words (``lowercase``, ``stop_words``), the
+        same for the vocabulary fitted in memory and in a stream."""
+        return {"lowercase": self.lowercase, "stop_words": self.stop_words}
+
     @classmethod
     def from_dict(cls, values: dict) -> TextOptions:
         """Inverse of ``dataclasses.asdict`` after a JSON round trip."""

@@ -307,8 +307,8 @@ def _fit_vocabulary(path: Path, documents: list[str], options: TextOptions):
         raise InputError(f"max_df ({options.max_df}) keeps the words of at most {options.max_df * size:g} of the "
                          f"{size} training documents of {path}, fewer than min_df ({options.min_df}): raise max_df "
                          f"or lower min_df", argument="max_df")
-    vectorizer = CountVectorizer(lowercase=options.lowercase, stop_words=options.stop_words, min_df=options.min_df,
-                                 max_df=float(options.max_df), max_features=options.max_features)
+    vectorizer = CountVectorizer(**options.analyzer, min_df=options.min_df, max_df=float(options.max_df),
+                                 max_features=options.max_features)
     analyze = vectorizer.build_analyzer()
     try:
         vectorizer.fit(documents)

@@ -104,7 +104,7 @@ class TextStream(_Stream):
         from sklearn.feature_extraction.text import CountVectorizer
 
         self.path, self.vocab_size, self.num_documents = Path(path), len(vocabulary), num_documents
-        self.vectorizer = CountVectorizer(vocabulary=list(vocabulary), **_analyzer_settings(options))
+        self.vectorizer = CountVectorizer(vocabulary=list(vocabulary), **options.analyzer)
 
     def _parse(self, chunk, dtype) -> SparseBatch:
         counts = self.vectorizer.transform([line for _, line in chunk]).tocsr()
@@ -114,10 +114,6 @@ class TextStream(_Stream):
                            torch.from_numpy(counts.data).to(dtype), self.vocab_size)
 
 
-def _analyzer_settings(options: TextOptions) -> dict:
-    return {"lowercase": options.lowercase, "stop_words": options.stop_words}
-
-
 def fit_streamed_vocabulary(path: Path, options: TextOptions, *, chunk: int = 10_000) -> tuple[tuple[str, ...], int]:
     """The vocabulary ``CountVectorizer(min_df, max_df, max_features)`` would fit to all of ``path``'s documents,
     from document and term frequencies counted a chunk at a time; and the number of documents."""
@@ -125,7 +121,7 @@ def fit_streamed_vocabulary(path: Path, options: TextOptions, *, chunk: int = 10
 
     document_frequency, term_frequency, documents = Counter(), Counter(), 0
     for lines in _chunks(_lines(path), chunk):
-        vectorizer = CountVectorizer(**_analyzer_settings(options))
+        vectorizer = CountVectorizer(**options.analyzer)
         try:
             counts = vectorizer.fit_transform([line for _, line in lines]).tocsc()
         except ValueError:  # a chunk of nothing but stop words has no vocabulary
