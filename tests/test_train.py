@@ -46,6 +46,14 @@ def test_iwae_schedule_is_3_to_the_i_epochs_at_lr_times_10_to_the_minus_i_over_7
     assert train.learning_rate(_config(lr=0.01), 1000) == 0.01
 
 
+def test_cosine_schedule_starts_at_lr_halves_midway_and_ends_near_zero():
+    config = _config(schedule="cosine", lr=1e-3, epochs=100)
+    rates = [train.learning_rate(config, epoch) for epoch in range(100)]
+    assert rates[0] == 1e-3 and rates[50] == pytest.approx(5e-4, rel=1e-12)
+    assert rates[99] == pytest.approx(1e-3 * (1 - math.cos(math.pi / 100)) / 2, rel=1e-12) and rates[99] > 0
+    assert rates == sorted(rates, reverse=True)
+
+
 def test_config_is_validated_and_round_trips_through_json():
     with pytest.raises(ValueError, match="objective must be one of .* got 'gan'"):
         _config(objective="gan")

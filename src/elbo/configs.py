@@ -24,7 +24,7 @@ __all__ = ["TrainConfig", "EvaluateConfig", "SurgeryConfig", "DiagnoseConfig", "
 
 OBJECTIVES = ("elbo", "iwae")
 IWAE_ESTIMATORS = ("reparam", "stl", "dreg")  # the IWAE bound's gradient estimators (elbo.estimators)
-SCHEDULES = ("constant", "iwae")
+SCHEDULES = ("constant", "iwae", "cosine")
 SPLITS = ("train", "val", "test")
 IWAE_SCHEDULE_EPOCHS = sum(3**i for i in range(8))  # 3280
 

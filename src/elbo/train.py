@@ -21,6 +21,7 @@ Objectives: ``"elbo"`` is the ELBO, ``E_q[log p(x|z)] - KL(q(z|x) ‖ p(z))`` wi
 Monte Carlo for a model with two stochastic layers, which has no single prior); ``"iwae"`` is the bound
 ``L_K`` of Burda et al. (2015) with estimator ``"reparam"``, ``"stl"`` or ``"dreg"``. The IWAE paper's schedule
 (``schedule="iwae"``) runs stage ``i = 0..7`` for ``3^i`` epochs at ``lr · 10^(-i/7)``: 3280 epochs in all.
+``schedule="cosine"`` anneals from ``lr`` towards 0 over the run's epochs (for a fixed budget of time).
 
 Data parallel (``train(..., nproc=N)``, or N processes started by torchrun): ``batch_size`` is the *global* batch.
 Every process holds the same random streams and draws the permutation, the binarization and the noise ``z`` of
@@ -67,10 +68,13 @@ class TrainingDiverged(RuntimeError):
 
 
 def learning_rate(config: TrainConfig, epoch: int) -> float:
-    """The learning rate of epoch ``epoch`` (0-based): ``lr``, or for ``schedule="iwae"`` ``lr · 10^(-i/7)`` in
-    stage ``i``, where stage ``i`` lasts ``3^i`` epochs (the last stage, ``i = 7``, runs on past 3280 epochs)."""
+    """The learning rate of epoch ``epoch`` (0-based): ``lr``; for ``schedule="cosine"``
+    ``lr · (1 + cos(π · epoch / epochs)) / 2``; for ``schedule="iwae"`` ``lr · 10^(-i/7)`` in stage ``i``, where
+    stage ``i`` lasts ``3^i`` epochs (the last stage, ``i = 7``, runs on past 3280 epochs)."""
     if config.schedule == "constant":
         return config.lr
+    if config.schedule == "cosine":
+        return config.lr * (1 + math.cos(math.pi * epoch / config.epochs)) / 2
     stage, stage_end = 0, 1
     while epoch >= stage_end and stage < 7:
         stage += 1

@@ -81,7 +81,8 @@ def _add_optimization(parser, option) -> None:
            help=f"epochs [default: {_default('epochs')}, or {IWAE_SCHEDULE_EPOCHS} with --schedule iwae]")
     option(group, "--lr", type=positive_float, help=f"Adam's learning rate [default: {_default('lr')}]")
     option(group, "--schedule", choices=SCHEDULES,
-           help=f"constant lr, or the IWAE paper's: 3^i epochs at lr·10^(-i/7), i = 0..7 "
+           help=f"constant lr; the IWAE paper's, 3^i epochs at lr·10^(-i/7), i = 0..7; or cosine, from lr towards 0 "
+                f"over the epochs (lr·(1 + cos(π·epoch/epochs))/2) "
                 f"[default: {_default('schedule')}]")
     option(group, "--batch-size", type=positive_int,
            help=f"the global batch: with --nproc N each process takes 1/N of it [default: {_default('batch_size')}]")
