@@ -16,12 +16,12 @@ Every convention is scikit-learn's ``LatentDirichletAllocation(learning_method="
 numbers to float tolerance; ``tests/test_topics_lda.py`` checks it. The documents of a minibatch are updated all at
 once, as sparse matrix products over a ``SparseBatch`` (no loop over documents).
 
-Speed (``/tmp`` benchmark of issue 15, 20 Newsgroups, K = 50, B = 256, one pass, one thread, interleaved with
-scikit-learn 1.9's ``partial_fit`` on CSR input, two runs on a busy 2-core machine): float32 1.8 to 2.1 times
-scikit-learn's documents per second, float64 1.1 to 1.3 times, held-out perplexity within 0.02% of it. About a
-third of the local step is ``torch.special.digamma`` (scalar code, ~9 ns an element), a third the two sparse
-products, and the rest per-operation overhead, most of it in the last of the 100 updates, when few documents still
-move.
+Speed: the local step is most of the time, and has two implementations (``local_step``'s ``kernel``). The tensor
+code updates every document of a minibatch at once, two sparse products an update; at minibatches of 128 it is
+bounded by per-operation overhead (about fifteen small tensor operations an update, up to 100 updates) and by
+``torch.special.digamma``. The C loop (``elbo.models.topics.native``, the default where a C compiler is found)
+takes one document at a time with SIMD ψ, log and exp, four of the document's words at a time; the README's LDA
+section has both side by side with scikit-learn's.
 
 Sources: Hoffman, Blei & Bach 2010, "Online learning for latent Dirichlet allocation" (NeurIPS), Algorithm 2;
 Hoffman, Blei, Wang & Paisley 2013, "Stochastic variational inference" (JMLR 14), §4 and Figure 6.
@@ -39,12 +39,14 @@ from torch.distributions import Dirichlet, kl_divergence
 
 from ..._checks import check_int_at_least, check_positive, check_positive_float, check_seed, one_of
 from ...errors import InputError
+from . import native
 
 __all__ = ["SparseBatch", "as_batch", "dirichlet_expectation", "local_step", "OnlineLDA", "learning_rate",
            "expected_log_topics", "exp_expected_log_topics", "floored_exp", "topics", "document_bounds", "topic_bound",
            "bound", "perplexity", "document_elbos", "TOPIC_ESTIMATES"]
 
 EPS = float(np.finfo(np.float64).eps)  # added to φ's normalisers, as scikit-learn does (see _word_norms)
+KERNELS = ("auto", "native", "torch")  # local_step's implementations
 TOPIC_ESTIMATES = ("point", "expected_log")  # the topics a per-document bound conditions on (document_elbos)
 
 with warnings.catch_warnings():  # torch says once per process that CSR tensors are in beta: say it here, unheard
@@ -217,7 +219,7 @@ def _check_local_settings(alpha, max_iter, tol) -> None:
 
 
 def local_step(batch, exp_elog_beta: torch.Tensor, alpha: float, *, initial_gamma: torch.Tensor | None = None,
-               max_iter: int = 100, tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+               max_iter: int = 100, tol: float = 1e-3, kernel: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """The local (E-) step of LDA on a minibatch: ``γ`` ``(B, K)`` and the sufficient statistics ``(K, V)``.
 
     ``batch``: a ``SparseBatch`` or dense counts ``(B, V)`` (cast to ``exp_elog_beta``'s dtype);
@@ -235,8 +237,12 @@ def local_step(batch, exp_elog_beta: torch.Tensor, alpha: float, *, initial_gamm
 
         s_kw = β̃_kw Σ_d n_dw exp(E[log θ_dk]) / (Σ_k' exp(E[log θ_dk']) β̃_k'w + ε) = Σ_d n_dw φ_dwk,
 
-    scikit-learn's ``suff_stats`` of ``_e_step(cal_sstats=True)``. Each update is two sparse products over the
-    batch's words, ``O(nnz K)``: ``sampled_addmm`` for the normalisers, a CSR × dense product for ``γ``.
+    scikit-learn's ``suff_stats`` of ``_e_step(cal_sstats=True)``. Each update is ``O(nnz K)``.
+
+    ``kernel``: ``"native"``, the loop in C of ``elbo.models.topics.native``, one document at a time (on the CPU,
+    in float32 or float64); ``"torch"``, tensor code for all documents at once, two sparse products an update
+    (``sampled_addmm`` for the normalisers, a CSR × dense product for ``γ``; ``_coordinate_ascent``); ``"auto"``,
+    the first where it can run. They agree to float rounding (``tests/test_topics_native.py``).
     """
     exp_elog_beta = _check_topics_matrix("exp_elog_beta", exp_elog_beta)
     batch = as_batch(batch, dtype=exp_elog_beta.dtype)
@@ -252,15 +258,30 @@ def local_step(batch, exp_elog_beta: torch.Tensor, alpha: float, *, initial_gamm
         if gamma.shape != shape or not torch.isfinite(gamma).all() or (gamma <= 0).any():
             raise InputError(f"initial_gamma must be finite, > 0 and of shape {shape}, got {tuple(gamma.shape)}",
                              argument="initial_gamma")
-    exp_elog_theta = _floored_exp(dirichlet_expectation(gamma))
     beta_t = _floored(exp_elog_beta.T.contiguous())  # (V, K), the dense factor of every sparse product
-    _coordinate_ascent(batch, gamma, exp_elog_theta, beta_t, alpha, max_iter, tol)
-    weights = batch.counts / _word_norms(_eps_pattern(batch), exp_elog_theta, beta_t)
+    if _native_kernel(kernel, gamma):
+        weights, exp_elog_theta = native.local_step(
+            batch.offsets.contiguous(), batch.word_ids.contiguous(), batch.counts.contiguous(), beta_t, alpha,
+            max_iter, tol, math.log(_floor(gamma.dtype)), EPS, gamma)
+    else:
+        exp_elog_theta = _floored_exp(dirichlet_expectation(gamma))
+        _coordinate_ascent(batch, gamma, exp_elog_theta, beta_t, alpha, max_iter, tol)
+        weights = batch.counts / _word_norms(_eps_pattern(batch), exp_elog_theta, beta_t)
     places = torch.stack([batch.word_ids, batch.rows])  # of the transposed (V, B) matrix; no need to coalesce
     transposed = torch.sparse_coo_tensor(places, weights, (batch.vocab_size, batch.num_documents),
                                          check_invariants=False)
     sstats = exp_elog_beta * torch.sparse.mm(transposed, exp_elog_theta).T
     return gamma, sstats
+
+
+def _native_kernel(kernel: str, gamma: torch.Tensor) -> bool:
+    """Whether ``local_step`` takes the C loop, for its ``kernel`` argument."""
+    one_of("kernel", kernel, KERNELS)
+    runnable = gamma.device.type == "cpu" and gamma.dtype in (torch.float32, torch.float64)
+    if kernel == "native" and not (runnable and native.available()):
+        why = native.reason() or "it needs float32 or float64 tensors on the CPU"
+        raise InputError(f"kernel 'native' cannot run here: {why}", argument="kernel")
+    return kernel != "torch" and runnable and native.available()
 
 
 _SHRINK = 0.75  # the working set shrinks to the moving documents once they are at most this fraction of it
