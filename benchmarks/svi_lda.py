@@ -12,7 +12,9 @@ the online settings of scikit-learn's defaults for every online contestant: α =
 minibatches of 128, 10 passes, at most 100 local iterations to a mean change of 1e-3:
 
 - ``elbo``: ``elbo.train.train(TrainConfig(data="20news", model=TopicConfig(model="lda", ...), batch_size=128,
-  epochs=10))``, the training loop itself (shuffled minibatches, a checkpoint after each pass), float32;
+  epochs=10))``, the training loop itself (shuffled minibatches, a checkpoint after each pass), float32, with the
+  local step in C (``elbo.models.topics.native``); ``elbo-tensor``: the same with ``ELBO_NATIVE=0``, the local step
+  as tensor code (``lda._coordinate_ascent``);
 - ``sklearn-online``: ``LatentDirichletAllocation(learning_method="online", batch_size=128, max_iter=10,
   learning_offset=10, learning_decay=0.7, n_jobs=1)``; ``sklearn-batch``: ``learning_method="batch"``,
   ``max_iter=10`` (a reference: batch VB);
@@ -68,7 +70,7 @@ DATA_DIR = (REPO / ".." / "shared" / "data").resolve()
 TOPICS, BATCH, PASSES, TAU0, KAPPA, LOCAL_ITERATIONS, TOLERANCE = 50, 128, 10, 10.0, 0.7, 100, 1e-3
 SCALE = {"vocab_size": 5000, "num_topics": 100, "words_per_document": 100, "alpha": 0.1, "eta": 0.01,
          "batch": 1024, "test": 10_000}
-CONTESTANTS = ("elbo", "sklearn-online", "gensim", "sklearn-batch", "gibbs")
+CONTESTANTS = ("elbo", "sklearn-online", "elbo-tensor", "gensim", "sklearn-batch", "gibbs")
 TWO_CORES = ("elbo-2-threads", "sklearn-online-2-jobs")  # --two-cores: on a machine with nothing else running
 SCALE_CONTESTANTS = ("elbo-1", "elbo-2", "sklearn-partial-fit")
 
@@ -169,7 +171,7 @@ def worker_20news(args) -> dict:
     torch.set_num_threads(2 if args.worker == "elbo-2-threads" else args.threads)
     data = _common.shuffled_training(load_20news(data_dir=args.data_dir))
     fits = {"elbo": lambda: _ours_20news(args, data), "sklearn-online": lambda: _sklearn_20news(args, data, "online"),
-            "elbo-2-threads": lambda: _ours_20news(args, data),
+            "elbo-tensor": lambda: _ours_20news(args, data), "elbo-2-threads": lambda: _ours_20news(args, data),
             "sklearn-online-2-jobs": lambda: _sklearn_20news(args, data, "online", jobs=2),
             "sklearn-batch": lambda: _sklearn_20news(args, data, "batch"), "gensim": lambda: _gensim_20news(args, data),
             "gibbs": lambda: _gibbs_20news(args, data)}
@@ -271,7 +273,7 @@ def run_worker(args, part: str, key: str) -> dict:
         f"--{name.replace('_', '-')}={value}" for name, value in vars(args).items()
         if name in ("data_dir", "out", "threads", "passes", "k", "gibbs_iterations", "documents", "scale_dir")]
     environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-                   "OPENBLAS_NUM_THREADS": str(args.threads)}
+                   "OPENBLAS_NUM_THREADS": str(args.threads), **({"ELBO_NATIVE": "0"} if key == "elbo-tensor" else {})}
     done = subprocess.run(command, capture_output=True, text=True, env=environment)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
@@ -280,15 +282,23 @@ def run_worker(args, part: str, key: str) -> dict:
 
 
 TABLES = {  # the columns of each part's table: header, the row's key, the cell's format
-    "20news": [("fit s", "fit_s", ".1f"), ("docs/s", "documents_per_s", ".0f"),
+    "20news": [("fit s", "fit_s", ".1f"), ("docs/s", "documents_per_s", ".0f"), ("× scikit-learn's", "speedup", ".2f"),
                ("perplexity (sklearn's formula, our code)", "perplexity", ".1f"), ("its own", "own", ".1f"),
                ("IWAE-K perplexity", "iwae_perplexity_corpus", ".1f"), ("NPMI", "npmi", ".3f"),
                ("NPMI, Lau", "npmi_lau", ".3f"), ("diversity", "diversity", ".3f"),
                ("peak RSS MiB", "peak_rss_mib", ".0f")],
-    "scale": [("fit s", "fit_s", ".1f"), ("docs/s", "documents_per_s", ".0f"),
+    "scale": [("fit s", "fit_s", ".1f"), ("docs/s", "documents_per_s", ".0f"), ("× scikit-learn's", "speedup", ".2f"),
               ("matched Hellinger, mean", "hellinger", ".4f"), ("worst", "hellinger_max", ".4f"),
               ("peak RSS MiB", "peak_rss_mib", ".0f")],
 }
+
+
+def _speedups(rows: dict, reference: str) -> None:
+    """Each row's documents per second over the reference's (scikit-learn's online LDA), as ``speedup``."""
+    base = rows.get(reference, {}).get("documents_per_s")
+    for row in rows.values():
+        if base and row.get("documents_per_s"):
+            row["speedup"] = row["documents_per_s"] / base
 
 
 def print_table(title: str, columns, rows: dict) -> None:
@@ -347,6 +357,8 @@ def main(argv=None) -> int:
         for key in SCALE_CONTESTANTS:
             scale[key] = run_worker(args, "scale", key)
             print(f"  scale {key}: {scale[key]}", flush=True)
+    _speedups(rows, "sklearn-online")
+    _speedups(scale, "sklearn-partial-fit")
     if rows:
         print_table(f"20news, K = {TOPICS} (IWAE K = {args.k})", TABLES["20news"], rows)
     if scale:
