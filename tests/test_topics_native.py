@@ -76,3 +76,15 @@ def test_kernel_is_checked_and_native_says_why_it_cannot_run(documents, monkeypa
     with pytest.raises(InputError, match="kernel 'native' cannot run here: no C compiler"):
         local_step(batch, beta, 0.1, kernel="native")
     torch.testing.assert_close(local_step(batch, beta, 0.1)[0], local_step(batch, beta, 0.1, kernel="torch")[0])
+
+
+def test_a_transposed_initial_gamma_is_read_in_its_own_order(documents):
+    """The C loop reads γ as rows of K: a start given as a transposed view must give what its contiguous copy does."""
+    batch, beta = documents
+    start = torch.from_numpy(np.random.RandomState(4).gamma(100.0, 0.01, (8, 300))).T
+    assert not start.is_contiguous()
+    gamma = local_step(batch, beta, 0.1, initial_gamma=start, kernel="native")[0]
+    copied = local_step(batch, beta, 0.1, initial_gamma=start.contiguous(), kernel="native")[0]
+    torch.testing.assert_close(gamma, copied, rtol=0, atol=0)
+    torch.testing.assert_close(gamma, local_step(batch, beta, 0.1, initial_gamma=start, kernel="torch")[0],
+                               rtol=1e-11, atol=0)

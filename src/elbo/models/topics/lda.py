@@ -254,7 +254,7 @@ def local_step(batch, exp_elog_beta: torch.Tensor, alpha: float, *, initial_gamm
     if initial_gamma is None:
         gamma = torch.ones(shape, dtype=exp_elog_beta.dtype)
     else:
-        gamma = torch.as_tensor(initial_gamma).to(exp_elog_beta.dtype).clone()
+        gamma = torch.as_tensor(initial_gamma).to(exp_elog_beta.dtype).clone(memory_format=torch.contiguous_format)
         if gamma.shape != shape or not torch.isfinite(gamma).all() or (gamma <= 0).any():
             raise InputError(f"initial_gamma must be finite, > 0 and of shape {shape}, got {tuple(gamma.shape)}",
                              argument="initial_gamma")
@@ -277,11 +277,11 @@ def local_step(batch, exp_elog_beta: torch.Tensor, alpha: float, *, initial_gamm
 def _native_kernel(kernel: str, gamma: torch.Tensor) -> bool:
     """Whether ``local_step`` takes the C loop, for its ``kernel`` argument."""
     one_of("kernel", kernel, KERNELS)
-    runnable = gamma.device.type == "cpu" and gamma.dtype in (torch.float32, torch.float64)
-    if kernel == "native" and not (runnable and native.available()):
+    usable = gamma.device.type == "cpu" and gamma.dtype in (torch.float32, torch.float64) and native.available()
+    if kernel == "native" and not usable:
         why = native.reason() or "it needs float32 or float64 tensors on the CPU"
         raise InputError(f"kernel 'native' cannot run here: {why}", argument="kernel")
-    return kernel != "torch" and runnable and native.available()
+    return kernel != "torch" and usable
 
 
 _SHRINK = 0.75  # the working set shrinks to the moving documents once they are at most this fraction of it
