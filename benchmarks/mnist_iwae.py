@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from elbo import evaluate, train
+from elbo import evaluate, runs, train
 from elbo.configs import IWAE_ESTIMATORS
 from elbo.models.images.config import PRESETS
 
@@ -132,14 +132,14 @@ def _train(config, path: Path, args) -> int:
         else:
             train.train(config, path, progress=False)
         return config.epochs
-    budget_file = path.with_name(path.name + ".budget.json")
+    budget_file = _budget_file(path)
     if not budget_file.is_file():  # two timed epochs fix the schedule's length (the first includes compiling)
         timing = path.with_name(path.name + ".timing")
         started = time.perf_counter()
         train.train(train.TrainConfig.from_dict({**config.to_dict(), "epochs": 2}), timing, progress=False,
                     force=True)
         timing_seconds = time.perf_counter() - started
-        first, second = (record["seconds"] for record in _metrics(timing))
+        first, second = (record["seconds"] for record in runs.read_metrics(timing))
         shutil.rmtree(timing)
         epochs = max(1, int((60 * args.budget_minutes - timing_seconds - (first - second)) / second))
         budget_file.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,7 @@ def _train(config, path: Path, args) -> int:
     plan = json.loads(budget_file.read_text())
     if plan.get("finished"):  # trained to its plan or stopped by the budget: measured as it is
         return plan["epochs"]
-    left = 60 * plan["budget_minutes"] - plan["timing_seconds"] - sum(record["seconds"] for record in _metrics(path))
+    left = 60 * plan["budget_minutes"] - _training_seconds(path)
     if (path / "checkpoint.pt").is_file():  # an interrupted run goes on with what is left of the budget
         train.resume(path, progress=False, time_limit=max(left, 0.0))
     else:
@@ -158,17 +158,26 @@ def _train(config, path: Path, args) -> int:
     return plan["epochs"]
 
 
-def _metrics(path: Path) -> list:
-    file = path / "metrics.jsonl"
-    return [json.loads(line) for line in file.read_text().splitlines()] if file.is_file() else []
+def _budget_file(path: Path) -> Path:
+    """Where the budget protocol keeps the plan of the run at ``path``, beside its directory."""
+    return path.with_name(path.name + ".budget.json")
 
 
-def _evaluation(path: Path, args) -> dict:
-    """The run's ``evaluation.json`` if it scored the last epoch with these settings, else a new evaluation."""
-    file, metrics = path / "evaluation.json", _metrics(path)
+def _training_seconds(path: Path) -> float:
+    """The run's training time: the sum of its epochs' (each with its validation and checkpoint) and, under the
+    budget, of the timed epochs that planned it."""
+    budget_file = _budget_file(path)
+    timing = json.loads(budget_file.read_text())["timing_seconds"] if budget_file.is_file() else 0.0
+    return timing + sum(record["seconds"] for record in runs.read_metrics(path))
+
+
+def _evaluation(path: Path, args, epochs: int) -> dict:
+    """The run's ``evaluation.json`` if it scored its last epoch (``epochs``) with these settings, else a new
+    evaluation."""
+    file = path / "evaluation.json"
     if file.is_file():
         found = json.loads(file.read_text())
-        if (found["epoch"] == len(metrics) and found["log_likelihood"]["num_samples"] == args.k
+        if (found["epoch"] == epochs and found["log_likelihood"]["num_samples"] == args.k
                 and found["num_points"] == (args.test_images or TEST_IMAGES)):
             return found
     return evaluate.evaluate_run(path, num_samples=args.k, max_points=args.test_images, device=args.device,
@@ -176,18 +185,16 @@ def _evaluation(path: Path, args) -> dict:
 
 
 def _measure(path: Path, args, planned: int) -> dict:
-    """The table's row of the run at ``path``. Its training minutes are the sum of its epochs' (each with its
-    validation and checkpoint) and, under the budget, of the timed epochs that planned it."""
-    result = _evaluation(path, args)
-    budget_file = path.with_name(path.name + ".budget.json")
-    timing = json.loads(budget_file.read_text())["timing_seconds"] if budget_file.is_file() else 0.0
-    metrics, config = _metrics(path), train.TrainConfig.from_dict(json.loads((path / "config.json").read_text()))
+    """The table's row of the run at ``path``."""
+    metrics = runs.read_metrics(path)
+    config = train.TrainConfig.from_dict(json.loads((path / "config.json").read_text()))
+    result = _evaluation(path, args, len(metrics))
     layers = len(config.model.latent_dims)
     cell = (layers, config.objective, config.num_samples, config.estimator)
     return {"run": str(path), "layers": layers, "objective": config.objective, "k": config.num_samples,
             "estimator": config.estimator, "batch_size": config.batch_size, "schedule": config.schedule,
             "epochs": result["epoch"], "planned_epochs": planned,
-            "train_minutes": (timing + sum(record["seconds"] for record in metrics)) / 60,
+            "train_minutes": _training_seconds(path) / 60,
             "examples_per_sec": metrics[-1]["examples_per_sec"], "val_bound": metrics[-1].get("val_bound"),
             "test_images": result["num_points"], "nll": -result["log_likelihood"]["mean"],
             "nll_stderr": result["log_likelihood"]["stderr"], "active_units": result["active_units"],
@@ -211,7 +218,7 @@ def _plot_curves(out: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     bounds = []
     for path in sorted(p for p in out.iterdir() if (p / "metrics.jsonl").is_file()):
-        metrics = [record for record in _metrics(path) if "val_bound" in record]
+        metrics = [record for record in runs.read_metrics(path) if "val_bound" in record]
         minutes = (torch.tensor([record["seconds"] for record in metrics]).cumsum(0) / 60).tolist()
         line, = axes.plot(minutes, [record["val_bound"] for record in metrics], label=f"{path.name}: its bound")
         if metrics and metrics[0]["val_bound"] != metrics[0]["val_elbo"]:
