@@ -475,8 +475,8 @@ def test_the_gaussian_guard_catches_a_nearly_singular_cholesky_factor():
         guide.log_diag.copy_(torch.tensor([[0.0, -40.0, -40.0]]))
         guide.off_diag.copy_(torch.tensor([[[0, 0, 0], [1e8, 0, 0], [1e8, 1e8, 0.0]]]))
     with pytest.raises(bbvi.NumericalError, match="condition number of its Cholesky factor"):
-        bbvi._check_gaussian(guide, step=7)
-    bbvi._check_gaussian(families.FullRank(3, batch_shape=(1,)), step=0)  # a healthy q passes
+        bbvi.gaussians.check_gaussian(guide, step=7)
+    bbvi.gaussians.check_gaussian(families.FullRank(3, batch_shape=(1,)), step=0)  # a healthy q passes
 
 
 def test_an_elbo_that_runs_away_restarts_then_stops_with_a_clear_error():
@@ -509,7 +509,7 @@ def test_init_takes_constrained_values_and_refuses_bad_ones():
     model = elbo.Model(params={"mu": elbo.Param(()), "tau": elbo.Param((), constraints.positive),
                                "eta": elbo.Param((2,))},
                        log_joint=lambda p: Normal(0.0, 1.0).log_prob(p["eta"]).sum(-1) - p["tau"] - p["mu"] ** 2)
-    z = bbvi._initial_point(model, {"tau": 2.0, "eta": [0.5, -0.5]})
+    z = bbvi.driver.initial_point(model, {"tau": 2.0, "eta": [0.5, -0.5]})
     p = model.constrain(z[None])
     assert math.isclose(p["tau"].item(), 2.0) and p["eta"][0].tolist() == [0.5, -0.5]
     with pytest.warns(UserWarning, match="did not converge"):
@@ -573,7 +573,7 @@ def test_a_broken_bam_step_is_retried_with_a_smaller_step(monkeypatch):
     """A batch-and-match step whose covariance is not finite (as a score of +inf at a draw would give) is taken
     again from the state before it, with λ halved; a fit whose every step breaks stops with NumericalError."""
     model = _gaussian_model(torch.tensor([1.0, 2.0]), torch.tensor([0.5, 0.5]), 0.0)
-    real_step, calls = bbvi.bam.bam_step, []
+    real_step, calls = bbvi.methods.bam.bam_step, []
 
     def flaky(loc, cov, z, grad, lam):
         calls.append(lam)
@@ -581,11 +581,11 @@ def test_a_broken_bam_step_is_retried_with_a_smaller_step(monkeypatch):
             return loc, cov * math.nan
         return real_step(loc, cov, z, grad, lam)
 
-    monkeypatch.setattr(bbvi.bam, "bam_step", flaky)
+    monkeypatch.setattr(bbvi.methods.bam, "bam_step", flaky)
     fit = elbo.fit(model, num_draws=100, seed=0, progress=False)
     assert fit.converged and math.isclose(calls[3], calls[2] * 3 / 4 / 2), "the next step is taken with λ halved"
     torch.testing.assert_close(fit.q.mean[0], torch.tensor([1.0, 2.0]), rtol=0, atol=1e-6)
-    monkeypatch.setattr(bbvi.bam, "bam_step", lambda loc, cov, z, grad, lam: (loc, cov * math.nan))
+    monkeypatch.setattr(bbvi.methods.bam, "bam_step", lambda loc, cov, z, grad, lam: (loc, cov * math.nan))
     with pytest.raises(bbvi.NumericalError, match="batch and match broke down at step"):
         elbo.fit(model, num_draws=100, seed=0, progress=False)
 

@@ -112,7 +112,7 @@ def test_an_os_error_reading_the_model_file_is_one_line(tmp_path, monkeypatch, c
     def unreadable(name, **options):
         raise PermissionError(13, "Permission denied", name)
 
-    monkeypatch.setattr(bbvi.runpy, "run_path", unreadable)
+    monkeypatch.setattr(bbvi.model_file.runpy, "run_path", unreadable)
     assert cli.main(["fit", str(path), *QUICK]) == 2
     assert capsys.readouterr().err == f"elbo fit: error: {path}: Permission denied\n"
 
@@ -146,8 +146,8 @@ def test_an_error_outside_the_model_file_is_not_the_files():
     try:
         {}["x"]
     except KeyError as error:
-        assert bbvi._error_in_file(error, "elsewhere.py") is None
-        assert bbvi._error_in_file(error, __file__).startswith(f"{__file__}:")
+        assert bbvi.model_file.error_in_file(error, "elsewhere.py") is None
+        assert bbvi.model_file.error_in_file(error, __file__).startswith(f"{__file__}:")
 
 
 # --- Ctrl-C ------------------------------------------------------------------------------------------------------

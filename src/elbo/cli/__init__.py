@@ -6,7 +6,7 @@ that diverged or a worker process that failed, one line, exit 1; anything else i
 exit 1; Ctrl-C at any moment, one line, exit 130. ``ELBO_TRACEBACK=1`` (``elbo fit --traceback``) shows the
 traceback of any of these instead of its line; an error raised in the model file of ``elbo fit``, one line naming
 the file's line, exit 2. Building the parser imports no torch: choices and defaults come from ``elbo.configs``,
-``elbo.fit_config`` and ``elbo.registry``.
+``elbo.bbvi.config`` and ``elbo.registry``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import json
 import sys
 import warnings
 
-from ..fit_config import ESTIMATORS, FAMILIES, INITS, METHODS, FitConfig
+from ..bbvi.config import ESTIMATORS, FAMILIES, INITS, METHODS, FitConfig
 from ._common import UsageError, add_command, default_of, positive_int, seed, set_threads
 
 __all__ = ["add_fit"]
@@ -23,10 +23,9 @@ def add_fit(commands) -> None:
     fit.add_argument("model_file", metavar="MODEL_FILE", help="a Python file defining `model` (an elbo.Model)")
     default = lambda field: default_of(FitConfig, field)  # noqa: E731
     fit.add_argument("--family", choices=FAMILIES, default=default("family"), help="the family of q")
+    methods = "; ".join(f"{name}: {METHODS[name].help}" for name in METHODS)
     fit.add_argument("--method", choices=METHODS,
-                     help="bam: batch and match (full rank); advi: Adam on the ELBO (any family, minibatches); "
-                          "pathfinder: Pathfinder's best Gaussian [default: bam for a full-rank q on all data, "
-                          "else advi]")
+                     help=f"{methods} [default: bam for a full-rank q on all data, else advi]")
     fit.add_argument("--init", choices=INITS, default=default("init"),
                      help="where q starts: Pathfinder's Gaussian, the mode (L-BFGS), or Stan's initial point")
     fit.add_argument("--estimator", choices=ESTIMATORS, default=default("estimator"), help="ADVI's gradient estimator")
@@ -61,7 +60,7 @@ def _fit_command(args) -> int:
     """``_fit``, with an error raised in a frame of the model file (a KeyError or a shape error in ``log_joint``)
     as one line naming the file's line. Errors that do not pass through the file are the library's, and keep their
     traceback."""
-    from .. import bbvi
+    from ..bbvi import model_file
     from ..errors import InputError
 
     try:
@@ -69,7 +68,7 @@ def _fit_command(args) -> int:
     except (UsageError, InputError):
         raise  # the library's own checks, or the file's errors in load_model's words
     except (Exception, SystemExit) as error:
-        message = bbvi._error_in_file(error, args.model_file)
+        message = model_file.error_in_file(error, args.model_file)
         if message is None:
             raise
         raise ModelFileError(message) from error
@@ -80,7 +79,8 @@ def _fit(args) -> int:
 
     import torch
 
-    from .. import bbvi, mcmc, psis
+    from .. import bbvi
+    from ..bbvi import mcmc, psis
 
     # Posterior summaries, k̂ and log-evidence estimates in double precision, as Stan computes them; the model file
     # is run after this line, so its tensors follow.
@@ -164,7 +164,7 @@ def _fit_table(result: dict) -> str:
               f"{result['vi_seconds']:.2f} s; {result['reason']}"]
     if not result["converged"]:
         lines.append("warning: the fit did not converge; raise --max-steps")
-    from ..psis import KHAT_THRESHOLD
+    from ..bbvi.psis import KHAT_THRESHOLD
 
     if result["num_nonfinite_draws"] > 0.01 * result["num_draws"]:
         lines.append(f"warning: log p is NaN or -inf at {result['num_nonfinite_draws']} of {result['num_draws']} "

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._checks import check_int_at_least, check_positive
-from ._optional import require
-from .bbvi import Model, seeded, summarize
-from .errors import InputError
+from .._checks import check_int_at_least, check_positive
+from .._optional import require
+from ..errors import InputError
+from .context import seeded
+from .model import Model
+from .result import summarize
 
 __all__ = ["NUTSResult", "nuts", "compare"]
 

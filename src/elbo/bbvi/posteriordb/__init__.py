@@ -45,8 +45,10 @@ import numpy as np
 import torch
 from torch.distributions import constraints
 
-from ..bbvi import Model, Param, ordered_vector, summarize
-from ..errors import InputError
+from ...errors import InputError
+from ..constraints import ordered_vector
+from ..model import Model, Param
+from ..result import summarize
 from ._ops import TORCH
 
 __all__ = ["Spec", "Posterior", "load", "POSTERIORS", "reference_draws", "stan_names"]

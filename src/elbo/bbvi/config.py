@@ -1,8 +1,11 @@
 """The settings of ``elbo.fit`` and the names they take, importable without torch (the command line reads them).
 
-``FitConfig`` validates itself on construction; ``FAMILIES``, ``METHODS``, ``INITS`` and ``ESTIMATORS`` are the
-names of its ``family``, ``method``, ``init`` and ``estimator``. ``elbo.bbvi`` maps the family names to the classes
-of ``elbo.families`` (``bbvi.FAMILY_CLASSES``).
+``FitConfig`` validates itself on construction; ``FAMILIES``, ``INITS`` and ``ESTIMATORS`` are the names of its
+``family``, ``init`` and ``estimator``. ``METHODS`` is the table of methods (a ``Registry`` of ``Method``): a
+method's name, the module function that runs it (``"module:attribute"``, imported when a fit uses it), the
+families it fits and whether it takes minibatches. A new method is a file under ``elbo/bbvi/methods/`` and one
+``METHODS.register`` line here (or in user code); see ARCHITECTURE.md, "How to add a black-box VI method".
+``elbo.bbvi.gaussians`` maps the family names to the classes of ``elbo.families`` (``FAMILY_CLASSES``).
 """
 
 from __future__ import annotations
@@ -10,18 +13,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._checks import check_int_at_least, check_positive_float, one_of
-from .errors import InputError
+from .._checks import check_int_at_least, check_positive_float, one_of
+from ..errors import InputError
+from ..registry import Registry
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FitConfig", "FAMILIES", "ESTIMATORS", "METHODS", "INITS"]
+__all__ = ["FitConfig", "Method", "FAMILIES", "ESTIMATORS", "METHODS", "INITS"]
 
 FAMILIES = ("meanfield", "fullrank", "lowrank", "flow")  # q's families, elbo.families' classes in this order
 ESTIMATORS = ("stl", "reparam", "score")  # of the ELBO's gradient; stl (the default) for a reparameterizable q
-METHODS = ("bam", "advi", "pathfinder")
 INITS = ("pathfinder", "map", "point")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method of ``elbo.fit``: ``run(start) -> MethodResult`` (``elbo.bbvi.methods``), given as the function or
+    as ``"module:attribute"``; the ``families`` of q it fits; whether it takes minibatches (``batch_size``); and a
+    line for ``elbo fit --help``."""
+
+    run: object
+    families: tuple = FAMILIES
+    minibatch: bool = False
+    help: str = ""
+
+
+METHODS = Registry("method")
+METHODS.register("bam", Method("elbo.bbvi.methods.bam:run", ("fullrank",),
+                               help="batch and match, closed-form steps matching scores (full rank)"))
+METHODS.register("advi", Method("elbo.bbvi.methods.advi:run", FAMILIES, minibatch=True,
+                                help="Adam on the ELBO (any family, minibatches)"))
+METHODS.register("pathfinder", Method("elbo.bbvi.methods.pathfinder:run", ("fullrank",),
+                                      help="Pathfinder's best Gaussian, no further steps (full rank)"))
 
 
 @dataclass(frozen=True)
@@ -77,10 +101,12 @@ class FitConfig:
             raise InputError(f"unknown family {self.family!r}: use one of {', '.join(map(repr, FAMILIES))}",
                              argument="family")
         method = self.method or ("bam" if self.family == "fullrank" and self.batch_size is None else "advi")
-        one_of("method", method, METHODS)
-        if method in ("bam", "pathfinder") and self.family != "fullrank":
-            raise InputError(f"method={method!r} fits a full-rank Gaussian: use family='fullrank', or "
-                             f"method='advi' for family={self.family!r}", argument="method")
+        entry = METHODS[METHODS.check(method)]
+        if self.family not in entry.families:
+            fits = "a full-rank Gaussian" if entry.families == ("fullrank",) else \
+                f"family {' or '.join(map(repr, entry.families))}"
+            raise InputError(f"method={method!r} fits {fits}: use family={entry.families[0]!r}, or method='advi' "
+                             f"for family={self.family!r}", argument="method")
         object.__setattr__(self, "method", method)
         if not isinstance(self.init, dict):
             one_of("init", self.init, INITS, context="or a dict of constrained values")
@@ -102,9 +128,10 @@ class FitConfig:
                              argument="num_draws")
         if self.batch_size is not None:
             check_int_at_least("batch_size", self.batch_size, 1)
-            if method != "advi":
-                raise InputError(f"batch_size (minibatches) needs method='advi'; method={method!r} uses all data",
-                                 argument="batch_size")
+            if not METHODS[method].minibatch:
+                minibatch = [name for name in METHODS if METHODS[name].minibatch]
+                raise InputError(f"batch_size (minibatches) needs method {' or '.join(map(repr, minibatch))}; "
+                                 f"method={method!r} uses all data", argument="batch_size")
 
     def _check_dtype(self) -> None:
         if self.dtype is None:

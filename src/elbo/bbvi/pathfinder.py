@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["value_and_grad", "lbfgs", "Path", "pathfinder", "PathfinderResult"]
 

@@ -20,8 +20,8 @@ import math
 import numpy as np
 import torch
 
-from ._optional import require
-from .errors import InputError
+from .._optional import require
+from ..errors import InputError
 
 __all__ = ["KHAT_THRESHOLD", "psis", "khat_meaning"]
 

@@ -1,0 +1,44 @@
+"""Black-box VI for a user's model: ``elbo.fit(model)`` on an ``elbo.Model``.
+
+One job a module:
+
+- ``model``: the model language, ``Param`` and ``Model`` (named constrained parameters, a log joint density, data
+  to subsample), and the unconstrained space VI happens in; ``constraints``: ``ordered_vector``;
+- ``model_file``: a user's model file for ``elbo fit`` (``load_model``), its errors in one line;
+- ``config``: the settings (``FitConfig``) and the table of methods (``METHODS``), importable without torch;
+- ``driver``: ``fit``: the initial point, the start (``pathfinder``), the method, the diagnostics;
+- ``methods/``: one file a method (``advi``, ``bam``, ``pathfinder``) behind ``methods.Start`` →
+  ``methods.MethodResult``; ``gaussians``: q's families placed at a Gaussian; ``stopping``: the window rule;
+- ``result``: ``Fit`` (draws, k̂, evidence, PSIS-reweighted summaries) and ``summarize``;
+- ``psis``: PSIS and k̂; ``mcmc``: NUTS as the reference; ``posteriordb/``: reference posteriors ported to torch.
+
+Names are imported when first used, so that ``elbo.bbvi.config`` (the command line's choices) costs no torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["Param", "Model", "FitConfig", "Method", "Fit", "fit", "load_model", "summarize", "has_converged",
+           "ordered_vector", "OrderedTransform", "FAMILIES", "FAMILY_CLASSES", "ESTIMATORS", "METHODS", "INITS",
+           "NumericalError", "seeded"]
+
+_NAMES = {"Param": "model", "Model": "model", "FitConfig": "config", "Method": "config", "FAMILIES": "config",
+          "ESTIMATORS": "config", "METHODS": "config", "INITS": "config", "Fit": "result", "summarize": "result",
+          "fit": "driver", "load_model": "model_file", "has_converged": "stopping", "ordered_vector": "constraints",
+          "OrderedTransform": "constraints", "FAMILY_CLASSES": "gaussians", "NumericalError": "gaussians",
+          "seeded": "context"}
+_SUBMODULES = ("config", "constraints", "context", "driver", "gaussians", "mcmc", "methods", "model", "model_file",
+               "pathfinder", "posteriordb", "psis", "result", "stopping")
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module 'elbo.bbvi' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*__all__, *_SUBMODULES])

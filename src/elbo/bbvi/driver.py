@@ -1,0 +1,92 @@
+"""The driver of black-box VI, ``elbo.fit``: settings checked, the initial point, q's starting Gaussian (Pathfinder's
+by default), then the method's steps from the table ``METHODS`` (``config.py``), then the diagnostics (``Fit``).
+
+VI happens in the model's unconstrained space (``elbo.bbvi.model``): q is a family from ``elbo.families`` over
+``z``, fitted by maximising the ELBO ``E_q[log p(x, z) - log q(z)]``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from ..errors import InputError
+from ..registry import resolve
+from . import pathfinder
+from .config import METHODS, FitConfig
+from .context import default_dtype, seeded
+from .methods import CountedDensity, Start
+from .model import Model
+from .result import Fit
+
+__all__ = ["fit", "initial_point"]
+
+
+def fit(model: Model, **settings) -> Fit:
+    """Fit q to the model's posterior in the unconstrained space; ``settings`` are the fields of ``FitConfig``
+    (keyword only), e.g. ``fit(model)`` (Pathfinder, then batch and match, full rank) or ``fit(model,
+    family="meanfield", method="advi")``.
+
+    Returns a ``Fit``: q, the trace of ELBO estimates, why it stopped, the numbers of log-density evaluations, and
+    the diagnostics (k̂, log evidence, PSIS-reweighted summaries) from ``num_draws`` draws of q. Warns when it did
+    not converge, when k̂ ≥ 0.7, and when log p was not finite at more than 1% of the draws."""
+    try:
+        config = FitConfig(**settings)
+    except TypeError as error:
+        raise InputError(f"fit: {error}; the settings are the fields of elbo.bbvi.FitConfig") from None
+    if not isinstance(model, Model):
+        raise InputError(f"model must be an elbo.Model, got {type(model).__name__}", argument="model")
+    if config.batch_size is not None and model.log_joint is not None:
+        raise InputError("batch_size needs a model given with log_prior, log_likelihood and data; this one has "
+                         "a single log_joint", argument="batch_size")
+    with seeded(config.seed), default_dtype(config.dtype):
+        clock = time.perf_counter()
+        log_density = CountedDensity(model)
+        start = _start(model, config, log_density)
+        fitted = resolve(METHODS[config.method].run)(start)
+        seconds = time.perf_counter() - clock
+        result = Fit(model, fitted.guide, config=config, elbo_trace=fitted.elbo_trace, converged=fitted.converged,
+                     seconds=seconds, reason=f"{fitted.reason} (started from {start.origin})",
+                     num_grad_evals=log_density.num_grad, num_dropped=fitted.num_dropped)
+    result.warn()
+    return result
+
+
+def initial_point(model: Model, init) -> torch.Tensor:
+    """The point q starts from: ``Model.initial_point``, with the constrained values of ``init`` (a dict) put in."""
+    z = model.initial_point()
+    if isinstance(init, dict):
+        unknown = set(init) - set(model.params)
+        if unknown:
+            raise InputError(f"init names unknown parameters {sorted(unknown)}; the model's are {list(model.params)}",
+                             argument="init")
+        values = model.constrain(z[None])
+        for name, value in init.items():
+            value = torch.as_tensor(value, dtype=z.dtype)
+            param = model.params[name]
+            if tuple(value.shape) != param.shape or not bool(param.constraint.check(value).all()):
+                raise InputError(f"init[{name!r}] must have shape {param.shape} and satisfy {param.constraint}, "
+                                 f"got {value.tolist()}")
+            values[name] = value[None]
+        z = model.unconstrain(values)[0]
+        if not math.isfinite(model.log_density(z[None]).item()):
+            raise InputError("the log density is not finite at init: check the values and the model")
+    return z
+
+
+def _start(model: Model, config: FitConfig, log_density: CountedDensity) -> Start:
+    """q's starting Gaussian, and a line saying where it came from."""
+    z0 = initial_point(model, config.init)
+    eye = torch.eye(model.dim, dtype=z0.dtype)
+    if config.init == "pathfinder" or config.method == "pathfinder":
+        result = pathfinder.pathfinder(log_density, z0)  # the counter counts its gradients and its ELBO draws
+        return Start(model, config, log_density, result.loc, result.scale_tril,
+                     f"Pathfinder: best of {len(result.path.z)} L-BFGS iterates, ELBO {result.elbo:.4g}; "
+                     f"{result.path.reason}")
+    if config.init == "map":
+        path = pathfinder.lbfgs(log_density, z0)
+        return Start(model, config, log_density, path.z[-1], config.init_scale * eye,
+                     f"the mode by L-BFGS: {path.reason}")
+    return Start(model, config, log_density, z0, config.init_scale * eye, "the initial point")

@@ -1,0 +1,246 @@
+"""The model language of black-box VI: named, constrained parameters (``Param``) and a log joint density
+(``Model``), and the unconstrained space VI happens in.
+
+A model is parameters ``y = {name: y_name}``, each with a shape and a constraint, and ``log p(x, y)``. VI happens
+in the unconstrained space (ADVI, Kucukelbir et al. 2017): each parameter is ``y = T(u)`` with the bijection
+``T = torch.distributions.biject_to(constraint)``, and the density of ``u`` carries the Jacobian,
+
+    log p(x, u) = log p(x, T(u)) + log |det ∂T(u)/∂u|.
+
+All unconstrained coordinates, flattened and concatenated, form ``z`` of shape ``(D,)``; sizes differ from the
+constrained shapes (a simplex of n entries has n - 1 free coordinates, a Cholesky factor of an n × n
+correlation matrix n(n-1)/2).
+
+The model meets ``elbo.bounds`` as a model with one global posterior: ``model.log_prob(x, z)`` takes
+``z: (K, 1, D)`` and ``x: (1, B)``, the indices of the ``B`` data points the log-likelihood is summed over
+(``model.data_indices()``; empty for a model given as a single ``log_joint``), and returns ``(K, 1)``. With
+``B < N`` the log-likelihood is that of a minibatch scaled by ``N / B``, an unbiased estimate of the full one
+(Hoffman et al. 2013). ``form="analytic"`` is refused by ``elbo.bounds``: such a model has no ``prior()``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.distributions import Transform, biject_to, constraints
+from torch.distributions.constraints import Constraint
+
+from ..errors import InputError
+
+__all__ = ["Param", "Model"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A named parameter of a ``Model``: its constrained ``shape`` and ``constraint`` (a torch constraint).
+
+    Supported: every constraint ``torch.distributions.biject_to`` knows, among them ``constraints.real``,
+    ``positive``, ``unit_interval``, ``greater_than(a)``, ``less_than(b)``, ``interval(a, b)``, ``simplex``,
+    ``corr_cholesky``, and ``elbo.ordered_vector``.
+    """
+
+    shape: tuple[int, ...] = ()
+    constraint: Constraint = constraints.real
+
+    def __post_init__(self):
+        shape = (self.shape,) if isinstance(self.shape, int) else self.shape
+        try:
+            shape = tuple(shape)
+            if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
+                raise TypeError
+        except TypeError:
+            raise InputError(f"Param shape must be a tuple of positive integers, got {self.shape!r}",
+                             argument="shape") from None
+        object.__setattr__(self, "shape", shape)
+        if not isinstance(self.constraint, Constraint):
+            raise InputError(f"Param constraint must be a torch.distributions constraint, got {self.constraint!r}",
+                             argument="constraint")
+        if len(shape) < self.constraint.event_dim:
+            raise InputError(f"constraint {self.constraint} is on {self.constraint.event_dim}-dimensional values; "
+                             f"Param shape {shape} has {len(shape)} dimensions")
+        try:
+            self.transform.inverse_shape(shape)
+        except NotImplementedError:
+            raise InputError(f"unknown constraint {self.constraint}: torch.distributions.biject_to has no "
+                             f"bijection onto it; use real, positive, unit_interval, greater_than, less_than, "
+                             f"interval, simplex, corr_cholesky or elbo.ordered_vector") from None
+        except ValueError as error:
+            raise InputError(f"Param shape {shape} does not fit constraint {self.constraint}: {error}") from None
+
+    @property
+    def transform(self) -> Transform:
+        """``T = biject_to(constraint)`` from the unconstrained space onto the constraint."""
+        return biject_to(self.constraint)
+
+    @property
+    def unconstrained_shape(self) -> tuple[int, ...]:
+        return tuple(self.transform.inverse_shape(self.shape))
+
+
+def _index(data, indices: torch.Tensor):
+    """Rows ``indices`` of ``data``: a tensor, or a tuple or dict of tensors with the same first dimension."""
+    if isinstance(data, torch.Tensor):
+        return data[indices]
+    if isinstance(data, dict):
+        return {key: value[indices] for key, value in data.items()}
+    return tuple(value[indices] for value in data)
+
+
+def _first_tensor(data) -> torch.Tensor:
+    return data if isinstance(data, torch.Tensor) else next(iter(data.values() if isinstance(data, dict) else data))
+
+
+def _num_data(data) -> int:
+    tensors = list(data.values()) if isinstance(data, dict) else [data] if isinstance(data, torch.Tensor) else data
+    if not isinstance(data, (torch.Tensor, tuple, list, dict)) or not tensors or not all(
+            isinstance(t, torch.Tensor) and t.dim() >= 1 for t in tensors):
+        raise InputError(f"data must be a tensor, or a tuple or dict of tensors, with the data points along "
+                         f"dimension 0; got {type(data).__name__}")
+    sizes = {t.shape[0] for t in tensors}
+    if len(sizes) != 1 or 0 in sizes:
+        raise InputError(f"data tensors must have the same number N >= 1 of data points along dimension 0, "
+                         f"got shapes {[tuple(t.shape) for t in tensors]}")
+    return sizes.pop()
+
+
+class Model:
+    """A user's model: named constrained parameters and a log joint density, in one of two ways.
+
+    - ``Model(params=..., log_joint=f)``: ``f(p)`` gets ``p = {name: tensor of shape (S, *param.shape)}``
+      (constrained) and returns ``log p(x, p)`` of shape ``(S,)``, the data closed over.
+    - ``Model(params=..., log_prior=f, log_likelihood=g, data=data)``: ``log p(x, p) = f(p) + Σ_n g(p, x)_n``
+      with ``f(p): (S,)`` and ``g(p, batch): (S, B)`` the per-datapoint log-likelihood of ``batch``, rows of
+      ``data`` (a tensor, or tuple or dict of tensors, N data points along dimension 0). This form lets ``fit``
+      subsample: the log-likelihood of a minibatch of B points scaled by N/B.
+
+    With ``vectorize=True`` the functions are written for one draw (``p[name]`` of shape ``param.shape``;
+    ``log_joint`` and ``log_prior`` return a scalar, ``log_likelihood`` shape ``(B,)``) and are vectorized over
+    the draws with ``torch.func.vmap``.
+    """
+
+    def __init__(self, *, params: dict, log_joint=None, log_prior=None, log_likelihood=None, data=None,
+                 vectorize: bool = False):
+        if not isinstance(params, dict) or not params:
+            raise InputError(f"params must be a non-empty dict of name -> elbo.Param, got {params!r}",
+                             argument="params")
+        for name, param in params.items():
+            if not isinstance(name, str) or not isinstance(param, Param):
+                raise InputError(f"params must map names (str) to elbo.Param, got {name!r}: {param!r}",
+                                 argument="params")
+        if log_joint is not None and (log_prior, log_likelihood, data) != (None, None, None):
+            raise InputError("give either log_joint, or log_prior, log_likelihood and data; not both")
+        if log_joint is None and (log_prior is None or log_likelihood is None or data is None):
+            raise InputError("give log_joint(p), or all of log_prior(p), log_likelihood(p, batch) and data")
+        for name, fn in (("log_joint", log_joint), ("log_prior", log_prior), ("log_likelihood", log_likelihood)):
+            if fn is not None and not callable(fn):
+                raise InputError(f"{name} must be callable, got {type(fn).__name__}", argument=name)
+        if not isinstance(vectorize, bool):
+            raise InputError(f"vectorize must be True or False, got {vectorize!r}", argument="vectorize")
+        self.params = dict(params)
+        self.log_joint, self.log_prior, self.log_likelihood = log_joint, log_prior, log_likelihood
+        self.data = data
+        self.num_data = 0 if data is None else _num_data(data)
+        self.vectorize = vectorize
+        self._transforms = {name: param.transform for name, param in params.items()}
+        self._unconstrained_shapes = {name: param.unconstrained_shape for name, param in params.items()}
+        self.dim = sum(math.prod(shape) for shape in self._unconstrained_shapes.values())
+
+    def __repr__(self):
+        params = ", ".join(f"{name}: {param.shape} {param.constraint}" for name, param in self.params.items())
+        return f"Model({params}; D = {self.dim} unconstrained, N = {self.num_data} data points)"
+
+    # --- the unconstrained space ---------------------------------------------------------------------------
+
+    def _split(self, z: torch.Tensor) -> dict:
+        if z.dim() != 2 or z.shape[1] != self.dim:
+            raise InputError(f"z must have shape (S, D) = (S, {self.dim}), got {tuple(z.shape)}")
+        sizes = [math.prod(shape) for shape in self._unconstrained_shapes.values()]
+        return {name: u.reshape(z.shape[0], *self._unconstrained_shapes[name])
+                for name, u in zip(self.params, z.split(sizes, dim=1))}
+
+    def _constrain(self, z: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        """``p = {name: T(u_name)}`` and ``Σ log |det ∂T/∂u|`` of shape ``(S,)`` for ``z: (S, D)``."""
+        p, log_det = {}, z.new_zeros(z.shape[0])
+        for name, u in self._split(z).items():
+            p[name] = self._transforms[name](u)
+            log_det = log_det + self._transforms[name].log_abs_det_jacobian(u, p[name]).reshape(z.shape[0], -1).sum(1)
+        return p, log_det
+
+    def constrain(self, z: torch.Tensor) -> dict:
+        """``{name: T(u_name)}``, each of shape ``(S, *param.shape)``, for ``z: (S, D)``."""
+        return self._constrain(z)[0]
+
+    def unconstrain(self, p: dict) -> torch.Tensor:
+        """The inverse of ``constrain``: ``z: (S, D)`` for ``p = {name: (S, *param.shape)}``."""
+        return torch.cat([self._transforms[name].inv(p[name]).reshape(p[name].shape[0], -1)
+                          for name in self.params], dim=1)
+
+    def log_density(self, z: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
+        """``log p(x, T(z)) + log |det ∂T/∂z|`` of shape ``(S,)`` for ``z: (S, D)``.
+
+        ``indices`` (shape ``(B,)``) restricts the log-likelihood to those data points and scales it by ``N/B``,
+        an unbiased estimate of the full-data value over a uniformly drawn minibatch; ``None`` uses all data.
+        """
+        p, log_det = self._constrain(z)
+        if self.log_joint is not None:
+            if indices is not None and indices.numel() > 0:
+                raise InputError("this model has no data to subsample: it was given as a single log_joint")
+            return self._call("log_joint", p) + log_det
+        batch = self.data if indices is None else _index(self.data, indices)
+        num_batch = self.num_data if indices is None else indices.shape[0]
+        log_likelihood = self._call("log_likelihood", p, batch, num_batch=num_batch)
+        return self._call("log_prior", p) + self.num_data / num_batch * log_likelihood.sum(1) + log_det
+
+    def _call(self, name: str, p: dict, *batch, num_batch: int | None = None) -> torch.Tensor:
+        """Call a user function over all draws and check it returned one value per draw (and data point)."""
+        fn = getattr(self, name)
+        if self.vectorize:
+            fn = torch.func.vmap(fn, in_dims=(0, *[None] * len(batch)))
+        value = fn(p, *batch)
+        num_draws = next(iter(p.values())).shape[0]
+        expected = (num_draws,) if num_batch is None else (num_draws, num_batch)
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != expected:
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            if self.vectorize:
+                hint = f"written for one draw, it must return {'a scalar' if num_batch is None else '(B,)'}"
+            else:
+                hint = (f"it gets each parameter with a leading dimension of draws (S = {num_draws}); "
+                        f"to write it for one draw, pass vectorize=True")
+            raise InputError(f"{name} returned {got}, expected shape {expected}: {hint}")
+        return value
+
+    # --- as elbo.bounds sees it ----------------------------------------------------------------------------
+
+    def data_indices(self, batch_size: int | None = None) -> torch.Tensor:
+        """``x`` for ``elbo.bounds``: shape ``(1, B)``, the indices of all data points, or of ``batch_size`` of
+        them drawn uniformly without replacement; shape ``(1, 0)`` for a model given as a single log_joint."""
+        device = None if self.data is None else _first_tensor(self.data).device
+        if batch_size is None or batch_size >= self.num_data:
+            return torch.arange(self.num_data, device=device).unsqueeze(0)
+        return torch.randperm(self.num_data, device=device)[:batch_size].unsqueeze(0)
+
+    def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``log p(x, z)`` of shape ``(K, 1)`` for ``z: (K, 1, D)`` unconstrained and ``x = data_indices()``."""
+        if x.dim() != 2 or x.shape[0] != 1 or z.dim() != 3 or z.shape[1] != 1:
+            raise InputError(f"an elbo.Model has one global posterior: expected x of shape (1, B) (from "
+                             f"model.data_indices()) and z of shape (K, 1, {self.dim}); got x {tuple(x.shape)}, "
+                             f"z {tuple(z.shape)}")
+        indices = None if self.log_joint is not None else x[0]
+        return self.log_density(z[:, 0], indices).unsqueeze(1)
+
+    def initial_point(self, *, num_tries: int = 100) -> torch.Tensor:
+        """The first of ``z = 0`` and ``num_tries - 1`` draws uniform in ``[-2, 2]^D`` (as Stan) where the
+        log density is finite; shape ``(D,)``."""
+        candidates = torch.cat([torch.zeros(1, self.dim), 4 * torch.rand(num_tries - 1, self.dim) - 2])
+        with torch.no_grad():
+            log_p = self.log_density(candidates)
+        finite = torch.isfinite(log_p).nonzero()
+        if len(finite) == 0:
+            shown = ", ".join(str(v) for v in log_p[:3].tolist())
+            raise InputError(f"the log density is NaN or inf at every one of the {num_tries} initial points tried "
+                             f"(0 and uniform draws in [-2, 2]^{self.dim} in the unconstrained space; values "
+                             f"{shown}, ...): check log_joint and the parameters' constraints")
+        return candidates[finite[0, 0]]
+

@@ -1,0 +1,207 @@
+"""The result of ``elbo.fit``: q with its draws and their diagnostics (``Fit``), and posterior summaries
+(``summarize``)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+
+from .. import bounds
+from .._checks import check_int_at_least
+from .._optional import require
+from . import psis
+from .config import FitConfig
+from .context import default_dtype
+from .model import Model
+
+__all__ = ["Fit", "summarize"]
+
+
+def _component_names(name: str, shape: tuple) -> list[str]:
+    """``mu`` for a scalar, ``theta[0]``, ..., ``L[1,0]``, ... for the entries of a tensor, in row-major order."""
+    if not shape:
+        return [name]
+    return [f"{name}[{','.join(map(str, index))}]" for index in itertools.product(*map(range, shape))]
+
+
+def summarize(draws: dict, *, quantiles=(0.05, 0.5, 0.95), weights: torch.Tensor | None = None) -> dict:
+    """``{component: {"mean", "sd", "5%", "50%", "95%"}}`` over draws ``{name: (n, *shape)}``, one row per scalar
+    component of each parameter (``theta[0]``, ...). With normalized ``weights`` of shape ``(n,)`` (PSIS's), the
+    weighted mean ``ȳ = Σ w y`` and sd ``(Σ w (y - ȳ)²)^½`` only."""
+    rows = {}
+    for name, values in draws.items():
+        flat = values.detach().reshape(values.shape[0], -1).double()
+        if weights is None:
+            stats = {"mean": flat.mean(0), "sd": flat.std(0)}
+            stats |= {f"{100 * q:g}%": flat.quantile(q, dim=0) for q in quantiles}
+        else:
+            w = weights.detach().double()
+            mean = w @ flat
+            stats = {"mean": mean, "sd": (w @ (flat - mean) ** 2).sqrt()}
+        for i, component in enumerate(_component_names(name, tuple(values.shape[1:]))):
+            rows[component] = {key: value[i].item() for key, value in stats.items()}
+    return rows
+
+
+@dataclass(eq=False)
+class Fit:
+    """q fitted to a model's posterior, with ``num_draws`` draws of q and their diagnostics.
+
+    ``log_weights`` are ``log w_s = log p(x, z_s) - log q(z_s)`` for the draws ``z_s ~ q`` (all data, no
+    subsampling); from them:
+
+    - ``elbo``: their mean, the ELBO of the final q (a float);
+    - ``log_evidence``: ``log (1/M) Σ_s w_s``, the importance-sampling estimate of ``log p(x)`` (up to whatever
+      constants ``log_joint`` leaves out), biased low by about ``var(w) / (2 M E[w]²)``; ``log_evidence_stderr``:
+      its standard error by the delta method, ``sd(w) / (√M · mean(w))`` (meaningful only when k̂ < 0.7: with
+      heavier tails the variance of w is infinite);
+    - ``khat``: the PSIS k̂ (Yao et al. 2018; ``elbo.psis.psis``): below 0.7 the PSIS-reweighted estimates
+      (``psis_mean``, ``psis_sd``, the ``psis_*`` columns of ``summary()``) are usable and are the ones to report;
+      at 0.7 or above nothing computed from q's draws is;
+    - ``reason``: one line saying why the fit stopped and where it started; ``num_grad_evals``: the log-density
+      gradients it took (one per draw); ``num_dropped``: draws at which ``log p`` was NaN or -inf, left out of the
+      ELBO estimates; ``seconds``: its wall time, diagnostics excluded.
+    Draws at which ``log p`` is not finite get weight 0 (``log w = -inf``); ``num_nonfinite_draws`` counts them.
+    """
+
+    model: Model = field(repr=False)
+    guide: torch.nn.Module = field(repr=False)
+    config: FitConfig = field(default_factory=FitConfig)
+    elbo_trace: list = field(default_factory=list, repr=False)
+    converged: bool = False
+    seconds: float = math.nan
+    reason: str = ""
+    num_grad_evals: int = 0
+    num_dropped: int = 0
+    z: torch.Tensor = field(init=False, repr=False)
+    log_weights: torch.Tensor = field(init=False, repr=False)
+
+    def __post_init__(self):
+        chunks = [min(1000, self.config.num_draws - start) for start in range(0, self.config.num_draws, 1000)]
+        # in q's dtype: the model's own tensors (its data) are in it, and float64 draws would meet float32 data in
+        # operations that do not promote (a matrix product)
+        with torch.no_grad(), default_dtype(self.config.dtype):
+            # chunks bound the memory of an (M, N) log-likelihood
+            log_w, z = zip(*(bounds.log_weights(self.model, self.guide, self.model.data_indices(), size,
+                                                validate_args=False) for size in chunks))
+        log_w = torch.cat(log_w)[:, 0]  # (M,)
+        self.log_weights = torch.where(torch.isnan(log_w), -math.inf, log_w)
+        self.z = torch.cat(z)[:, 0]  # (M, D)
+
+    def warn(self) -> None:
+        """The warnings ``fit`` gives: not converged, k̂ ≥ 0.7, log p not finite at more than 1% of the draws."""
+        if not self.converged and self.config.method != "pathfinder":
+            warnings.warn(f"elbo.fit did not converge: {self.reason}; raise max_steps, or check k̂ "
+                          f"({self.khat:.2f}) before using q", stacklevel=3)
+        if not self.khat < psis.KHAT_THRESHOLD:
+            warnings.warn(psis.khat_meaning(self.khat), stacklevel=3)
+        num_nonfinite = self.num_nonfinite_draws
+        if num_nonfinite > 0.01 * len(self.log_weights):
+            warnings.warn(f"log p is NaN or -inf at {num_nonfinite} of {len(self.log_weights)} draws of q: q puts "
+                          f"mass where the model has none", stacklevel=3)
+
+    @property
+    def num_nonfinite_draws(self) -> int:
+        return int((~torch.isfinite(self.log_weights)).sum())
+
+    @property
+    def q(self):
+        """q over the unconstrained ``z``: batch shape ``(1,)``, event shape ``(D,)``."""
+        return self.guide()
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.elbo_trace)
+
+    @cached_property
+    def draws(self) -> dict:
+        """The ``num_draws`` draws of q, constrained: ``{name: (M, *shape)}``."""
+        return self.model.constrain(self.z)
+
+    def sample(self, n: int) -> dict:
+        """``n`` fresh draws of q in the constrained space: ``{name: (n, *param.shape)}``."""
+        check_int_at_least("n", n, 1)
+        with torch.no_grad():
+            return self.model.constrain(self.q.sample((n,))[:, 0])
+
+    @property
+    def _finite_log_weights(self) -> torch.Tensor:
+        return self.log_weights[torch.isfinite(self.log_weights)]
+
+    @property
+    def elbo(self) -> float:
+        return self._finite_log_weights.mean().item() if self.num_nonfinite_draws == 0 else -math.inf
+
+    @property
+    def log_evidence(self) -> float:
+        return (torch.logsumexp(self.log_weights, 0) - math.log(len(self.log_weights))).item()
+
+    @property
+    def log_evidence_stderr(self) -> float:
+        w = (self.log_weights - self.log_weights.max()).exp()  # rescaled: the ratio sd/mean does not change
+        return (w.std() / (math.sqrt(len(w)) * w.mean())).item()
+
+    @cached_property
+    def _psis(self):
+        finite = torch.isfinite(self.log_weights)
+        smoothed, khat = psis.psis(self.log_weights[finite])
+        log_w = torch.full_like(self.log_weights, -math.inf)
+        log_w[finite] = smoothed
+        return log_w, khat
+
+    @property
+    def khat(self) -> float:
+        """PSIS k̂ of the log-weights: < 0.7, the PSIS-reweighted estimates are usable (``elbo.psis``)."""
+        return self._psis[1]
+
+    @property
+    def psis_log_weights(self) -> torch.Tensor:
+        """Pareto-smoothed, self-normalized log-weights of the draws, shape ``(M,)``."""
+        return self._psis[0]
+
+    @property
+    def psis_mean(self) -> dict:
+        """``Σ_s w̃_s y_s`` with the smoothed normalized weights w̃: ``{name: tensor of param.shape}``."""
+        weights = self.psis_log_weights.exp()
+        return {name: torch.tensordot(weights, values, dims=1) for name, values in self.draws.items()}
+
+    @property
+    def psis_sd(self) -> dict:
+        """``(Σ_s w̃_s (y_s - ȳ)²)^½`` about the PSIS mean ȳ: ``{name: tensor of param.shape}``."""
+        weights, means = self.psis_log_weights.exp(), self.psis_mean
+        return {name: torch.tensordot(weights, (values - means[name]) ** 2, dims=1).sqrt()
+                for name, values in self.draws.items()}
+
+    def summary(self, *, quantiles=(0.05, 0.5, 0.95)) -> dict:
+        """Per scalar component, q's own mean, sd and quantiles, and the PSIS-reweighted ``psis_mean`` and
+        ``psis_sd`` (the estimates to report when k̂ < 0.7): ``{"theta[0]": {"mean": ..., "psis_mean": ...}}``."""
+        rows = summarize(self.draws, quantiles=quantiles)
+        reweighted = summarize(self.draws, weights=self.psis_log_weights.exp())
+        return {component: row | {"psis_mean": reweighted[component]["mean"], "psis_sd": reweighted[component]["sd"]}
+                for component, row in rows.items()}
+
+    def diagnostics(self) -> dict:
+        """The numbers that say whether to trust q: k̂ and its meaning, convergence and why it stopped, the ELBO,
+        the log evidence and its standard error, evaluations, wall time, dropped and non-finite draws."""
+        return {"khat": self.khat, "khat_meaning": psis.khat_meaning(self.khat), "converged": self.converged,
+                "reason": self.reason, "method": self.config.method, "family": self.config.family,
+                "elbo": self.elbo, "log_evidence": self.log_evidence, "log_evidence_stderr": self.log_evidence_stderr,
+                "num_steps": self.num_steps, "num_grad_evals": self.num_grad_evals, "seconds": self.seconds,
+                "num_dropped": self.num_dropped, "num_nonfinite_draws": self.num_nonfinite_draws}
+
+    def to_arviz(self):
+        """The draws as an ArviZ ``InferenceData`` (one chain), with the log-weights and the PSIS log-weights in
+        ``sample_stats`` and ``diagnostics()`` in its ``attrs``."""
+        arviz = require("arviz", extra="mcmc", feature="Fit.to_arviz()")
+        attrs = {key: (value if isinstance(value, (int, float, str)) else str(value))
+                 for key, value in self.diagnostics().items()}
+        attrs = {key: int(value) if isinstance(value, bool) else value for key, value in attrs.items()}
+        return arviz.from_dict(posterior={name: values[None].numpy() for name, values in self.draws.items()},
+                               sample_stats={"log_weight": self.log_weights[None].numpy(),
+                                             "psis_log_weight": self.psis_log_weights[None].numpy()},
+                               attrs=attrs)
