@@ -11,22 +11,25 @@ K = 5000, each in a fresh process, and prints the peak RSS of each while it eval
 loading MNIST, whose own peak is larger). Without chunks, the decoder's logits alone would take
 ``K · batch_size · 784 · 4`` bytes: 1.5 GiB for K = 5000 and batches of 100 images.
 
-    python benchmarks/eval_speed.py --data-dir ../shared/data --compile
-    python benchmarks/eval_speed.py --data-dir ../shared/data --nproc 2 --compile --memory
+    python benchmarks/eval_speed.py --compile --threads 2
+    python benchmarks/eval_speed.py --nproc 2 --compile --memory
+    python benchmarks/eval_speed.py --quick --memory                # 200 images, K = 100
+
+On the benchmark harness (``_harness.py``): ``--threads`` are each process's; the peak RSS is the harness's (the
+process's peak while evaluating, or its largest worker's); ``--memory`` adds two contestants, each in a process of
+its own.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import os
-import resource
-import subprocess
+import functools
 import sys
 import time
+from types import SimpleNamespace
 
 import torch
+from _harness import DATA_DIR, Benchmark, Column, Contestant, Setting, main  # beside this script
 
 from elbo import distributed, evaluate
 from elbo.kinds import load_data
@@ -40,94 +43,65 @@ def decoder_gflop(num_images: int, num_samples: int) -> float:
     return 2 * num_images * num_samples * (50 * 200 + 200 * 200 + 200 * 784) / 1e9
 
 
-def reset_peak_rss() -> None:
-    """Start this process's peak resident set size (VmHWM) afresh at its current size (Linux: clear_refs 5), so
-    that the evaluation's peak is not hidden under the larger one of loading the data."""
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident set size since the last ``reset_peak_rss``, in MiB."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024  # kB
-
-
-def model_and_images(args):
-    if args.run is not None:
+def model_and_images(case, args) -> SimpleNamespace:
+    if args.run:
         run = load_run(args.run, data_dir=args.data_dir)
-        return run.model, run.data.test[:args.images].float(), f"run {args.run} (epoch {run.epoch})"
+        return SimpleNamespace(model=run.model, test=run.data.test[:args.images].float(),
+                               what=f"run {args.run} (epoch {run.epoch})")
     images = load_data("mnist", data_dir=args.data_dir, val_size=0, download=False)  # test: binarized, fixed seed
     torch.manual_seed(0)
     model = make_vae(dataclasses.replace(PRESETS["burda1"], image_shape=(28, 28), likelihood="bernoulli"))
     model.init_from_data(images.train.float())
-    return model.eval(), images.test[:args.images].float(), "an untrained model (the time does not depend on it)"
+    return SimpleNamespace(model=model.eval(), test=images.test[:args.images].float(),
+                           what="an untrained model (the time does not depend on it)")
 
 
-def log_likelihood(model, test: torch.Tensor, args) -> torch.Tensor:
+def log_likelihood(model, test: torch.Tensor, args, k: int) -> torch.Tensor:
     """This process's block of the test images, gathered: ``L_K`` of every image."""
     with distributed.joined("cpu"):
         torch.manual_seed(distributed.rank_seed(0))
         return distributed.map_blocks(lambda x: evaluate.iwae_per_point(
-            model, model.guide, x, args.k, batch_size=args.batch_size, chunk_size=args.chunk_size,
+            model, model.guide, x, k, batch_size=args.batch_size, chunk_size=args.chunk_size,
             compile=args.compile), test)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data-dir", default="../shared/data", help="holds mnist/*-idx3-ubyte(.gz)")
-    parser.add_argument("--run", help="a run directory of `elbo train` on MNIST [default: an untrained model]")
-    parser.add_argument("--k", type=int, default=5000, help="importance samples per image")
-    parser.add_argument("--images", type=int, default=10000, help="the first N test images")
-    parser.add_argument("--batch-size", type=int, default=100, help="images per batch")
-    parser.add_argument("--chunk-size", type=int, default=20, help="samples per chunk")
-    parser.add_argument("--compile", action="store_true", help="the log joint through torch.compile")
-    parser.add_argument("--nproc", type=int, default=1, help="processes, each with a block of the images")
-    parser.add_argument("--threads", type=int, help="threads per process [default: the cores shared out]")
-    parser.add_argument("--memory", action="store_true", help="also: peak RSS with K = 500 and K = 5000")
-    parser.add_argument("--json", action="store_true", help="print one JSON line (used by --memory)")
-    args = parser.parse_args(argv)
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.nproc)
-    torch.set_num_threads(threads)
-    model, test, what = model_and_images(args)
-    load = os.getloadavg()[0]
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # torch, loading the data, the model
-    reset_peak_rss()
+def run(data, args, k: int | None = None, images: int | None = None) -> dict:
+    """``L_K`` of the first ``images`` test images (default: ``--images``, ``--num-samples``), timed from the first
+    image to the last."""
+    k, test = k or args.num_samples, data.test[:images]
     started = time.perf_counter()
     if args.nproc == 1:
-        values = log_likelihood(model, test, args)
+        values = log_likelihood(data.model, test, args, k)
     else:
-        values = distributed.launch(log_likelihood, args.nproc, model, test, args, threads=threads)
+        values = distributed.launch(log_likelihood, args.nproc, data.model, test, args, k, threads=args.threads)
     seconds = time.perf_counter() - started
     mean, stderr = evaluate.mean_and_stderr(values)
-    result = {"images": len(test), "k": args.k, "seconds": seconds, "nproc": args.nproc, "threads": threads,
-              "compile": args.compile, "batch_size": args.batch_size, "chunk_size": args.chunk_size,
-              "log_likelihood": mean, "stderr": stderr,
-              "gflops": decoder_gflop(len(test), args.k) / seconds, "load_before": load,
-              "load_after": os.getloadavg()[0],
-              "peak_rss_before_mib": rss_before,
-              # this process's peak since the reset, and with --nproc the largest of its worker processes' (whole
-              # lives: starting torch, receiving the model and the images, evaluating)
-              "peak_rss_mib": max(peak_rss_mib(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}
-    if args.json:
-        print(json.dumps(result))
-        return
-    print(f"{what}; {len(test)} MNIST test images, K = {args.k}, {args.nproc} process(es) x {threads} thread(s), "
-          f"batch {args.batch_size} x chunk {args.chunk_size}, compile {args.compile}")
-    print(f"log p(x) ≈ {mean:.2f} ± {stderr:.2f} nats; {seconds:.1f} s ({len(test) / seconds:.1f} images/s, decoder "
-          f"{result['gflops']:.1f} GFLOP/s); peak RSS {result['peak_rss_mib']:.0f} MiB while evaluating "
-          f"({rss_before:.0f} MiB while loading the data); load average "
-          f"{load:.2f} before, {result['load_after']:.2f} after")
-    if args.memory:
-        for k in (500, 5000):
-            command = [sys.executable, __file__, "--data-dir", args.data_dir, "--k", str(k), "--images", "500",
-                       "--batch-size", str(args.batch_size), "--chunk-size", str(args.chunk_size), "--json",
-                       *(["--compile"] if args.compile else [])]
-            child = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-            print(f"K = {k:>4} on 500 images: peak RSS {child['peak_rss_mib']:.1f} MiB while evaluating "
-                  f"({child['peak_rss_before_mib']:.0f} MiB while loading the data; {child['seconds']:.1f} s)")
+    return {"images": len(test), "k": k, "seconds": seconds, "images_per_s": len(test) / seconds,
+            "log_likelihood": mean, "stderr": stderr, "gflops": decoder_gflop(len(test), k) / seconds,
+            "model": data.what}
+
+
+def memory(k: int) -> Contestant:
+    return Contestant(f"K = {k} on 500 images", functools.partial(run, k=k, images=500), key=f"memory-{k}",
+                      when=lambda args: args.memory, isolated=True)
+
+
+BENCHMARK = Benchmark(
+    name="eval_speed", description=__doc__.split("\n\n")[0], load=model_and_images,
+    settings={"data_dir": Setting(DATA_DIR, "the shared data directory (mnist/*-idx3-ubyte(.gz))"),
+              "run": Setting("", "a run directory of `elbo train` on MNIST (default: an untrained model)"),
+              "num_samples": Setting(5000, "importance samples per image", quick=100),
+              "images": Setting(10000, "the first N test images", quick=200),
+              "batch_size": Setting(100, "images per batch"), "chunk_size": Setting(20, "samples per chunk"),
+              "compile": Setting(False, "the log joint through torch.compile"),
+              "nproc": Setting(1, "processes, each with a block of the images"),
+              "memory": Setting(False, "also: the peak RSS with K = 500 and K = 5000 on 500 images, each in a "
+                                       "process of its own")},
+    contestants=[Contestant("elbo evaluate's L_K", run, key="evaluate"), memory(500), memory(5000)],
+    columns=[Column("images", "images"), Column("K", "k"), Column("log p(x) ± stderr", lambda row: (
+        f"{row['log_likelihood']:.2f} ± {row['stderr']:.2f}")), Column("s", "seconds", ".1f"),
+             Column("images/s", "images_per_s", ".1f"), Column("decoder GFLOP/s", "gflops", ".1f")])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

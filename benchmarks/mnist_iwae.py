@@ -22,6 +22,10 @@ with what is left of it). ``table.json`` in ``--out`` keeps a row per cell; a se
 adds to it, so runs can be made by processes side by side. ``--figure`` plots every run's validation bound against
 wall time (``curves.png``).
 
+Not on the benchmark harness (``_harness.py``): this script manages training runs (resumed, under a time budget,
+their rows gathered from processes side by side in ``table.json``) rather than timing contestants side by side;
+its options mean what the harness's do (``--threads``, default 1; ``--num-samples``; ``--figure PATH``).
+
     python benchmarks/mnist_iwae.py --data-dir ../shared/data --device cuda          # the full protocol
     python benchmarks/mnist_iwae.py --budget-minutes 60 --runs iwae-5 --layers 1 --threads 1 --out results/mnist
 """
@@ -76,14 +80,15 @@ def _arguments(argv):
     parser.add_argument("--budget-minutes", type=float, help="the budget protocol: minutes of training per run")
     parser.add_argument("--batch-size", type=int, help="[default: 20, or 100 under --budget-minutes]")
     parser.add_argument("--lr", type=float, default=1e-3, help="the (first) learning rate")
-    parser.add_argument("--k", type=int, default=5000, help="importance samples for log p(x)")
+    parser.add_argument("--num-samples", type=int, default=5000, help="importance samples for log p(x)")
     parser.add_argument("--test-images", type=int, help="evaluate on the first N test images [default: all 10000]")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     parser.add_argument("--compile", action="store_true", help="train and evaluate through torch.compile")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/mnist_iwae", help="run directories go here")
-    parser.add_argument("--figure", action="store_true", help="plot the runs' validation bounds in OUT/curves.png")
+    parser.add_argument("--figure", type=Path, nargs="?", const=True, default=None, metavar="PATH",
+                        help="plot the runs' validation bounds in PATH [default: OUT/curves.png]")
     args = parser.parse_args(argv)
     if args.device == "cpu" and args.epochs is None and args.budget_minutes is None:
         print("On a CPU with neither --epochs nor --budget-minutes: the short run, not the full protocol.")
@@ -112,7 +117,7 @@ def main(argv=None) -> None:
     print()
     print(_table(rows, args))
     if args.figure:
-        _plot_curves(out)
+        _plot_curves(out, out / "curves.png" if args.figure is True else args.figure)
 
 
 def _config(args, layers: int, objective: str, k: int, estimator: str, epochs: int | None = None):
@@ -177,10 +182,10 @@ def _evaluation(path: Path, args, epochs: int) -> dict:
     file = path / "evaluation.json"
     if file.is_file():
         found = json.loads(file.read_text())
-        if (found["epoch"] == epochs and found["log_likelihood"]["num_samples"] == args.k
+        if (found["epoch"] == epochs and found["log_likelihood"]["num_samples"] == args.num_samples
                 and found["num_points"] == (args.test_images or TEST_IMAGES)):
             return found
-    return evaluate.evaluate_run(path, num_samples=args.k, max_points=args.test_images, device=args.device,
+    return evaluate.evaluate_run(path, num_samples=args.num_samples, max_points=args.test_images, device=args.device,
                                  seed=args.seed, compile=args.compile)
 
 
@@ -209,7 +214,7 @@ def _save_rows(file: Path, rows: list) -> None:
     file.write_text(json.dumps([row for row in kept if row["run"] not in runs] + rows, indent=2) + "\n")
 
 
-def _plot_curves(out: Path) -> None:
+def _plot_curves(out: Path, file: Path) -> None:
     """Each run's validation bound (its training objective: the ELBO or L_K) against its training time, and for
     an IWAE its validation ELBO dashed, in the same colour."""
     import matplotlib
@@ -232,8 +237,8 @@ def _plot_curves(out: Path) -> None:
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(out / "curves.png", dpi=120)
-    print(f"wrote {out / 'curves.png'}")
+    figure.savefig(file, dpi=120)
+    print(f"wrote {file}")
 
 
 def _row(row: dict) -> str:
@@ -251,7 +256,8 @@ def _table(rows: list, args) -> str:
     header = ("| layers | objective | K | batch | epochs | train min | ex/s | val -bound | test NLL (nats) "
               "| active units | paper NLL | reproduction NLL |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     return "\n".join([header, *map(_row, rows)]) + (
-        f"\n\nNLL: -log p(x) by importance sampling with K = {args.k} on {rows[0]['test_images']} test images, "
+        f"\n\nNLL: -log p(x) by importance sampling with K = {args.num_samples} on {rows[0]['test_images']} test "
+        f"images, "
         f"± its standard error over the images. The paper's figures are after 3280 epochs; the reproduction's are "
         f"nbip/IWAE's.")
 

@@ -4,6 +4,8 @@ draws, against wall time and gradient evaluations.
     python benchmarks/posteriordb.py                                   # all ported posteriors (about half an hour)
     python benchmarks/posteriordb.py --posteriors kidiq-kidscore_momiq,eight_schools-eight_schools_noncentered
     python benchmarks/posteriordb.py --skip nuts,svi-normal --svi-steps 2000
+    python benchmarks/posteriordb.py --quick                           # two posteriors, short NumPyro runs
+    python benchmarks/posteriordb.py --render benchmarks/results/posteriordb.json
 
 For each posterior of ``elbo.posteriordb.POSTERIORS`` (or ``--posteriors``), the contestants run one after the
 other (all of them on one posterior before the next, so that a change in the machine's load hits all alike), each
@@ -53,41 +55,33 @@ against wall time, one point per (contestant, posterior).
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
-import platform
+import sys
 import time
-import traceback
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
-import _common  # benchmarks/_common.py, beside this script
 import numpy as np
 import torch
-from _common import cell
+from _harness import DATA_DIR, REPO, Benchmark, Column, Contestant, Setting, cell, main  # beside this script
+from elbo.posteriordb._ops import jax_ops
 
 import elbo
 from elbo import posteriordb
-from elbo._files import write_json
-from elbo.posteriordb._ops import jax_ops
 
-REPO = Path(__file__).resolve().parent.parent
-DATA_DIR = (REPO / ".." / "shared" / "data" / "posteriordb").resolve()
 KHAT_OK = 0.7
 NUM_DRAWS = 10_000  # of each variational q, for the errors
 SVI_PARTICLES = 8
 SVI_STEP_SIZE, SVI_CLIP_NORM = 0.01, 10.0
 THRESHOLDS = (0.1, 0.2)  # of the largest |mean error|, in reference sds
 PROMISE = 0.2  # k̂ < 0.7 promises |mean error| and |sd error| within this, in reference sds
+QUICK_POSTERIORS = ["kidiq-kidscore_momiq", "eight_schools-eight_schools_noncentered"]
 
 
-def _single_threaded():
-    """One thread for torch and for XLA; must run before JAX is first imported."""
-    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    os.environ["OMP_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
+def single_threaded_jax():
+    """Float64 for torch and JAX, JAX on the CPU; the harness has set XLA's threads (before JAX's first import)."""
+    torch.set_default_dtype(torch.float64)
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -117,11 +111,11 @@ def _to_torch(draws: dict, names) -> dict:
 # --- the contestants -------------------------------------------------------------------------------------------
 
 
-def run_elbo(posterior, settings: dict, args) -> dict:
+def run_elbo(posterior, options: dict, args) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
-        fit = elbo.fit(posterior.model, seed=args.seed, progress=False, **settings)
+        fit = elbo.fit(posterior.model, seed=args.seed, progress=False, **options)
         wall = time.perf_counter() - start
     raw = _summarize(posterior.errors(fit.draws))
     psis = _summarize(posterior.errors(fit.draws, weights=fit.psis_log_weights.exp()))
@@ -213,37 +207,34 @@ def run_nuts(posterior, args, model) -> dict:
             "note": f"{num_divergent} divergent" if num_divergent else ""}
 
 
-@dataclass(frozen=True)
-class Contestant:
-    name: str
-    key: str  # for --skip
-    family: str  # "fullrank" or "meanfield": which NumPyro SVI it is compared with
-    kind: str  # "elbo", "svi" or "nuts"
-    option: object = None  # elbo.fit's settings, or the autoguide's name
+FAMILY = {"elbo default": "fullrank", "elbo meanfield": "meanfield", "elbo fullrank ADVI": "fullrank",
+          "elbo pathfinder": "fullrank", "NumPyro AutoNormal": "meanfield", "NumPyro AutoMVN": "fullrank",
+          "NumPyro NUTS": "fullrank"}  # which NumPyro SVI each is compared with
+NUTS_NAME = "NumPyro NUTS"
+SVI_PEER = {"fullrank": "NumPyro AutoMVN", "meanfield": "NumPyro AutoNormal"}
+NUMPYRO = ("jax", "jaxlib", "numpyro")
 
-    def run(self, posterior, args, model):
-        if self.kind == "elbo":
-            return run_elbo(posterior, self.option, args)
-        if self.kind == "svi":
-            return run_svi(posterior, self.option, args, model)
-        return run_nuts(posterior, args, model)
+
+def ours(name: str, key: str, options: dict) -> Contestant:
+    return Contestant(name, lambda case, args: run_elbo(case.posterior, options, args), key=key)
 
 
 CONTESTANTS = (
-    Contestant("elbo default", "default", "fullrank", "elbo", {}),
-    Contestant("elbo meanfield", "meanfield", "meanfield", "elbo", {"family": "meanfield"}),
-    Contestant("elbo fullrank ADVI", "fullrank-advi", "fullrank", "elbo", {"family": "fullrank", "method": "advi"}),
-    Contestant("elbo pathfinder", "pathfinder", "fullrank", "elbo", {"method": "pathfinder"}),
-    Contestant("NumPyro AutoNormal", "svi-normal", "meanfield", "svi", "AutoNormal"),
-    Contestant("NumPyro AutoMVN", "svi-mvn", "fullrank", "svi", "AutoMultivariateNormal"),
-    Contestant("NumPyro NUTS", "nuts", "fullrank", "nuts"),
+    ours("elbo default", "default", {}),
+    ours("elbo meanfield", "meanfield", {"family": "meanfield"}),
+    ours("elbo fullrank ADVI", "fullrank-advi", {"family": "fullrank", "method": "advi"}),
+    ours("elbo pathfinder", "pathfinder", {"method": "pathfinder"}),
+    *(Contestant(f"NumPyro {short}", lambda case, args, guide=guide: run_svi(case.posterior, guide, args, case.model),
+                 NUMPYRO, key=key) for short, guide, key in (("AutoNormal", "AutoNormal", "svi-normal"),
+                                                             ("AutoMVN", "AutoMultivariateNormal", "svi-mvn"))),
+    Contestant(NUTS_NAME, lambda case, args: run_nuts(case.posterior, args, case.model), NUMPYRO, key="nuts"),
 )
-NUTS_NAME = "NumPyro NUTS"
-SVI_PEER = {"fullrank": "NumPyro AutoMVN", "meanfield": "NumPyro AutoNormal"}
 
 
-def warm_up(contestants, args):
-    """Each contestant once on a one-dimensional normal, untimed: library set-up costs are not any posterior's."""
+def setup(args, contestants):
+    """Float64 and JAX on the CPU; then each contestant once on a one-dimensional normal, untimed: library set-up costs
+    are not any posterior's (the first contestant of the first posterior would pay them)."""
+    single_threaded_jax()
     import numpyro
     import numpyro.distributions as dist
 
@@ -259,36 +250,39 @@ def warm_up(contestants, args):
     def tiny_model():
         numpyro.sample("x", dist.Normal())
 
-    small = argparse.Namespace(**{**vars(args), "svi_steps": 10, "nuts_warmup": 10, "nuts_samples": 10})
+    small = SimpleNamespace(**{**vars(args), "svi_steps": 10, "nuts_warmup": 10, "nuts_samples": 10})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for contestant in contestants:
-            contestant.run(Tiny, small, tiny_model)
+            contestant.run(SimpleNamespace(posterior=Tiny, model=tiny_model), small)
 
 
 # --- reporting -------------------------------------------------------------------------------------------------
 
 
-def print_rows(rows):
-    print("\n| posterior | D | ref k̂ | contestant | grad evals | wall s | wall s (no compile) | max \\|mean err\\| | "
-          "median \\|mean err\\| | max \\|sd err\\| | median \\|sd err\\| | k̂ | k̂ < 0.7 | estimate | "
-          "q raw max \\|mean\\| / \\|sd\\| | warnings | note |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|")
+def rows_table(rows) -> list[str]:
+    out = []
+    out.append("\n| posterior | D | ref k̂ | contestant | grad evals | wall s | wall s (no compile) | "
+               "max \\|mean err\\| | median \\|mean err\\| | max \\|sd err\\| | median \\|sd err\\| | k̂ | k̂ < 0.7 | "
+               "estimate | q raw max \\|mean\\| / \\|sd\\| | warnings | note |")
+    out.append("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|")
     for row in rows:
         head = (f"| {row['posterior']} | {row['dim']} | {cell(row.get('reference_khat'), '.2f')} | "
                 f"{row['contestant']} |")
         if row.get("error"):
-            print(f"{head} - | - | - | - | - | - | - | - | - | - | - | - | {row['error']} |")
+            out.append(f"{head} - | - | - | - | - | - | - | - | - | - | - | - | {row['error']} |")
             continue
         e = row["errors"]
         raw = row.get("errors_raw")
         raw_text = f"{raw['max_mean']:.3f} / {raw['max_sd']:.3f}" if raw else "-"
         khat_ok = "-" if row["khat_ok"] is None else ("yes" if row["khat_ok"] else "no")
-        print(f"{head} {row['grad_evals']} | {cell(row['wall_s'], '.2f')} | {cell(row['wall_s_no_compile'], '.2f')} "
+        out.append(f"{head} {row['grad_evals']} | {cell(row['wall_s'], '.2f')} | "
+                   f"{cell(row['wall_s_no_compile'], '.2f')} "
               f"| {cell(e['max_mean'], '.3f')} | {cell(e['median_mean'], '.3f')} | {cell(e['max_sd'], '.3f')} | "
               f"{cell(e['median_sd'], '.3f')} | "
               f"{cell(row['khat'], '.2f')} | {khat_ok} | {row['estimate']} | {raw_text} | {len(row['warnings'])} "
               f"| {row['note']} |")
+    return out
 
 
 def violations(rows, name) -> list[str]:
@@ -297,7 +291,7 @@ def violations(rows, name) -> list[str]:
             and row["khat_ok"] and not (row["errors"]["max_mean"] <= PROMISE and row["errors"]["max_sd"] <= PROMISE)]
 
 
-def summary(rows, contestants) -> list[dict]:
+def summary(rows, names) -> list[dict]:
     by_key = {(row["posterior"], row["contestant"]): row for row in rows if not row.get("error")}
     posteriors = list(dict.fromkeys(row["posterior"] for row in rows))
 
@@ -311,25 +305,25 @@ def summary(rows, contestants) -> list[dict]:
         return float(np.median(ratios)) if ratios else None
 
     table = []
-    for contestant in contestants:
-        ok = [row for row in rows if row["contestant"] == contestant.name and not row.get("error")]
+    for name in names:
+        ok = [row for row in rows if row["contestant"] == name and not row.get("error") and not row.get("skipped")]
         max_mean = [row["errors"]["max_mean"] for row in ok]
-        entry = {"contestant": contestant.name, "num_run": len(ok),
-                 "num_errors": sum(1 for row in rows if row["contestant"] == contestant.name and row.get("error")),
+        entry = {"contestant": name, "num_run": len(ok),
+                 "num_errors": sum(1 for row in rows if row["contestant"] == name and row.get("error")),
                  "median_wall_s": float(np.median([row["wall_s"] for row in ok])) if ok else None,
                  "median_wall_s_no_compile": float(np.median([row["wall_s_no_compile"] for row in ok]))
                  if ok and ok[0]["wall_s_no_compile"] is not None else None,
                  "median_grad_evals": float(np.median([row["grad_evals"] for row in ok])) if ok else None,
-                 "ratio_to_nuts": median_ratio(contestant.name, NUTS_NAME),
-                 "svi_peer": SVI_PEER[contestant.family],
-                 "ratio_to_svi": median_ratio(contestant.name, SVI_PEER[contestant.family]),
-                 "ratio_to_nuts_no_compile": median_ratio(contestant.name, NUTS_NAME, compiled=False),
-                 "ratio_to_svi_no_compile": median_ratio(contestant.name, SVI_PEER[contestant.family],
+                 "ratio_to_nuts": median_ratio(name, NUTS_NAME),
+                 "svi_peer": SVI_PEER[FAMILY[name]],
+                 "ratio_to_svi": median_ratio(name, SVI_PEER[FAMILY[name]]),
+                 "ratio_to_nuts_no_compile": median_ratio(name, NUTS_NAME, compiled=False),
+                 "ratio_to_svi_no_compile": median_ratio(name, SVI_PEER[FAMILY[name]],
                                                          compiled=False)}
         entry |= {f"num_mean_within_{t}": sum(1 for m in max_mean if m <= t) for t in THRESHOLDS}
-        if contestant.kind == "elbo":
+        if name.startswith("elbo"):
             entry["num_khat_ok"] = sum(1 for row in ok if row["khat_ok"])
-            entry["violations"] = violations(rows, contestant.name)
+            entry["violations"] = violations(rows, name)
             gaussian = [row for row in ok if row["reference_khat"] < 0.5]
             entry["num_gaussian"] = len(gaussian)
             entry["gaussian_within_0.1"] = sum(1 for row in gaussian if row["errors"]["max_mean"] <= 0.1)
@@ -339,37 +333,40 @@ def summary(rows, contestants) -> list[dict]:
     return table
 
 
-def print_summary(table, num_posteriors):
-    print(f"\nSummary over {num_posteriors} posteriors. × NUTS, × SVI: the median over the posteriors of the "
+def summary_tables(table, num_posteriors) -> list[str]:
+    out = []
+    out.append(f"\nSummary over {num_posteriors} posteriors. × NUTS, × SVI: the median over the posteriors of the "
           "ratio of wall times, with compilation, and without (NumPyro's second, compiled run; elbo compiles "
           "nothing); the SVI peer is AutoMVN for full rank, AutoNormal for mean field. Counts of posteriors by "
           "the largest |mean error| of the reported estimate; promise violations: k̂ < 0.7 with a reported "
           f"|mean error| or |sd error| above {PROMISE}\n")
-    print("| contestant | run / errors | median wall s | median wall s (no compile) | median grad evals | "
+    out.append("| contestant | run / errors | median wall s | median wall s (no compile) | median grad evals | "
           "× NUTS | × SVI (peer) | × NUTS, no compile | × SVI, no compile | max \\|mean err\\| ≤ 0.1 | ≤ 0.2 | "
           "k̂ < 0.7 | promise violations |")
-    print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|")
+    out.append("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|")
     for e in table:
         violated = "-" if "violations" not in e else (
             f"{len(e['violations'])}" + (f": {', '.join(e['violations'])}" if e["violations"] else ""))
-        print(f"| {e['contestant']} | {e['num_run']} / {e['num_errors']} | {cell(e['median_wall_s'], '.2f')} | "
+        out.append(f"| {e['contestant']} | {e['num_run']} / {e['num_errors']} | {cell(e['median_wall_s'], '.2f')} | "
               f"{cell(e['median_wall_s_no_compile'], '.2f')} | {cell(e['median_grad_evals'], '.0f')} | "
               f"{cell(e['ratio_to_nuts'], '.2f')} | {cell(e['ratio_to_svi'], '.2f')} ({e['svi_peer']}) | "
               f"{cell(e['ratio_to_nuts_no_compile'], '.2f')} | {cell(e['ratio_to_svi_no_compile'], '.2f')} | "
               f"{e['num_mean_within_0.1']} | {e['num_mean_within_0.2']} | {e.get('num_khat_ok', '-')} | {violated} |")
-    print("\nOn the posteriors a Gaussian can represent (k̂ of the Gaussian fitted to the reference draws, as q, below "
+    out.append("\nOn the posteriors a Gaussian can represent (k̂ of the Gaussian fitted to the reference draws, as q, "
+               "below "
           "0.5), how many have a largest |mean error| within 0.1; silent failures: a run that misses 0.2 and issued "
           "no warning\n")
-    print("| contestant | Gaussian-representable | within 0.1 | silent failures |")
-    print("|---|---:|---:|---|")
+    out.append("| contestant | Gaussian-representable | within 0.1 | silent failures |")
+    out.append("|---|---:|---:|---|")
     for e in table:
         if "num_gaussian" in e:
             silent = f"{len(e['silent_failures'])}" + (f": {', '.join(e['silent_failures'])}"
                                                         if e["silent_failures"] else "")
-            print(f"| {e['contestant']} | {e['num_gaussian']} | {e['gaussian_within_0.1']} | {silent} |")
+            out.append(f"| {e['contestant']} | {e['num_gaussian']} | {e['gaussian_within_0.1']} | {silent} |")
+    return out
 
 
-def draw_figure(rows, contestants, path: Path):
+def draw_figure(rows, names, path: Path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -377,13 +374,13 @@ def draw_figure(rows, contestants, path: Path):
 
     markers = "osD^v<>"
     figure, ax = plt.subplots(figsize=(8, 5.5))
-    for i, contestant in enumerate(contestants):
+    for i, name in enumerate(names):
         points = [(row["wall_s"], row["errors"]["max_mean"]) for row in rows
-                  if row["contestant"] == contestant.name and not row.get("error")
+                  if row["contestant"] == name and "errors" in row
                   and math.isfinite(row["errors"]["max_mean"]) and row["errors"]["max_mean"] > 0]
         if points:
             x, y = zip(*points)
-            ax.scatter(x, y, marker=markers[i % len(markers)], color=f"C{i}", alpha=0.75, label=contestant.name)
+            ax.scatter(x, y, marker=markers[i % len(markers)], color=f"C{i}", alpha=0.75, label=name)
     ax.axhline(PROMISE, color="k", linestyle="--", linewidth=1, label=f"{PROMISE} reference sd")
     ax.set(xscale="log", yscale="log", xlabel="wall time, s (compilation included; one thread)",
            ylabel="max |mean error| of the reported estimate (reference sds)",
@@ -396,121 +393,62 @@ def draw_figure(rows, contestants, path: Path):
     plt.close(figure)
 
 
-def versions() -> str:
-    import jax
-    import jaxlib
-    import numpyro
-
-    commit = _common.commit()
-    return (f"python {platform.python_version()}, elbo {elbo.__version__} at {commit}, torch {torch.__version__}, "
-            f"jax {jax.__version__}, jaxlib {jaxlib.__version__}, numpyro {numpyro.__version__}, "
-            f"numpy {np.__version__}; {platform.platform()}, {os.cpu_count()} CPUs; "
-            f"torch threads {torch.get_num_threads()}, XLA_FLAGS={os.environ.get('XLA_FLAGS')!r}")
+# --- the benchmark ---------------------------------------------------------------------------------------------
 
 
-# --- the run ---------------------------------------------------------------------------------------------------
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
-
-
-def parse_args(argv=None):
-    keys = ", ".join(f"{c.key} ({c.name})" for c in CONTESTANTS)
-    parser = argparse.ArgumentParser(
-        description="elbo.fit (default BaM, mean-field ADVI, full-rank ADVI, Pathfinder) against NumPyro's SVI\n"
-                    "(AutoNormal, AutoMultivariateNormal) and NUTS on posteriordb's reference posteriors: errors of\n"
-                    "the posterior means and sds against the reference draws, wall time, gradient evaluations, k̂.\n"
-                    "Float64, one thread, contestants interleaved posterior by posterior; prints a table per run\n"
-                    "and a summary per contestant, writes --json and --figure. The module docstring says what is\n"
-                    "measured.",
-        epilog="examples:\n  python benchmarks/posteriordb.py                  # all posteriors, about half an hour\n"
-               "  python benchmarks/posteriordb.py --posteriors kidiq-kidscore_momiq,"
-               "eight_schools-eight_schools_noncentered\n"
-               "  python benchmarks/posteriordb.py --skip nuts,svi-normal --svi-steps 2000",
-        formatter_class=_HelpFormatter)
-    parser.add_argument("--posteriors", default="all",
-                        help="comma-separated posteriordb names, or all: every one of elbo.posteriordb.POSTERIORS")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="posteriordb's files")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every contestant")
-    parser.add_argument("--svi-steps", type=int, default=10_000, help="NumPyro SVI steps")
-    parser.add_argument("--nuts-warmup", type=int, default=1000, help="NumPyro NUTS warmup iterations")
-    parser.add_argument("--nuts-samples", type=int, default=1000, help="NumPyro NUTS draws")
-    parser.add_argument("--skip", default="", help=f"comma-separated contestants to leave out, by key or name: {keys}")
-    parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "posteriordb.json",
-                        help="where to write all rows and the summary")
-    parser.add_argument("--figure", type=Path, default=REPO / "docs" / "posteriordb_error_vs_time.png",
-                        help="the figure of error against wall time")
-    args = parser.parse_args(argv)
-    names = sorted(posteriordb.POSTERIORS) if args.posteriors == "all" else \
-        [name.strip() for name in args.posteriors.split(",") if name.strip()]
+def cases(args) -> list[str]:
+    names = sorted(posteriordb.POSTERIORS) if args.posteriors == ["all"] else args.posteriors
     unknown = [name for name in names if name not in posteriordb.POSTERIORS]
     if unknown:
-        parser.error(f"unknown posteriors {unknown}; ported: {', '.join(sorted(posteriordb.POSTERIORS))}")
-    skip = {s.strip().lower() for s in args.skip.split(",") if s.strip()}
-    known = {c.key for c in CONTESTANTS} | {c.name.lower() for c in CONTESTANTS}
-    if skip - known:
-        parser.error(f"unknown contestants to skip {sorted(skip - known)}; contestants: {keys}")
-    args.names = names
-    args.contestants = [c for c in CONTESTANTS if c.key not in skip and c.name.lower() not in skip]
-    return args
+        raise ValueError(f"unknown posteriors {unknown}; ported: {', '.join(sorted(posteriordb.POSTERIORS))}")
+    return names
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    _single_threaded()
-    torch.set_default_dtype(torch.float64)
-    start = time.perf_counter()
-    load_start = os.getloadavg()
-    print(f"load average at start (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_start)}")
-    print(versions())
-    print(f"{len(args.names)} posteriors, contestants: {', '.join(c.name for c in args.contestants)}; seed "
-          f"{args.seed}; SVI {args.svi_steps} steps × {SVI_PARTICLES} particles, ClippedAdam(step_size="
-          f"{SVI_STEP_SIZE}, clip_norm={SVI_CLIP_NORM}); NUTS {args.nuts_warmup} + {args.nuts_samples}, 1 chain\n",
-          flush=True)
-    warm_up(args.contestants, args)
+def load(name: str, args) -> SimpleNamespace:
+    posterior = posteriordb.load(name, args.data_dir / "posteriordb")
+    return SimpleNamespace(posterior=posterior, model=numpyro_model(posterior), dim=posterior.model.dim,
+                           reference_khat=posterior.gaussian_khat(seed=args.seed))
 
-    rows = []
-    for name in args.names:
-        try:
-            posterior = posteriordb.load(name, args.data_dir)
-            dim, model = posterior.model.dim, numpyro_model(posterior)
-            reference_khat = posterior.gaussian_khat(seed=args.seed)
-        except Exception as error:  # a posterior that does not load is reported, not fatal
-            traceback.print_exc()
-            rows += [{"posterior": name, "dim": "-", "contestant": c.name, "error": f"error: loading: {error}"}
-                     for c in args.contestants]
-            continue
-        for contestant in args.contestants:
-            row = {"posterior": name, "dim": dim, "contestant": contestant.name, "reference_khat": reference_khat}
-            try:
-                row |= contestant.run(posterior, args, model)
-                e = row["errors"]
-                status = (f"max |mean err| {e['max_mean']:.3f}, max |sd err| {e['max_sd']:.3f}, "
-                          f"{row['wall_s']:.2f} s, {row['grad_evals']} grads")
-            except Exception as error:  # one contestant's failure must not stop the run
-                status = _common.record_failure(row, error, f"{name} / {contestant.name} failed:\n")
-            rows.append(row)
-            print(f"{name} (D = {dim}) / {contestant.name}: {status}", flush=True)
 
-    print_rows(rows)
-    table = summary(rows, args.contestants)
-    print_summary(table, len(args.names))
-    total = time.perf_counter() - start
-    load_end = os.getloadavg()
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"posteriors": args.names, "contestants": [c.name for c in args.contestants], "seed": args.seed,
-                "svi_steps": args.svi_steps, "svi_particles": SVI_PARTICLES, "svi_step_size": SVI_STEP_SIZE,
-                "svi_clip_norm": SVI_CLIP_NORM, "nuts_warmup": args.nuts_warmup, "nuts_samples": args.nuts_samples,
-                "num_draws": NUM_DRAWS, "data_dir": str(args.data_dir)}
-    write_json(args.json, {  # strict JSON: what did not finish is null
-        "settings": settings, "versions": versions(), "load_average_start": load_start, "load_average_end": load_end,
-        "total_seconds": total, "rows": rows, "summary": table})
-    draw_figure(rows, args.contestants, args.figure)
-    print(f"\nrows: {args.json}; figure: {args.figure}")
-    print(f"load average at end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_end)}; "
-          f"total {total / 60:.1f} min")
+def score(case, found: dict, args) -> dict:
+    return {"dim": case.dim, "reference_khat": case.reference_khat, **found}
+
+
+def table(result: dict) -> str:
+    rows, settings = result["rows"], result["settings"]
+    posteriors = result.get("posteriors", settings["posteriors"])  # older results: the settings' list
+    return "\n".join(rows_table(rows) + summary_tables(result["summary"], len(posteriors)))
+
+
+def summarize(rows, args) -> dict:
+    names = list(dict.fromkeys(row["contestant"] for row in rows))
+    return {"summary": summary(rows, names), "posteriors": cases(args)}
+
+
+def finish(result: dict, args) -> None:
+    draw_figure(result["rows"], result["settings"]["contestants"], args.figure)
+    print(f"figure: {args.figure}", file=sys.stderr)
+
+
+BENCHMARK = Benchmark(
+    name="posteriordb", description=__doc__.split("\n\n")[0], case="posterior", cases=cases, load=load,
+    score=score, summarize=summarize, table=table, setup=setup, finish=finish, contestants=CONTESTANTS,
+    settings={"posteriors": Setting(["all"], "comma-separated posteriordb names, or all: every one of "
+                                             "elbo.posteriordb.POSTERIORS", quick=QUICK_POSTERIORS),
+              "data_dir": Setting(DATA_DIR, "the shared data directory (posteriordb's files in its posteriordb/)"),
+              "seed": Setting(0, "seed of every contestant"),
+              "svi_steps": Setting(10_000, "NumPyro SVI steps", quick=500),
+              "nuts_warmup": Setting(1000, "NumPyro NUTS warmup iterations", quick=200),
+              "nuts_samples": Setting(1000, "NumPyro NUTS draws", quick=200),
+              "figure": Setting(REPO / "docs" / "posteriordb_error_vs_time.png",
+                                "the figure of error against wall time",
+                                quick=REPO / "runs" / "bench" / "posteriordb-quick.png"),
+              "svi_particles": SVI_PARTICLES, "svi_step_size": SVI_STEP_SIZE, "svi_clip_norm": SVI_CLIP_NORM,
+              "num_draws": NUM_DRAWS},
+    columns=[Column("max |mean err|", lambda row: row["errors"]["max_mean"], ".3f"),
+             Column("wall s", "wall_s", ".2f")],
+    packages=NUMPYRO)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

@@ -4,6 +4,7 @@ splits and the same metric code (``elbo.models.spikes.metrics``) for every row.
 
     python benchmarks/spikes.py              # the full run (one thread: about 2 minutes, plus 12 for svGPFA)
     python benchmarks/spikes.py --quick      # a smoke run of a few seconds (svGPFA's: about a minute)
+    python benchmarks/spikes.py --render benchmarks/results/spikes.json     # the tables of the saved result
 
 Data (``elbo.models.spikes.datasets.load_lorenz``, seed 0): 65 conditions × 4 trials of 50 bins of 20 ms, 30
 neurons; 182 training, 26 validation, 52 test trials; the last 6 neurons held out. Every row is scored on the 52
@@ -55,29 +56,23 @@ the BLAS/OpenMP pools of numpy, scipy and scikit-learn):
    rate R², from all 30 neurons or from the 24 held in (the latter's held-out rates are co-smoothing predictions);
 6. ``true rates``: the truth itself, the ceiling of co-bps.
 
-Prints one markdown table and writes ``--json``: the settings, the versions, the load average at the start and the
-end, every row, and which of the issue's targets are met (rate R² and co-bps above GPFA's; rate and latent R² within
+On the benchmark harness (``_harness.py``: the options every benchmark has). Prints one markdown table and writes
+``--json``: the settings, the versions, the load average at the start and the end, every row, and which of the
+issue's targets are met (rate R² and co-bps above GPFA's; rate and latent R² within
 0.05 of the oracle's).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib.metadata
 import io
-import os
-import platform
+import sys
 import time
-from pathlib import Path
 
-import _common  # benchmarks/_common.py, beside this script
 import numpy as np
 import torch
-from _common import cell
+from _harness import REPO, Benchmark, Contestant, Setting, cell, main, markdown  # beside this script
 
-import elbo
-from elbo._files import write_json
 from elbo.configs import TrainConfig
 from elbo.evaluate import evaluate_run
 from elbo.models.spikes import baselines
@@ -88,7 +83,6 @@ from elbo.models.spikes.infer import infer
 from elbo.runs import load_run
 from elbo.train import train
 
-REPO = Path(__file__).resolve().parent.parent
 EPOCHS, QUICK_EPOCHS = 1000, 5  # full batch: one Adam step an epoch; the kind's author found 1000 best
 BATCH_SIZE, LR, SCHEDULE, SEED = 182, 1e-2, "cosine", 0
 WIDTHS = (0.03, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2)  # seconds
@@ -102,18 +96,18 @@ SVGPFA_ITERATIONS, SVGPFA_INFER_ITERATIONS = 10, 5  # its ECM's iterations: trai
 # --- the contestants: each returns rates (M, T, N) and latents of the test trials, held-out rates, seconds --------
 
 
-def run_ours(data, args) -> dict:
-    config = TrainConfig(data="lorenz", model=SpikeConfig(), epochs=args.epochs, batch_size=BATCH_SIZE, lr=LR,
+def run_ours(data, settings) -> dict:
+    config = TrainConfig(data="lorenz", model=SpikeConfig(), epochs=settings.epochs, batch_size=BATCH_SIZE, lr=LR,
                          schedule=SCHEDULE, seed=SEED)
     start = time.perf_counter()
-    train(config, args.out, progress=False, force=True)
-    model = load_run(args.out).model
+    train(config, settings.out, progress=False, force=True)
+    model = load_run(settings.out).model
     posterior = infer(model, data.test)
     seconds = time.perf_counter() - start
-    evaluation = evaluate_run(args.out, num_samples=args.k, iwae_samples=())
+    evaluation = evaluate_run(settings.out, num_samples=settings.num_samples, iwae_samples=())
     return {"rates": posterior["rates"], "latents": posterior["latents"],
             "held_out": posterior["rates"][..., data.held_in:], "seconds": seconds,
-            "extra": {"run": str(args.out), "epochs": config.epochs, "config": config.to_dict(),
+            "extra": {"run": str(settings.out), "epochs": config.epochs, "config": config.to_dict(),
                       "evaluate": evaluation["metrics"], "log_likelihood": evaluation["log_likelihood"],
                       "timescales": model.log_timescale.exp().tolist()}}
 
@@ -134,13 +128,13 @@ def _spike_trains(counts: torch.Tensor, bin_size: float, rng) -> list:
     return trials
 
 
-def run_gpfa(data, args) -> dict:
+def run_gpfa(data, settings) -> dict:
     import quantities as pq
     from elephant.gpfa import GPFA, gpfa_core, gpfa_util
 
     rng, dt, h = np.random.default_rng(SEED), data.bin_size, data.held_in
     start = time.perf_counter()
-    gpfa = GPFA(bin_size=dt * 1000 * pq.ms, x_dim=3, em_max_iters=args.em_iterations)
+    gpfa = GPFA(bin_size=dt * 1000 * pq.ms, x_dim=3, em_max_iters=settings.gpfa_iterations)
     gpfa.fit(_spike_trains(data.train, dt, rng))
     result = gpfa.transform(_spike_trains(data.test, dt, rng), returned_data=["latent_variable",
                                                                             "latent_variable_orth"])
@@ -157,7 +151,7 @@ def run_gpfa(data, args) -> dict:
             "held_out": held_out, "seconds": seconds,
             "extra": {"timescales": (gpfa.bin_size.rescale("s").magnitude.item()
                                      / np.sqrt(params["gamma"])).tolist(),
-                      "em_max_iters": args.em_iterations}}
+                      "em_max_iters": settings.gpfa_iterations}}
 
 
 def _spike_times(counts: torch.Tensor, bin_size: float, rng) -> list:
@@ -206,7 +200,7 @@ def _svgpfa_fit(spikes: list, duration: float, C0, d0, lengthscales, iterations:
     return model, bounds
 
 
-def run_svgpfa(data, args) -> dict:
+def run_svgpfa(data, settings) -> dict:
     dt, h, n = data.bin_size, data.held_in, data.num_neurons
     rng, duration = np.random.default_rng(SEED), data.num_bins * dt
     generator = torch.Generator().manual_seed(SEED)
@@ -214,7 +208,7 @@ def run_svgpfa(data, args) -> dict:
     d0 = (data.train.double().mean((0, 1)) / dt).clamp_min(0.1).log().reshape(-1, 1)  # log mean rates, spikes/s
     times = ((torch.arange(data.num_bins, dtype=torch.double) + 0.5) * dt).reshape(1, -1, 1)  # bin centres
     start = time.perf_counter()
-    model, bounds = _svgpfa_fit(_spike_times(data.train, dt, rng), duration, C0, d0, None, args.svgpfa_iterations,
+    model, bounds = _svgpfa_fit(_spike_times(data.train, dt, rng), duration, C0, d0, None, settings.svgpfa_iterations,
                                 learn=True)
     C, d = (value.detach().clone() for value in model.getSVEmbeddingParams())
     lengthscales = [value.detach().clone() for value in model.getKernelsParams()]
@@ -223,7 +217,7 @@ def run_svgpfa(data, args) -> dict:
         """Latents of the test trials from the neurons ``rows`` (the learnt loadings and kernels fixed), and the
         posterior mean rates exp(m + s²/2) of the neurons ``out`` at the bin centres."""
         fitted, test_bounds = _svgpfa_fit(_spike_times(data.test[..., rows], dt, rng), duration, C[rows].clone(),
-                                          d[rows].clone(), lengthscales, args.svgpfa_infer_iterations, learn=False)
+                                          d[rows].clone(), lengthscales, settings.svgpfa_infer_iterations, learn=False)
         with torch.no_grad():
             mean, variance = fitted.predictLatents(times=times.repeat(len(data.test), 1, 1))  # (M, T, 3) each
             rates = (mean @ C[out].T + d[out].T + 0.5 * variance @ C[out].T.square()).exp()
@@ -233,13 +227,13 @@ def run_svgpfa(data, args) -> dict:
     _, held_out, held_in_bounds = infer_test(slice(None, h), slice(h, None))
     seconds = time.perf_counter() - start
     return {"rates": rates, "latents": latents, "held_out": held_out, "seconds": seconds,
-            "extra": {"timescales": [value.item() for value in lengthscales], "em_max_iter": args.svgpfa_iterations,
-                      "infer_em_max_iter": args.svgpfa_infer_iterations, "inducing_points": SVGPFA_INDUCING,
+            "extra": {"timescales": [value.item() for value in lengthscales], "em_max_iter": settings.svgpfa_iterations,
+                      "infer_em_max_iter": settings.svgpfa_infer_iterations, "inducing_points": SVGPFA_INDUCING,
                       "quadrature_points": SVGPFA_QUADRATURE, "lower_bound": bounds,
                       "lower_bound_test_all_neurons": all_bounds, "lower_bound_test_held_in": held_in_bounds}}
 
 
-def run_smoothing(data, args) -> dict:
+def run_smoothing(data, settings) -> dict:
     dt, h, (val_rates, _) = data.bin_size, data.held_in, data.truth("val")
     start = time.perf_counter()
     width = max(WIDTHS, key=lambda w: measures.rate_r2(val_rates, baselines.kernel_smoothing(data.val, bin_size=dt,
@@ -258,7 +252,7 @@ def run_smoothing(data, args) -> dict:
             "extra": {"width_s": width, "glm_width_s": glm_width, "chosen_on": "validation trials"}}
 
 
-def run_oracle(data, args, *, held_in_only: bool) -> dict:
+def run_oracle(data, settings, *, held_in_only: bool) -> dict:
     dt, h, (val_rates, _) = data.bin_size, data.held_in, data.truth("val")
     w, b = data.weights.double(), data.bias.double()
     variance = data.train_latents.var((0, 1))
@@ -267,7 +261,7 @@ def run_oracle(data, args, *, held_in_only: bool) -> dict:
     def fit(x: torch.Tensor, timescale: float):
         n = h if held_in_only else x.shape[-1]
         z, _ = baselines.oracle(x[..., :n], w[:n], b[:n], bin_size=dt, timescale=timescale, prior_variance=variance,
-                                max_iter=args.oracle_iterations)
+                                max_iter=settings.oracle_iterations)
         return z, (z @ w.T + b).exp()
 
     timescale = max(TIMESCALES, key=lambda s: measures.rate_r2(val_rates, fit(data.val, s)[1]))
@@ -277,58 +271,34 @@ def run_oracle(data, args, *, held_in_only: bool) -> dict:
             "seconds": seconds, "extra": {"timescale_s": timescale, "chosen_on": "validation rate R²"}}
 
 
-def run_truth(data, args) -> dict:
+def run_truth(data, settings) -> dict:
     rates, latents = data.truth("test")
     return {"rates": rates, "latents": latents, "held_out": rates[..., data.held_in:], "seconds": 0.0, "extra": {}}
 
 
-CONTESTANTS = {
-    "ours": ("elbo Poisson GP-VAE", run_ours),
-    "gpfa": ("elephant GPFA (x_dim=3)", run_gpfa),
-    "svgpfa": ("svGPFA (3 latents)", run_svgpfa),
-    "smoothing": ("kernel smoothing (co-bps: NLB's GLM)", run_smoothing),
-    "oracle": ("oracle, all neurons", lambda data, args: run_oracle(data, args, held_in_only=False)),
-    "oracle_held_in": ("oracle, held-in neurons", lambda data, args: run_oracle(data, args, held_in_only=True)),
-    "truth": ("true rates", run_truth),
-}
+def load(case, settings):
+    data = load_lorenz()
+    print(f"lorenz: {len(data.train)} training, {len(data.val)} validation, {len(data.test)} test trials of "
+          f"{data.num_bins} bins, {data.num_neurons} neurons ({data.held_in} held in)", file=sys.stderr, flush=True)
+    return data
 
 
-def score(data, found: dict) -> dict:
+def score(data, found: dict, settings) -> dict:
     """The table's numbers of one contestant, by the same code for every row."""
     true_rates, true_latents = data.truth("test")
     h = data.held_in
-    return {"rate_r2": measures.rate_r2(true_rates, found["rates"]),
-            "latent_r2": measures.latent_r2(true_latents, found["latents"]),
-            "co_bps": None if found["held_out"] is None else
-            measures.co_bps(data.test[..., h:], found["held_out"], data.train[..., h:], bin_size=data.bin_size),
-            "seconds": found["seconds"]}
+    row = {"rate_r2": measures.rate_r2(true_rates, found["rates"]),
+           "latent_r2": measures.latent_r2(true_latents, found["latents"]),
+           "co_bps": None if found["held_out"] is None else
+           measures.co_bps(data.test[..., h:], found["held_out"], data.train[..., h:], bin_size=data.bin_size),
+           "seconds": found["seconds"], "details": found["extra"]}
+    if "evaluate" in found["extra"]:  # `elbo evaluate` measured the same run by the same code
+        row["same_as_elbo_evaluate"] = all(abs(row[m] - found["extra"]["evaluate"][m]) < 1e-6
+                                           for m in ("rate_r2", "latent_r2", "co_bps"))
+    return row
 
 
-def run_all(data, args) -> list[dict]:
-    rows = []
-    for key in args.contestants:
-        name, run = CONTESTANTS[key]
-        row = {"key": key, "contestant": name}
-        try:
-            found = run(data, args)
-            row |= score(data, found) | {"details": found["extra"]}
-            if key == "ours":  # `elbo evaluate` measured the same run by the same code
-                row["same_as_elbo_evaluate"] = all(abs(row[m] - found["extra"]["evaluate"][m]) < 1e-6
-                                                   for m in ("rate_r2", "latent_r2", "co_bps"))
-            status = (f"rate R² {row['rate_r2']:.4f}, latent R² {row['latent_r2']:.4f}, co-bps "
-                      f"{cell(row['co_bps'], '.4f')}, {row['seconds']:.1f} s"
-                      + (f"; elbo evaluate agrees: {row['same_as_elbo_evaluate']}" if key == "ours" else ""))
-        except ImportError as error:  # a peer not installed: skipped with the reason
-            row["skipped"] = f"skipped: {error} (pip install elbo[bench])"
-            status = row["skipped"]
-        except Exception as error:  # one contestant's failure must not stop the run
-            status = _common.record_failure(row, error)
-        rows.append(row)
-        print(f"  {name}: {status}", flush=True)
-    return rows
-
-
-def targets(rows: list[dict]) -> dict:
+def targets(rows: list[dict], settings=None) -> dict:
     """The issue's targets, each True, False, or None where a row it needs is missing."""
     by_key = {row["key"]: row for row in rows if "rate_r2" in row}
     ours, gpfa = by_key.get("ours"), by_key.get("gpfa")
@@ -339,107 +309,49 @@ def targets(rows: list[dict]) -> dict:
         for metric in ("rate_r2", "latent_r2"):
             found[f"{metric} within {TOLERANCE} of the oracle's ({which})"] = \
                 None if not (ours and oracle in by_key) else ours[metric] >= by_key[oracle][metric] - TOLERANCE
-    return found
+    return {"targets": found}
 
 
-def print_table(rows: list[dict], met: dict) -> None:
-    print("\n| contestant | rate R² | latent R² | co-bps | wall s |")
-    print("|---|---:|---:|---:|---:|")
-    for row in rows:
+def table(result: dict) -> str:
+    lines = []
+    for row in result["rows"]:
         if "rate_r2" not in row:
-            print(f"| {row['contestant']} | - | - | - | {row.get('error') or row.get('skipped')} |")
+            lines.append([row["contestant"], "-", "-", "-", row.get("error") or row.get("skipped"), "-"])
             continue
-        print(f"| {row['contestant']} | {row['rate_r2']:.3f} | {row['latent_r2']:.3f} | {cell(row['co_bps'], '.3f')} "
-              f"| {row['seconds']:.1f} |")
-    print("\nTargets (issue 16):")
-    for target, value in met.items():
-        print(f"- {target}: {'-' if value is None else ('met' if value else 'NOT met')}")
+        lines.append([row["contestant"], cell(row["rate_r2"], ".3f"), cell(row["latent_r2"], ".3f"),
+                      cell(row["co_bps"], ".3f"), cell(row["seconds"], ".1f"),
+                      cell(row.get("peak_rss_mib"), ".0f")])
+    met = [f"- {target}: {'-' if value is None else ('met' if value else 'NOT met')}"
+           for target, value in result["targets"].items()]
+    return "\n".join([markdown(["contestant", "rate R²", "latent R²", "co-bps", "wall s", "peak RSS MiB"], lines,
+                               [False, True, True, True, True, True]), "", "Targets (issue 16):", *met])
 
 
-def versions() -> dict:
-    found = {"python": platform.python_version(), "elbo": f"{elbo.__version__} at {_common.commit()}",
-             "torch": torch.__version__, "numpy": np.__version__}
-    for package in ("scipy", "scikit-learn", "elephant", "neo", "quantities", "svGPFA", "gcnu-common"):
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = None
-    return found | {"platform": platform.platform(), "cpus": os.cpu_count()}
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="elbo's Poisson GP-VAE against elephant's GPFA, svGPFA, kernel smoothing and the true-readout "
-                    "oracle on the Lorenz benchmark: rate R², latent R², co-bps, wall time. The module docstring says "
-                    "what is measured.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=None,
-                        help=f"our model's epochs, one full-batch step each (default {EPOCHS}; --quick {QUICK_EPOCHS})")
-    parser.add_argument("--k", type=int, default=None,
-                        help="importance samples of evaluate_run's log p(x) (default 1000; --quick 10)")
-    parser.add_argument("--contestants", type=lambda text: [s.strip() for s in text.split(",")],
-                        default=list(CONTESTANTS), help=f"comma-separated subset of {','.join(CONTESTANTS)}")
-    parser.add_argument("--svgpfa-iterations", type=int, default=SVGPFA_ITERATIONS,
-                        help="svGPFA's ECM iterations on the training trials (its own default is 50)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: few epochs and EM / L-BFGS iterations; writes to --out unless --json")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads and BLAS/OpenMP threads")
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "spikes",
-                        help="our model's run directory (replaced)")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="where to write the rows (default benchmarks/results/spikes.json; --quick: "
-                             "OUT/spikes-quick.json)")
-    args = parser.parse_args(argv)
-    unknown = [key for key in args.contestants if key not in CONTESTANTS]
-    if unknown:
-        parser.error(f"unknown contestants {unknown} (known: {', '.join(CONTESTANTS)})")
-    args.epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS)
-    args.k = args.k or (10 if args.quick else 1000)
-    args.em_iterations = 5 if args.quick else 500  # GPFA's default
-    args.svgpfa_iterations = 2 if args.quick else args.svgpfa_iterations  # svGPFA's ECM, training
-    args.svgpfa_infer_iterations = 1 if args.quick else SVGPFA_INFER_ITERATIONS  # test trials, model fixed
-    args.oracle_iterations = 20 if args.quick else 500  # baselines.oracle's default
-    args.json = args.json or (args.out.parent / "spikes-quick.json" if args.quick else
-                              REPO / "benchmarks" / "results" / "spikes.json")
-    return args
-
-
-def settings_of(args, data) -> dict:
-    return {"data": {"name": "lorenz", "seed": SEED, "train": len(data.train), "val": len(data.val),
-                     "test": len(data.test), "bins": data.num_bins, "bin_size": data.bin_size,
-                     "neurons": data.num_neurons, "held_in": data.held_in},
-            "contestants": args.contestants, "quick": args.quick, "epochs": args.epochs, "batch_size": BATCH_SIZE,
-            "lr": LR, "seed": SEED, "k": args.k, "gpfa_em_max_iters": args.em_iterations,
-            "svgpfa_em_max_iter": args.svgpfa_iterations, "svgpfa_infer_em_max_iter": args.svgpfa_infer_iterations,
-            "svgpfa_inducing_points": SVGPFA_INDUCING, "svgpfa_quadrature_points": SVGPFA_QUADRATURE,
-            "oracle_max_iter": args.oracle_iterations, "smoothing_widths_s": WIDTHS, "oracle_timescales_s": TIMESCALES,
-            "threads": args.threads, "out": str(args.out)}
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(args.threads)
-    threadpool_limits(args.threads)
-    start, load_start = time.perf_counter(), os.getloadavg()
-    print(f"load average at start (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_start)}")
-    print(", ".join(f"{name} {version}" for name, version in versions().items()))
-    data = load_lorenz()
-    print(f"lorenz: {len(data.train)} training, {len(data.val)} validation, {len(data.test)} test trials of "
-          f"{data.num_bins} bins, {data.num_neurons} neurons ({data.held_in} held in); ours: {args.epochs} epochs of "
-          f"batch {BATCH_SIZE}, lr {LR}; {args.threads} thread(s){'; QUICK smoke run' if args.quick else ''}\n",
-          flush=True)
-    rows = run_all(data, args)
-    met = targets(rows)
-    print_table(rows, met)
-    total, load_end = time.perf_counter() - start, os.getloadavg()
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, {"settings": settings_of(args, data), "versions": versions(),
-                           "load_average_start": load_start, "load_average_end": load_end, "total_seconds": total,
-                           "targets": met, "rows": rows})
-    print(f"\nrows: {args.json}")
-    print(f"load average at end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_end)}; total {total / 60:.1f} min")
+BENCHMARK = Benchmark(
+    name="spikes", description=__doc__.split("\n\n")[0], case="data", load=load,
+    settings={"epochs": Setting(EPOCHS, "our model's epochs, one full-batch step each", quick=QUICK_EPOCHS),
+              "num_samples": Setting(1000, "importance samples of evaluate_run's log p(x)", quick=10),
+              "gpfa_iterations": Setting(500, "GPFA's EM iterations (its default)", quick=5),
+              "svgpfa_iterations": Setting(SVGPFA_ITERATIONS, "svGPFA's ECM iterations on the training trials "
+                                                              "(its own default is 50)", quick=2),
+              "svgpfa_infer_iterations": Setting(SVGPFA_INFER_ITERATIONS, "svGPFA's ECM iterations on the test "
+                                                                          "trials, the model fixed", quick=1),
+              "oracle_iterations": Setting(500, "the oracle's iterations (baselines.oracle's default)", quick=20),
+              "out": Setting(REPO / "runs" / "bench" / "spikes", "our model's run directory (replaced)"),
+              "batch_size": BATCH_SIZE, "lr": LR, "schedule": SCHEDULE, "seed": SEED,
+              "svgpfa_inducing_points": SVGPFA_INDUCING, "svgpfa_quadrature_points": SVGPFA_QUADRATURE,
+              "smoothing_widths_s": WIDTHS, "oracle_timescales_s": TIMESCALES},
+    contestants=[
+        Contestant("elbo Poisson GP-VAE", run_ours, key="ours"),
+        Contestant("elephant GPFA (x_dim=3)", run_gpfa, ("elephant", "neo", "quantities"), key="gpfa"),
+        Contestant("svGPFA (3 latents)", run_svgpfa, ("svGPFA",), key="svgpfa"),
+        Contestant("kernel smoothing (co-bps: NLB's GLM)", run_smoothing, key="smoothing"),
+        Contestant("oracle, all neurons", lambda data, s: run_oracle(data, s, held_in_only=False), key="oracle"),
+        Contestant("oracle, held-in neurons", lambda data, s: run_oracle(data, s, held_in_only=True),
+                   key="oracle_held_in"),
+        Contestant("true rates", run_truth, key="truth")],
+    score=score, summarize=targets, table=table, packages=("scipy", "scikit-learn"))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

@@ -8,18 +8,21 @@ epochs (1 by default, untimed) into ``--out``, or reuses the run already there. 
 ``elbo surgery RUN`` (``elbo.surgery.surgery_run``: loading and checking the data, encoding, every term) and of
 the surgery itself, with the machine's load average, since other jobs sharing the cores slow it down.
 
-    python benchmarks/surgery_mnist.py --data-dir ../shared/data
-    python benchmarks/surgery_mnist.py --run runs/iwae50 --k 2 --threads 2
+    python benchmarks/surgery_mnist.py --threads 2                 # and --threads 1
+    python benchmarks/surgery_mnist.py --run runs/iwae50 --num-samples 2 --threads 2
+    python benchmarks/surgery_mnist.py --quick                     # 2000 images, 500 marginal draws
+
+On the benchmark harness (``_harness.py``): one contestant, with the harness's options, JSON and peak RSS.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import sys
 import time
 from pathlib import Path
 
 import torch
+from _harness import DATA_DIR, REPO, Benchmark, Contestant, Setting, main, markdown  # beside this script
 
 from elbo import surgery, train
 from elbo.configs import SurgeryConfig
@@ -28,49 +31,59 @@ from elbo.models.images.config import PRESETS
 TARGET_SECONDS = 300
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data-dir", default="../shared/data", help="holds mnist/*-idx3-ubyte(.gz)")
-    parser.add_argument("--run", help="an MNIST run directory to take apart [default: train the preset into --out]")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs of the preset trained when there is no --run")
-    parser.add_argument("--out", default="runs/bench/surgery-burda1", help="where the preset is trained")
-    parser.add_argument("--k", type=int, default=1, help="draws of z per training image")
-    parser.add_argument("--dimension-samples", type=int, default=SurgeryConfig.dimension_samples,
-                        help="draws for the total correlation and the dimension-wise KL")
-    parser.add_argument("--block-size", "--chunk-size", type=int, default=surgery.BLOCK_SIZE,
-                        help="block size of the mixtures")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch [default: torch's choice]")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
+def trained(case, args) -> Path:
+    """``--run``, or the preset trained for ``--epochs`` into ``--out`` (untimed), or the run already there."""
     path = Path(args.run or args.out)
-    if args.run is None and not (path / "checkpoint.pt").is_file():
-        config = train.TrainConfig(data="mnist", data_dir=args.data_dir, val_size=0, objective="elbo",
+    if not args.run and not (path / "checkpoint.pt").is_file():
+        config = train.TrainConfig(data="mnist", data_dir=str(args.data_dir), val_size=0, objective="elbo",
                                    model=PRESETS["burda1"], epochs=args.epochs, batch_size=100, seed=args.seed)
-        print(f"training the 1-layer preset for {args.epochs} epoch(s) into {path} (not timed)", flush=True)
+        print(f"training the 1-layer preset for {args.epochs} epoch(s) into {path} (not timed)", file=sys.stderr,
+              flush=True)
         train.train(config, path, progress=False)
+    return path
 
-    load_before = os.getloadavg()[0]
+
+def run(path: Path, args) -> dict:
+    """``elbo surgery RUN``, timed whole (loading and checking the data, encoding, every term)."""
     started = time.perf_counter()
-    result = surgery.surgery_run(path, data_dir=args.data_dir, num_samples=args.k,
-                                 dimension_samples=args.dimension_samples, block_size=args.block_size, seed=args.seed)
-    seconds = time.perf_counter() - started
-    load_after = os.getloadavg()[0]
+    result = surgery.surgery_run(path, data_dir=str(args.data_dir), num_samples=args.num_samples,
+                                 max_points=args.images, dimension_samples=args.dimension_samples,
+                                 block_size=args.block_size, seed=args.seed)
+    return {**result, "command_seconds": time.perf_counter() - started, "torch_threads": torch.get_num_threads(),
+            "run": str(path)}
 
-    print("| images N | D | draws K | marginal draws | threads | surgery s | `elbo surgery` s | target s | load avg "
-          "(before, after) |\n|---|---|---|---|---|---|---|---|---|")
-    print(f"| {result['num_points']} | {result['latent_dim']} | {result['num_samples']} | "
-          f"{result['dimension_samples']} | {torch.get_num_threads()} | {result['seconds']:.0f} | {seconds:.0f} | "
-          f"{TARGET_SECONDS} | {load_before:.1f}, {load_after:.1f} |")
-    print()
-    print(f"{path} (epoch {result['epoch']}), nats per image; standard errors {result['standard_errors']}:")
-    for name, label in surgery.SURGERY_LABELS.items():
-        print(f"  {label:<30} {result[name]['mean']:>9.3f} ± {result[name]['stderr']:.3f}")
-    print(f"  log N = {result['log_num_points']:.3f}; {os.cpu_count()} CPU(s) on this machine")
+
+def table(result: dict) -> str:
+    lines, terms = [], []
+    for row in result["rows"]:
+        if "error" in row or "skipped" in row:
+            lines.append([row.get("error") or row["skipped"]] + ["-"] * 7)
+            continue
+        lines.append([str(row["num_points"]), str(row["latent_dim"]), str(row["num_samples"]),
+                      str(row["dimension_samples"]), str(row["torch_threads"]), f"{row['seconds']:.0f}",
+                      f"{row['command_seconds']:.0f}", str(TARGET_SECONDS)])
+        terms += [f"{row['run']} (epoch {row['epoch']}), nats per image; standard errors {row['standard_errors']}:", ""]
+        terms += [f"- {label}: {row[name]['mean']:.3f} ± {row[name]['stderr']:.3f}"
+                  for name, label in surgery.SURGERY_LABELS.items()]
+        terms += [f"- log N = {row['log_num_points']:.3f}"]
+    return "\n".join([markdown(["images N", "D", "draws K", "marginal draws", "threads", "surgery s",
+                                "`elbo surgery` s", "target s"], lines, [True] * 8), "", *terms])
+
+
+BENCHMARK = Benchmark(
+    name="surgery_mnist", description=__doc__.split("\n\n")[0], load=trained, table=table,
+    settings={"data_dir": Setting(DATA_DIR, "the shared data directory (mnist/*-idx3-ubyte(.gz))"),
+              "run": Setting("", "an MNIST run directory to take apart (default: train the preset into --out)"),
+              "epochs": Setting(1, "epochs of the preset trained when there is no --run"),
+              "out": Setting(REPO / "runs" / "bench" / "surgery-burda1", "where the preset is trained"),
+              "images": Setting(60000, "the first N training images", quick=2000),
+              "num_samples": Setting(1, "draws of z per training image"),
+              "dimension_samples": Setting(SurgeryConfig.dimension_samples, "draws for the total correlation and the "
+                                                                            "dimension-wise KL", quick=500),
+              "block_size": Setting(surgery.BLOCK_SIZE, "block size of the mixtures"),
+              "seed": Setting(0, "seed of the training and of the surgery")},
+    contestants=[Contestant("elbo surgery", run, key="surgery")])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

@@ -22,7 +22,7 @@ minibatches of 128, 10 passes, at most 100 local iterations to a mean change of 
   gamma_threshold=1e-3)``;
 - ``gibbs``: the ``lda`` package's collapsed Gibbs sampler, 500 sweeps, α = η = 1/K (the MCMC reference).
 
-The peers get the training documents in one fixed random order (``_common.shuffled_training``): the file is not in
+The peers get the training documents in one fixed random order (``_harness.shuffled_training``): the file is not in
 a random order, and in its order scikit-learn's online perplexity was twice ours (ours reshuffles every pass).
 
 With ``--two-cores``, both sides also once on the machine's 2 cores: ``elbo-2-threads`` (torch's 2 intra-op
@@ -52,39 +52,25 @@ Prints the tables and writes ``--json`` (default ``benchmarks/results/svi_lda.js
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
-import _common  # benchmarks/_common.py, beside this script
-from _common import cell
+import _harness  # beside this script
+from _harness import DATA_DIR, REPO, Benchmark, Contestant, Setting, cell, main, markdown
 
-REPO = Path(__file__).resolve().parent.parent
-DATA_DIR = (REPO / ".." / "shared" / "data").resolve()
 TOPICS, BATCH, PASSES, TAU0, KAPPA, LOCAL_ITERATIONS, TOLERANCE = 50, 128, 10, 10.0, 0.7, 100, 1e-3
 SCALE = {"vocab_size": 5000, "num_topics": 100, "words_per_document": 100, "alpha": 0.1, "eta": 0.01,
          "batch": 1024, "test": 10_000}
-CONTESTANTS = ("elbo", "sklearn-online", "elbo-tensor", "gensim", "sklearn-batch", "gibbs")
-TWO_CORES = ("elbo-2-threads", "sklearn-online-2-jobs")  # --two-cores: on a machine with nothing else running
-SCALE_CONTESTANTS = ("elbo-1", "elbo-2", "sklearn-partial-fit")
-
-
-def _peak_rss_mib() -> float:
-    """The peak resident memory of this process and of its children, the larger, in MiB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
+PARTS = ("20news", "scale")
 
 
 # --- part 20news: one contestant, in a worker process ----------------------------------------------------------------
 
-def _ours_20news(args, data) -> dict:
+def _ours_20news(name: str, data, args) -> dict:
     from elbo.configs import TrainConfig
     from elbo.evaluate import evaluate_run
     from elbo.models.topics.config import TopicConfig
@@ -95,18 +81,18 @@ def _ours_20news(args, data) -> dict:
                          model=TopicConfig(model="lda", num_topics=TOPICS, tau0=TAU0, kappa=KAPPA,
                                            local_iterations=LOCAL_ITERATIONS, local_tolerance=TOLERANCE),
                          batch_size=BATCH, epochs=args.passes, seed=0)
-    out = Path(args.out) / f"20news-{args.worker}"
+    out = Path(args.out) / f"20news-{name}"
     start = time.perf_counter()
     train(config, out, progress=False, force=True)
     fit = time.perf_counter() - start
     model = load_run(out).model
-    result = evaluate_run(out, data_dir=str(args.data_dir), num_samples=args.k, iwae_samples=())
+    result = evaluate_run(out, data_dir=str(args.data_dir), num_samples=args.num_samples, iwae_samples=())
     extra = {"iwae_perplexity_corpus": result["metrics"]["perplexity_corpus_iwae"],
              "elbo_perplexity_corpus": result["metrics"]["perplexity_corpus_elbo"]}
     return {"fit_s": fit, "lam": model.lam.detach().double(), "topics": model.topics().double(), **extra}
 
 
-def _sklearn_20news(args, data, method: str, jobs: int = 1) -> dict:
+def _sklearn_20news(method: str, data, args, jobs: int = 1) -> dict:
     import scipy.sparse
     from sklearn.decomposition import LatentDirichletAllocation
 
@@ -123,15 +109,14 @@ def _sklearn_20news(args, data, method: str, jobs: int = 1) -> dict:
     return {"fit_s": fit, "lam": lam, "topics": lam / lam.sum(1, keepdim=True), "own": model.perplexity(test_x)}
 
 
-def _gensim_20news(args, data) -> dict:
+def _gensim_20news(data, args) -> dict:
     import logging
 
     import torch
     from gensim.models import LdaModel
 
     logging.getLogger("gensim").setLevel(logging.WARNING)
-    bags = [[(int(i), float(row[i])) for i in row.nonzero().flatten()] for row in data.train]
-    test = [[(int(i), float(row[i])) for i in row.nonzero().flatten()] for row in data.test]
+    bags, test = _harness.bag_of_words(data.train, float), _harness.bag_of_words(data.test, float)
     start = time.perf_counter()
     model = LdaModel(bags, num_topics=TOPICS, id2word=dict(enumerate(data.vocabulary)), passes=args.passes,
                      chunksize=BATCH, alpha=1.0 / TOPICS, eta=1.0 / TOPICS, offset=TAU0, decay=KAPPA,
@@ -142,7 +127,7 @@ def _gensim_20news(args, data) -> dict:
             "own": math.exp(-model.log_perplexity(test))}
 
 
-def _gibbs_20news(args, data) -> dict:
+def _gibbs_20news(data, args) -> dict:
     import logging
 
     import lda
@@ -160,33 +145,22 @@ def _gibbs_20news(args, data) -> dict:
             "passes": args.gibbs_iterations}
 
 
-def worker_20news(args) -> dict:
-    import torch
-
+def score_20news(data, row: dict, args) -> dict:
+    """A 20news contestant's row: from its topics' ``λ`` the perplexity by scikit-learn's formula (our code),
+    NPMI, diversity, and documents per second."""
     from elbo.models.topics import lda
-    from elbo.models.topics.datasets import load_20news
     from elbo.models.topics.evaluation import coherence_table
     from elbo.models.topics.metrics import diversity, top_words
 
-    torch.set_num_threads(2 if args.worker == "elbo-2-threads" else args.threads)
-    data = _common.shuffled_training(load_20news(data_dir=args.data_dir))
-    fits = {"elbo": lambda: _ours_20news(args, data), "sklearn-online": lambda: _sklearn_20news(args, data, "online"),
-            "elbo-tensor": lambda: _ours_20news(args, data), "elbo-2-threads": lambda: _ours_20news(args, data),
-            "sklearn-online-2-jobs": lambda: _sklearn_20news(args, data, "online", jobs=2),
-            "sklearn-batch": lambda: _sklearn_20news(args, data, "batch"), "gensim": lambda: _gensim_20news(args, data),
-            "gibbs": lambda: _gibbs_20news(args, data)}
-    row = fits[args.worker]()
     lam, weights = row.pop("lam"), row.pop("topics")
     table = coherence_table(weights, data)
-    row.update(perplexity=lda.perplexity(data.test.double(), lam, 1.0 / TOPICS, 1.0 / TOPICS,
-                                         max_iter=LOCAL_ITERATIONS, tol=TOLERANCE),
-               npmi=sum(t["npmi"] for t in table) / len(table), npmi_lau=sum(t["npmi_lau"] for t in table) / len(table),
-               diversity=diversity(top_words(weights, 25)), peak_rss_mib=_peak_rss_mib(),
-               documents_per_s=row.get("passes", args.passes) * len(data.train) / row["fit_s"])
-    return row
+    return row | {"perplexity": lda.perplexity(data.test.double(), lam, 1.0 / TOPICS, 1.0 / TOPICS,
+                                               max_iter=LOCAL_ITERATIONS, tol=TOLERANCE),
+                  "npmi": sum(t["npmi"] for t in table) / len(table),
+                  "npmi_lau": sum(t["npmi_lau"] for t in table) / len(table),
+                  "diversity": diversity(top_words(weights, 25)),
+                  "documents_per_s": row.get("passes", args.passes) * len(data.train) / row["fit_s"]}
 
-
-# --- part scale ----------------------------------------------------------------------------------------------------
 
 def _scale_corpus(args) -> Path:
     """The synthetic corpus's directory, written once (train.feat, test.feat, vocabulary.txt, truth.pt)."""
@@ -209,28 +183,24 @@ def _scale_corpus(args) -> Path:
     (directory / "all.feat").unlink()
     write_vocabulary(directory / "vocabulary.txt", SCALE["vocab_size"])
     torch.save({"topics": truth}, directory / "truth.pt")
-    print(f"  wrote {args.documents} documents to {directory} in {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"  wrote {args.documents} documents to {directory} in {time.perf_counter() - start:.0f} s", file=sys.stderr,
+          flush=True)
     return directory
 
 
-def worker_scale(args) -> dict:
+def score_scale(directory: Path, row: dict, args) -> dict:
+    """A scale contestant's row: documents per second and the recovery of the true topics."""
     import torch
 
     from elbo.models.topics.synthetic import match_topics
 
-    torch.set_num_threads(args.threads)
-    directory = Path(args.scale_dir) / f"lda-{args.documents}"
     truth = torch.load(directory / "truth.pt", weights_only=True)["topics"]
-    if args.worker.startswith("elbo"):
-        topics, fit = _ours_scale(args, directory, int(args.worker.split("-")[1]))
-    else:
-        topics, fit = _sklearn_scale(args, directory)
-    match = match_topics(topics, truth)
-    return {"fit_s": fit, "documents_per_s": args.documents / fit, "hellinger": match.distance,
-            "hellinger_max": float(match.distances.max()), "peak_rss_mib": _peak_rss_mib()}
+    match = match_topics(row.pop("topics"), truth)
+    return row | {"documents_per_s": args.documents / row["fit_s"], "hellinger": match.distance,
+                  "hellinger_max": float(match.distances.max())}
 
 
-def _ours_scale(args, directory: Path, processes: int):
+def _ours_scale(processes: int, directory: Path, args) -> dict:
     from elbo.configs import TrainConfig
     from elbo.models.topics.config import TextOptions, TopicConfig
     from elbo.runs import load_run
@@ -242,10 +212,10 @@ def _ours_scale(args, directory: Path, processes: int):
     out = Path(args.out) / f"scale-elbo-{processes}"
     start = time.perf_counter()
     train(config, out, nproc=processes, progress=False, force=True)
-    return load_run(out).model.topics().double(), time.perf_counter() - start
+    return {"topics": load_run(out).model.topics().double(), "fit_s": time.perf_counter() - start}
 
 
-def _sklearn_scale(args, directory: Path):
+def _sklearn_scale(directory: Path, args) -> dict:
     import numpy as np
     import scipy.sparse
     import torch
@@ -262,26 +232,12 @@ def _sklearn_scale(args, directory: Path):
                                                    batch.offsets.numpy()), shape=(len(batch), batch.vocab_size)))
     fit = time.perf_counter() - start
     lam = torch.as_tensor(np.asarray(model.components_), dtype=torch.float64)
-    return lam / lam.sum(1, keepdim=True), fit
+    return {"topics": lam / lam.sum(1, keepdim=True), "fit_s": fit}
 
 
-# --- the driver ------------------------------------------------------------------------------------------------------
+# --- the benchmark ---------------------------------------------------------------------------------------------
 
-def run_worker(args, part: str, key: str) -> dict:
-    """``key`` of ``part`` in a fresh process; its row (or the error it printed)."""
-    command = [sys.executable, __file__, "--worker", key, "--part", part] + [
-        f"--{name.replace('_', '-')}={value}" for name, value in vars(args).items()
-        if name in ("data_dir", "out", "threads", "passes", "k", "gibbs_iterations", "documents", "scale_dir")]
-    environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-                   "OPENBLAS_NUM_THREADS": str(args.threads), **({"ELBO_NATIVE": "0"} if key == "elbo-tensor" else {})}
-    done = subprocess.run(command, capture_output=True, text=True, env=environment)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
-        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
-    return json.loads(lines[-1])
-
-
-TABLES = {  # the columns of each part's table: header, the row's key, the cell's format
+COLUMNS = {  # the columns of each part's table: header, the row's key, the cell's format
     "20news": [("fit s", "fit_s", ".1f"), ("docs/s", "documents_per_s", ".0f"), ("× scikit-learn's", "speedup", ".2f"),
                ("perplexity (sklearn's formula, our code)", "perplexity", ".1f"), ("its own", "own", ".1f"),
                ("IWAE-K perplexity", "iwae_perplexity_corpus", ".1f"), ("NPMI", "npmi", ".3f"),
@@ -291,92 +247,114 @@ TABLES = {  # the columns of each part's table: header, the row's key, the cell'
               ("matched Hellinger, mean", "hellinger", ".4f"), ("worst", "hellinger_max", ".4f"),
               ("peak RSS MiB", "peak_rss_mib", ".0f")],
 }
+REFERENCE = {"20news": "sklearn-online", "scale": "sklearn-partial-fit"}  # the speed-ups' denominators
 
 
-def _speedups(rows: dict, reference: str) -> None:
-    """Each row's documents per second over the reference's (scikit-learn's online LDA), as ``speedup``; not for
-    the Gibbs sampler, whose passes (``row["passes"]``, sweeps) are not the variational methods'."""
-    base = rows.get(reference, {}).get("documents_per_s")
-    for row in rows.values():
-        if base and row.get("documents_per_s") and "passes" not in row:
-            row["speedup"] = row["documents_per_s"] / base
+def cases(args) -> list[str]:
+    return list(PARTS) if args.part == "all" else [args.part]
 
 
-def print_table(title: str, columns, rows: dict) -> None:
-    print(f"\n| {title} | " + " | ".join(header for header, _, _ in columns) + " |")
-    print("|---|" + "---:|" * len(columns))
-    for key, row in rows.items():
-        cells = [f"error: {row['error']}"] if "error" in row else [cell(row.get(name), spec)
-                                                                  for _, name, spec in columns]
-        print(f"| {key} | " + " | ".join(cells) + " |")
+def load(part: str, args):
+    if part == "scale":
+        return SimpleNamespace(part=part, directory=_scale_corpus(args))
+    from elbo.models.topics.datasets import load_20news
+
+    return SimpleNamespace(part=part, data=_harness.shuffled_training(load_20news(data_dir=args.data_dir)))
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
-    parser.add_argument("--part", choices=("all", "20news", "scale"), default="all")
-    parser.add_argument("--documents", type=int, default=None, help="documents of the scale part [1000000]")
-    parser.add_argument("--scale-dir", type=Path, default=Path("/tmp/elbo-bench"),
-                        help="where the synthetic corpus is written once and kept")
-    parser.add_argument("--passes", type=int, default=PASSES)
-    parser.add_argument("--k", type=int, default=1000, help="K of our IWAE-K perplexity")
-    parser.add_argument("--gibbs-iterations", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--two-cores", action="store_true",
-                        help="also ours on 2 threads and scikit-learn's on 2 jobs (meaningless on a busy machine)")
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "svi_lda")
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 passes, 20,000 documents, K = 20")
-    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.passes, args.k, args.gibbs_iterations = 2, 20, 20
-        args.documents = args.documents or 20_000
-    args.documents = args.documents or 1_000_000
-    args.json = args.json or (args.out / "svi_lda-quick.json" if args.quick else
-                              REPO / "benchmarks" / "results" / "svi_lda.json")
-    return args
+def score(case, found: dict, args) -> dict:
+    return score_scale(case.directory, found, args) if case.part == "scale" else score_20news(case.data, found, args)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.worker:
-        row = (worker_scale if args.part == "scale" else worker_20news)(args)
-        print(json.dumps(row))
-        return 0
-    load_start, started = os.getloadavg(), time.perf_counter()
-    print(f"load average at start (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_start)}; elbo at "
-          f"{_common.commit()}; {args.threads} thread(s) a process", flush=True)
-    rows, scale = {}, {}
-    if args.part in ("all", "20news"):
-        for key in CONTESTANTS + (TWO_CORES if args.two_cores else ()):
-            rows[key] = run_worker(args, "20news", key)
-            print(f"  20news {key}: {rows[key]}", flush=True)
-    if args.part in ("all", "scale"):
-        _scale_corpus(args)
-        for key in SCALE_CONTESTANTS:
-            scale[key] = run_worker(args, "scale", key)
-            print(f"  scale {key}: {scale[key]}", flush=True)
-    _speedups(rows, "sklearn-online")
-    _speedups(scale, "sklearn-partial-fit")
-    if rows:
-        print_table(f"20news, K = {TOPICS} (IWAE K = {args.k})", TABLES["20news"], rows)
-    if scale:
-        print_table(f"{args.documents} streamed documents, K = {SCALE['num_topics']}", TABLES["scale"], scale)
-    load_end = os.getloadavg()
-    print(f"\nload average at end: {', '.join(f'{x:.2f}' for x in load_end)}; "
-          f"total {(time.perf_counter() - started) / 60:.1f} min")
-    args.out.mkdir(parents=True, exist_ok=True)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"topics": TOPICS, "batch": BATCH, "passes": args.passes, "tau0": TAU0, "kappa": KAPPA,
-                "local_iterations": LOCAL_ITERATIONS, "tolerance": TOLERANCE, "k": args.k, "scale": SCALE,
-                "documents": args.documents, "threads": args.threads, "gibbs_iterations": args.gibbs_iterations}
-    args.json.write_text(json.dumps({"settings": settings, "commit": _common.commit(), "load_average_start": load_start,
-                                     "load_average_end": load_end, "rows": rows, "scale": scale}, indent=2) + "\n")
-    print(f"written to {args.json}")
-    return 0
+def rows(result: dict) -> list[dict]:
+    """The rows, each with its part; older results kept them as two dictionaries by contestant."""
+    if isinstance(result["rows"], list):
+        return result["rows"]
+    return [{"part": part, "key": key, "contestant": key, **row} for part, found in
+            (("20news", result["rows"]), ("scale", result.get("scale", {}))) for key, row in found.items()]
+
+
+def table(result: dict) -> str:
+    """Each part's table, with each row's documents per second over scikit-learn's online LDA's (not for the
+    Gibbs sampler, whose passes are sweeps, not the variational methods' passes)."""
+    settings, found, out = result["settings"], rows(result), []
+    titles = {"20news": f"20news, K = {settings['topics']} (IWAE K = {settings.get('num_samples', settings.get('k'))})",
+              "scale": f"{settings['documents']} streamed documents, K = {settings['scale']['num_topics']}"}
+    for part in PARTS:
+        part_rows = [row for row in found if row["part"] == part]
+        if not part_rows:
+            continue
+        base = next((row.get("documents_per_s") for row in part_rows if row["key"] == REFERENCE[part]), None)
+        lines = []
+        for row in part_rows:
+            speedup = row["documents_per_s"] / base if base and row.get("documents_per_s") and "passes" not in row \
+                else None
+            problem = row.get("error") or row.get("skipped")
+            lines.append([row["key"]] + ([problem] if problem else [
+                cell(speedup if name == "speedup" else row.get(name), spec) for _, name, spec in COLUMNS[part]]))
+        out += [markdown([titles[part], *(header for header, _, _ in COLUMNS[part])], lines,
+                         [False] + [True] * len(COLUMNS[part])), ""]
+    measured = result.get("scale_measured")
+    if measured:
+        out.append(f"Scale rows: {measured['note']} (commit {measured['commit']}, load average "
+                   f"{', '.join(f'{x:.2f}' for x in measured['load_average_start'])} at the start).")
+    return "\n".join(out)
+
+
+def tensor_step(data, args) -> dict:
+    os.environ["ELBO_NATIVE"] = "0"  # read at the local step's first use, in this contestant's own process
+    return _ours_20news("elbo-tensor", data, args)
+
+
+def two_threads(data, args) -> dict:
+    import torch
+
+    torch.set_num_threads(2)
+    return _ours_20news("elbo-2-threads", data, args)
+
+
+def on_20news(name: str, run, packages=(), **more) -> Contestant:
+    return Contestant(name, lambda case, args: run(case.data, args), packages, cases=("20news",), isolated=True,
+                      **more)
+
+
+def on_scale(name: str, run) -> Contestant:
+    return Contestant(name, lambda case, args: run(case.directory, args), cases=("scale",), isolated=True)
+
+
+def two_cores(args) -> bool:
+    return args.two_cores
+
+
+BENCHMARK = Benchmark(
+    name="svi_lda", description=__doc__.split("\n\n")[0], case="part", cases=cases, load=load, score=score,
+    settings={"part": Setting("all", "which part", choices=("all", *PARTS)),
+              "data_dir": Setting(DATA_DIR, "the shared data directory"),
+              "documents": Setting(1_000_000, "documents of the scale part", quick=20_000),
+              "scale_dir": Setting(Path("/tmp/elbo-bench"), "where the synthetic corpus is written once and kept"),
+              "passes": Setting(PASSES, "passes over 20news", quick=2),
+              "num_samples": Setting(1000, "importance samples K of our IWAE-K perplexity", quick=20),
+              "gibbs_iterations": Setting(500, "Gibbs sweeps", quick=20),
+              "two_cores": Setting(False, "also ours on 2 threads and scikit-learn's on 2 jobs (meaningless on a "
+                                          "busy machine)"),
+              "out": Setting(REPO / "runs" / "bench" / "svi_lda", "where our run directories go (replaced)"),
+              "topics": TOPICS, "batch": BATCH, "tau0": TAU0, "kappa": KAPPA, "local_iterations": LOCAL_ITERATIONS,
+              "tolerance": TOLERANCE, "scale": SCALE},
+    contestants=[
+        on_20news("elbo", lambda data, args: _ours_20news("elbo", data, args)),
+        on_20news("sklearn-online", lambda data, args: _sklearn_20news("online", data, args), ("scikit-learn",)),
+        on_20news("elbo-tensor", tensor_step),
+        on_20news("gensim", _gensim_20news, ("gensim",)),
+        on_20news("sklearn-batch", lambda data, args: _sklearn_20news("batch", data, args), ("scikit-learn",)),
+        on_20news("gibbs", _gibbs_20news, ("lda",)),
+        on_20news("elbo-2-threads", two_threads, when=two_cores),
+        on_20news("sklearn-online-2-jobs", lambda data, args: _sklearn_20news("online", data, args, jobs=2),
+                  ("scikit-learn",), when=two_cores),
+        on_scale("elbo-1", lambda directory, args: _ours_scale(1, directory, args)),
+        on_scale("elbo-2", lambda directory, args: _ours_scale(2, directory, args)),
+        on_scale("sklearn-partial-fit", _sklearn_scale)],
+    rows=rows, table=table, packages=("scipy", "scikit-learn"))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(BENCHMARK))

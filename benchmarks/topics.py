@@ -3,14 +3,15 @@ and a collapsed Gibbs sampler, on the same data, splits and metric code.
 
     python benchmarks/topics.py --data-dir ../shared/data                  # the full run (7 minutes, one thread)
     python benchmarks/topics.py --quick                                    # a smoke run of a minute or two
-    python benchmarks/topics.py --datasets bbc --contestants prodlda,sklearn-batch --k 20
+    python benchmarks/topics.py --datasets bbc --only prodlda,sklearn-batch --num-samples 20
+    python benchmarks/topics.py --render benchmarks/results/topics.json    # the tables of the saved result
 
 Data sets (``elbo.models.topics.datasets``): ``20news``, 20 Newsgroups in ProdLDA's split (11,258 training, 7,487
 test documents, 1,995 words), with 50 topics; ``bbc``, BBC News as OCTIS split it (1,556 / 334 / 335 documents,
 2,949 words, five classes), with 20 topics. Every contestant fits on the training split's counts and is measured
 on the test split; the validation split is unused.
 
-The peers get the training documents in one fixed random order (``_common.shuffled_training``): their online
+The peers get the training documents in one fixed random order (``_harness.shuffled_training``): their online
 passes take minibatches in the order given, and 20news's file is not in a random order. Ours read the data
 themselves and reshuffle every epoch.
 
@@ -62,7 +63,8 @@ Measured per (data set, contestant):
   and this benchmark does not make one up). Only the elbo rows are comparable with each other; the peers' bounds
   differ in what they contain (see the notes the table prints).
 
-Prints one markdown table and writes ``--json``: the settings, the versions, the load average at the start and the
+On the benchmark harness (``_harness.py``: the options every benchmark has). Prints one markdown table and writes
+``--json``: the settings, the versions, the load average at the start and the
 end, every row (with each model's topics) and the notes. A contestant that raises is recorded as an error row; a
 peer whose package is not installed is skipped with the reason.
 """
@@ -70,21 +72,17 @@ peer whose package is not installed is skipped with the reason.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import logging
 import math
-import os
-import platform
+import sys
 import time
-from pathlib import Path
+from types import SimpleNamespace
 
-import _common  # benchmarks/_common.py, beside this script
+import _harness  # beside this script
 import numpy as np
 import torch
-from _common import cell
+from _harness import DATA_DIR, REPO, Benchmark, Column, Contestant, Setting, cell, main, markdown
 
-import elbo
-from elbo._files import write_json
 from elbo.configs import TrainConfig
 from elbo.evaluate import evaluate_run
 from elbo.models.topics import metrics as measures
@@ -93,19 +91,10 @@ from elbo.models.topics.datasets import load_20news, load_bbc
 from elbo.models.topics.evaluation import coherence_table
 from elbo.train import train
 
-REPO = Path(__file__).resolve().parent.parent
-DATA_DIR = (REPO / ".." / "shared" / "data").resolve()
 DATASETS = {"20news": (load_20news, 50), "bbc": (load_bbc, 20)}  # loader, number of topics
 DEFAULT_EPOCHS = {"20news": 100, "bbc": 500}  # bbc: 8 steps an epoch, so 4000 steps against 20news's 5700
 QUICK_EPOCHS = {"20news": 2, "bbc": 10}
-CONTESTANTS = ("prodlda", "prodlda-no-bn", "prodlda-no-dropout", "nvdm", "dirichlet", "sklearn-batch", "sklearn-online",
-               "gensim", "gibbs")
 ABLATIONS = {"prodlda-no-bn": {"batch_norm": False}, "prodlda-no-dropout": {"dropout": 0.0}}  # of ProdLDA's defaults
-NAMES = {"prodlda": "elbo ProdLDA", "prodlda-no-bn": "elbo ProdLDA without batch norm",
-         "prodlda-no-dropout": "elbo ProdLDA without dropout", "nvdm": "elbo NVDM", "dirichlet": "elbo Dirichlet VAE",
-         "sklearn-batch": "sklearn LDA batch", "sklearn-online": "sklearn LDA online", "gensim": "gensim LdaModel",
-         "gibbs": "lda collapsed Gibbs"}
-PACKAGES = {"sklearn-batch": "scikit-learn", "sklearn-online": "scikit-learn", "gensim": "gensim", "gibbs": "lda"}
 # 64: at the paper's 200, ProdLDA's NPMI was 0.17 (see the README); NVDM's bound becomes NaN at 64 (epoch 11), not 200
 BATCH_SIZES, LR, ADAM_BETAS, SEED = {"nvdm": 200}, 0.002, (0.99, 0.999), 0
 BATCH_SIZE = 64  # every other elbo row's
@@ -171,18 +160,17 @@ def accuracy(data, train_features, test_features):
     return measures.classification_accuracy(train_features, data.train_labels, test_features, data.test_labels)
 
 
-def run_ours(model_name: str, dataset: str, data, num_topics: int, args, *, name: str | None = None,
-             **fields) -> dict:
-    config = TrainConfig(data=dataset, data_dir=str(args.data_dir),
-                         model=TopicConfig(model=model_name, num_topics=num_topics, **fields), objective="elbo",
-                         epochs=args.epochs[dataset], batch_size=BATCH_SIZES.get(model_name, BATCH_SIZE), lr=LR,
-                         adam_betas=ADAM_BETAS, seed=SEED)
-    out = args.out / f"{dataset}-{name or model_name}"
+def run_ours(model_name: str, case, settings, *, name: str | None = None, **fields) -> dict:
+    config = TrainConfig(data=case.dataset, data_dir=str(settings.data_dir),
+                         model=TopicConfig(model=model_name, num_topics=case.num_topics, **fields), objective="elbo",
+                         epochs=settings.epochs[case.dataset], batch_size=BATCH_SIZES.get(model_name, BATCH_SIZE),
+                         lr=LR, adam_betas=ADAM_BETAS, seed=SEED)
+    out = settings.out / f"{case.dataset}-{name or model_name}"
     start = time.perf_counter()
     train(config, out, progress=False, force=True)
     fit = time.perf_counter() - start
     start = time.perf_counter()
-    result = evaluate_run(out, data_dir=str(args.data_dir), num_samples=args.k, iwae_samples=())
+    result = evaluate_run(out, data_dir=str(settings.data_dir), num_samples=settings.num_samples, iwae_samples=())
     evaluation = time.perf_counter() - start
     m = result["metrics"]
     perplexity = {bound: {formula: m[f"perplexity_{formula}_{bound}"] for formula in ("corpus", "per_document")}
@@ -195,13 +183,14 @@ def run_ours(model_name: str, dataset: str, data, num_topics: int, args, *, name
             "log_likelihood_of_counts": m["log_likelihood_of_counts"], "topics": result["details"]["topics"]}
 
 
-def run_sklearn(method: str, dataset: str, data, num_topics: int, args) -> dict:
+def run_sklearn(method: str, case, settings) -> dict:
     import scipy.sparse
     from sklearn.decomposition import LatentDirichletAllocation
 
+    data, num_topics = case.data, case.num_topics
     train_x, test_x = (scipy.sparse.csr_matrix(x.numpy()) for x in (data.train, data.test))
-    model = LatentDirichletAllocation(n_components=num_topics, learning_method=method, max_iter=args.sklearn_iter,
-                                      random_state=SEED)
+    model = LatentDirichletAllocation(n_components=num_topics, learning_method=method,
+                                      max_iter=settings.sklearn_iterations, random_state=SEED)
     start = time.perf_counter()
     model.fit(train_x)
     fit = time.perf_counter() - start
@@ -219,20 +208,15 @@ def run_sklearn(method: str, dataset: str, data, num_topics: int, args) -> dict:
                          "learning_offset": model.learning_offset}}
 
 
-def _bag(x: torch.Tensor) -> list[list[tuple[int, int]]]:
-    """Dense counts as gensim's bag-of-words corpus: one ``[(word id, count), ...]`` per document."""
-    counts = x.to(torch.int64).numpy()
-    return [[(int(j), int(row[j])) for j in np.flatnonzero(row)] for row in counts]
-
-
-def run_gensim(dataset: str, data, num_topics: int, args) -> dict:
+def run_gensim(case, settings) -> dict:
     from gensim.models import LdaModel
 
     logging.getLogger("gensim").setLevel(logging.WARNING)
-    corpus, test = _bag(data.train), _bag(data.test)
+    data, num_topics = case.data, case.num_topics
+    corpus, test = _harness.bag_of_words(data.train), _harness.bag_of_words(data.test)
     start = time.perf_counter()
     model = LdaModel(corpus, num_topics=num_topics, id2word=dict(enumerate(data.vocabulary)),
-                     passes=args.gensim_passes, chunksize=128, eval_every=None, random_state=SEED)
+                     passes=settings.gensim_passes, chunksize=128, eval_every=None, random_state=SEED)
     fit = time.perf_counter() - start
     start = time.perf_counter()
     bound = float(model.log_perplexity(test))
@@ -251,13 +235,14 @@ def run_gensim(dataset: str, data, num_topics: int, args) -> dict:
                          "decay": model.decay, "offset": model.offset, "update_every": model.update_every}}
 
 
-def run_gibbs(dataset: str, data, num_topics: int, args) -> dict:
+def run_gibbs(case, settings) -> dict:
     import lda
     import scipy.sparse
 
+    data, num_topics = case.data, case.num_topics
     logging.getLogger("lda").setLevel(logging.WARNING)
     train_x, test_x = (scipy.sparse.csr_matrix(x.to(torch.int64).numpy()) for x in (data.train, data.test))
-    model = lda.LDA(n_topics=num_topics, n_iter=args.gibbs_iterations, random_state=SEED, refresh=10**9)
+    model = lda.LDA(n_topics=num_topics, n_iter=settings.gibbs_iterations, random_state=SEED, refresh=10**9)
     start = time.perf_counter()
     model.fit(train_x)
     fit = time.perf_counter() - start
@@ -269,30 +254,6 @@ def run_gibbs(dataset: str, data, num_topics: int, args) -> dict:
             "perplexity": {"point": point_perplexity(model.nzw_ + model.eta, model.alpha, data)},
             "train_log_likelihood": float(model.loglikelihood()),
             "settings": {"alpha": model.alpha, "eta": model.eta, "n_iter": model.n_iter}}
-
-
-def run_contestant(key: str, dataset: str, data, num_topics: int, args) -> dict:
-    if key in ("prodlda", "nvdm", "dirichlet"):
-        return run_ours(key, dataset, data, num_topics, args)
-    if key in ABLATIONS:
-        return run_ours("prodlda", dataset, data, num_topics, args, name=key, **ABLATIONS[key])
-    if key.startswith("sklearn"):
-        return run_sklearn(key.removeprefix("sklearn-"), dataset, data, num_topics, args)
-    if key == "gensim":
-        return run_gensim(dataset, data, num_topics, args)
-    return run_gibbs(dataset, data, num_topics, args)
-
-
-def missing_package(key: str) -> str | None:
-    """Why a peer cannot run here (its package is not installed), or None."""
-    package = PACKAGES.get(key)
-    if package is None:
-        return None
-    try:
-        importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return f"skipped: {package} is not installed (pip install {package}; it is in the bench extra)"
-    return None
 
 
 # --- reporting -------------------------------------------------------------------------------------------------
@@ -319,42 +280,27 @@ def perplexity_lines(row, k: int) -> list[tuple[str, str, str]]:
     return lines or [("-", "-", "none (no held-out estimator)")]
 
 
-def print_table(rows, k: int):
-    print(f"\n| data | topics | contestant | fit s | eval s | NPMI | NPMI, Lau | NPMI, test | c_npmi, gensim | "
-          f"diversity (top 25) | accuracy | perplexity, corpus | perplexity, per doc | perplexity from (K = {k} for "
-          f"IWAE) |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for row in rows:
-        head = f"| {row['dataset']} | {row['num_topics']} | {row['contestant']} |"
+def table(result: dict) -> str:
+    settings = result["settings"]
+    k = settings.get("num_samples", settings.get("k"))  # older results: "k"
+    lines = []
+    for row in result["rows"]:
+        head = [row["dataset"], str(row["num_topics"]), row["contestant"]]
         if row.get("error") or row.get("skipped"):
-            print(f"{head} - | - | - | - | - | - | - | - | - | - | {row.get('error') or row['skipped']} |")
+            lines.append(head + ["-"] * 10 + [row.get("error") or row["skipped"]])
             continue
         for i, (corpus, per_doc, formula) in enumerate(perplexity_lines(row, k)):
             if i == 0:
-                print(f"{head} {cell(row['fit_s'], '.1f')} | {cell(row['eval_s'], '.1f')} | "
-                      + " | ".join(cell(row.get(key), ".3f") for key in NPMI_COLUMNS) + " | "
-                      f"{cell(row['diversity'], '.3f')} | {cell(row['accuracy'], '.3f')} | {corpus} | {per_doc} | "
-                      f"{formula} |")
+                lines.append(head + [cell(row["fit_s"], ".1f"), cell(row["eval_s"], ".1f")]
+                             + [cell(row.get(key), ".3f") for key in NPMI_COLUMNS]
+                             + [cell(row["diversity"], ".3f"), cell(row["accuracy"], ".3f"), corpus, per_doc, formula])
             else:
-                print(f"| | | | | | | | | | | | {corpus} | {per_doc} | {formula} |")
-    print("\nNotes:")
-    for note in NOTES:
-        print(f"- {note}")
-
-
-def versions() -> dict:
-    commit = _common.commit()
-    found = {"python": platform.python_version(), "elbo": f"{elbo.__version__} at {commit}",
-             "torch": torch.__version__, "numpy": np.__version__}
-    for package in ("scipy", "scikit-learn", "gensim", "lda"):
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = None
-    return found | {"platform": platform.platform(), "cpus": os.cpu_count()}
-
-
-# --- the run ---------------------------------------------------------------------------------------------------
+                lines.append([""] * 11 + [corpus, per_doc, formula])
+    headers = ["data", "topics", "contestant", "fit s", "eval s", "NPMI", "NPMI, Lau", "NPMI, test", "c_npmi, gensim",
+               "diversity (top 25)", "accuracy", "perplexity, corpus", "perplexity, per doc",
+               f"perplexity from (K = {k} for IWAE)"]
+    right = [False, True, False] + [True] * 10 + [False]
+    return "\n".join([markdown(headers, lines, right), "", "Notes:", *(f"- {note}" for note in result["notes"])])
 
 
 def _epochs(text: str) -> dict:
@@ -370,113 +316,55 @@ def _epochs(text: str) -> dict:
     return epochs
 
 
-def _subset(text: str, known, what: str) -> list[str]:
-    chosen = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in known]
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"unknown {what} {unknown} (known: {', '.join(known)})")
-    return chosen
+def cases(settings) -> list[str]:
+    unknown = [name for name in settings.datasets if name not in DATASETS]
+    if unknown or not settings.datasets:
+        raise ValueError(f"unknown data sets {unknown} (known: {', '.join(DATASETS)})")
+    return settings.datasets
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="elbo's ProdLDA and NVDM against scikit-learn's LDA (batch, online), gensim's LdaModel and a "
-                    "collapsed Gibbs sampler (lda) on 20news (50 topics) and bbc (20 topics): fit time, NPMI, "
-                    "diversity, BBC accuracy, perplexity by each row's own formula. The module docstring says what "
-                    "is measured.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the shared data directory")
-    parser.add_argument("--epochs", type=_epochs, default=None,
-                        help="our models' epochs: one number for every data set, or 20news=N,bbc=M "
-                             f"(default {DEFAULT_EPOCHS}; --quick: {QUICK_EPOCHS})")
-    parser.add_argument("--k", type=int, default=None, help="importance samples K of the IWAE-K perplexity "
-                                                            "(default 1000, as elbo evaluate's; --quick: 10)")
-    parser.add_argument("--contestants", type=lambda s: _subset(s, CONTESTANTS, "contestants"),
-                        default=list(CONTESTANTS), help=f"comma-separated subset of {','.join(CONTESTANTS)}")
-    parser.add_argument("--datasets", type=lambda s: _subset(s, DATASETS, "data sets"), default=list(DATASETS),
-                        help=f"comma-separated subset of {','.join(DATASETS)}")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: few epochs, K = 10, 2 scikit-learn iterations, 1 gensim pass, 20 Gibbs "
-                             "sweeps; writes to --out unless --json is given")
-    parser.add_argument("--gibbs-iterations", type=int, default=None, help="Gibbs sweeps (default 500; --quick 20)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads and BLAS/OpenMP threads")
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "topics",
-                        help="where our models' run directories go (replaced)")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="where to write the rows (default benchmarks/results/topics.json; --quick: "
-                             "OUT/topics-quick.json)")
-    args = parser.parse_args(argv)
-    quick = args.quick
-    args.epochs = args.epochs or dict(QUICK_EPOCHS if quick else DEFAULT_EPOCHS)
-    args.k = args.k or (10 if quick else 1000)
-    args.gibbs_iterations = args.gibbs_iterations or (20 if quick else 500)
-    args.sklearn_iter = 2 if quick else 10
-    args.gensim_passes = 1 if quick else 10
-    args.json = args.json or (args.out / "topics-quick.json" if quick else REPO / "benchmarks" / "results" /
-                              "topics.json")
-    return args
+def load(dataset: str, settings) -> SimpleNamespace:
+    loader, num_topics = DATASETS[dataset]
+    data = _harness.shuffled_training(loader(data_dir=settings.data_dir, download=False))  # for the peers' passes
+    print(f"{dataset}: {len(data.train)} training, {len(data.test)} test documents, {len(data.vocabulary)} words, "
+          f"{num_topics} topics", file=sys.stderr, flush=True)
+    return SimpleNamespace(dataset=dataset, data=data, num_topics=num_topics)
 
 
-def settings_of(args) -> dict:
-    return {"datasets": {name: {"num_topics": DATASETS[name][1]} for name in args.datasets},
-            "contestants": args.contestants, "quick": args.quick, "epochs": {d: args.epochs[d] for d in args.datasets},
-            "k": args.k, "batch_size": BATCH_SIZE, "batch_sizes": BATCH_SIZES, "lr": LR, "adam_betas": ADAM_BETAS,
-            "seed": SEED,
-            "sklearn_max_iter": args.sklearn_iter, "gensim_passes": args.gensim_passes, "gensim_chunksize": 128,
-            "gibbs_iterations": args.gibbs_iterations, "threads": args.threads, "data_dir": str(args.data_dir),
-            "out": str(args.out), "top_words_npmi": TOP_NPMI, "top_words_diversity": TOP_DIVERSITY}
+def ours(model_name: str, name: str | None = None, **fields):
+    return lambda case, settings: run_ours(model_name, case, settings, name=name, **fields)
 
 
-def run_all(args) -> list[dict]:
-    rows = []
-    for dataset in args.datasets:
-        loader, num_topics = DATASETS[dataset]
-        data = _common.shuffled_training(loader(data_dir=args.data_dir, download=False))  # for the peers' passes
-        print(f"{dataset}: {len(data.train)} training, {len(data.test)} test documents, {len(data.vocabulary)} "
-              f"words, {num_topics} topics", flush=True)
-        for key in args.contestants:
-            row = {"dataset": dataset, "num_topics": num_topics, "key": key, "contestant": NAMES[key]}
-            reason = missing_package(key)
-            if reason:
-                row["skipped"] = reason
-                print(f"  {NAMES[key]}: {reason}", flush=True)
-                rows.append(row)
-                continue
-            try:
-                row |= run_contestant(key, dataset, data, num_topics, args)
-                status = (f"fit {row['fit_s']:.1f} s, eval {row['eval_s']:.1f} s, NPMI {row['npmi']:.3f}, "
-                          f"diversity {row['diversity']:.3f}")
-            except Exception as error:  # one contestant's failure must not stop the run
-                status = _common.record_failure(row, error)
-            rows.append(row)
-            print(f"  {NAMES[key]}: {status}", flush=True)
-    return rows
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(args.threads)
-    threadpool_limits(args.threads)
-    start = time.perf_counter()
-    load_start = os.getloadavg()
-    print(f"load average at start (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_start)}")
-    print(", ".join(f"{name} {version}" for name, version in versions().items()))
-    print(f"ours: {args.epochs} epochs, batch {BATCH_SIZE} ({BATCH_SIZES} apart), Adam(lr={LR}, betas={ADAM_BETAS}), "
-          f"IWAE K = {args.k}; "
-          f"sklearn max_iter {args.sklearn_iter}; gensim {args.gensim_passes} passes of 128; Gibbs "
-          f"{args.gibbs_iterations} sweeps; {args.threads} thread(s){'; QUICK smoke run' if args.quick else ''}\n",
-          flush=True)
-    rows = run_all(args)
-    print_table(rows, args.k)
-    total = time.perf_counter() - start
-    load_end = os.getloadavg()
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, {"settings": settings_of(args), "versions": versions(), "load_average_start": load_start,
-                           "load_average_end": load_end, "total_seconds": total, "notes": NOTES, "rows": rows})
-    print(f"\nrows: {args.json}")
-    print(f"load average at end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_end)}; total {total / 60:.1f} min")
+BENCHMARK = Benchmark(
+    name="topics", description=__doc__.split("\n\n")[0], case="dataset", cases=cases, load=load,
+    settings={"datasets": Setting(list(DATASETS), "comma-separated data sets"),
+              "data_dir": Setting(DATA_DIR, "the shared data directory"),
+              "epochs": Setting(DEFAULT_EPOCHS, "our models' epochs: one number for every data set, or 20news=N,bbc=M",
+                                quick=QUICK_EPOCHS, type=_epochs),
+              "num_samples": Setting(1000, "importance samples K of the IWAE-K perplexity (elbo evaluate's)",
+                                     quick=10),
+              "sklearn_iterations": Setting(10, "scikit-learn's max_iter (its default)", quick=2),
+              "gensim_passes": Setting(10, "gensim's passes of 128-document chunks", quick=1),
+              "gibbs_iterations": Setting(500, "Gibbs sweeps", quick=20),
+              "out": Setting(REPO / "runs" / "bench" / "topics", "where our models' run directories go (replaced)"),
+              "batch_size": BATCH_SIZE, "batch_sizes": BATCH_SIZES, "lr": LR, "adam_betas": ADAM_BETAS, "seed": SEED,
+              "gensim_chunksize": 128, "top_words_npmi": TOP_NPMI, "top_words_diversity": TOP_DIVERSITY},
+    contestants=[
+        Contestant("elbo ProdLDA", ours("prodlda"), key="prodlda"),
+        *(Contestant(f"elbo ProdLDA without {what}", ours("prodlda", key, **ABLATIONS[key]), key=key)
+          for key, what in (("prodlda-no-bn", "batch norm"), ("prodlda-no-dropout", "dropout"))),
+        Contestant("elbo NVDM", ours("nvdm"), key="nvdm"),
+        Contestant("elbo Dirichlet VAE", ours("dirichlet"), key="dirichlet"),
+        Contestant("sklearn LDA batch", lambda case, s: run_sklearn("batch", case, s), ("scikit-learn",),
+                   key="sklearn-batch"),
+        Contestant("sklearn LDA online", lambda case, s: run_sklearn("online", case, s), ("scikit-learn",),
+                   key="sklearn-online"),
+        Contestant("gensim LdaModel", run_gensim, ("gensim",), key="gensim"),
+        Contestant("lda collapsed Gibbs", run_gibbs, ("lda",), key="gibbs")],
+    score=lambda case, found, settings: {"num_topics": case.num_topics, **found},
+    summarize=lambda rows, settings: {"notes": NOTES}, table=table, packages=("scipy", "scikit-learn"),
+    columns=[Column("NPMI", "npmi", ".3f"), Column("diversity", "diversity", ".3f")])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

@@ -21,22 +21,28 @@ of every layer but the first (nothing needs the gradient with respect to the ima
 The element-wise work (tanh, softplus, the log-densities, Adam) is not counted. The peak is the fastest
 2048 x 2048 fp32 ``torch.mm``, timed after every contestant's turn, with the same threads.
 
-    python benchmarks/train_speed.py --data-dir ../shared/data            # torch's threads (2 on this machine)
-    python benchmarks/train_speed.py --threads 1 --repeats 5 --skip-pyro
+    python benchmarks/train_speed.py --threads 2 --repeats 11      # both cores of this machine
+    python benchmarks/train_speed.py --repeats 5 --skip pyro        # one thread (the harness's default)
+    python benchmarks/train_speed.py --quick                        # 2 repetitions of about 0.1 s each
+
+On the benchmark harness (``_harness.py``): every contestant is built, compiled and warmed up once per objective
+(``prepare``), then timed in every repetition, in an order shuffled afresh for each; the peak is a contestant of its
+own, timed in every repetition like the others.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import functools
 import math
-import os
-import resource
 import statistics
+import sys
 import time
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+from _harness import DATA_DIR, Benchmark, Contestant, Setting, main, markdown  # beside this script
 from torch import nn
 
 from elbo import train
@@ -49,6 +55,7 @@ OBJECTIVES = (("VAE", "elbo", 1), ("IWAE K=5", "iwae", 5), ("IWAE K=50", "iwae",
 PEAK_SIZE = 2048
 
 
+@functools.cache
 def images(data_dir, count: int) -> tuple[torch.Tensor, str]:
     """``count`` MNIST training images, binarized once with a fixed seed; random binary images of the same shape
     when MNIST is not in ``data_dir``."""
@@ -166,81 +173,81 @@ def matmul_gflops(a: torch.Tensor, b: torch.Tensor) -> float:
     return 2 * len(a) ** 3 / (time.perf_counter() - started) / 1e9
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+# --- the benchmark ----------------------------------------------------------------------------------------------
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data-dir", default="../shared/data", help="holds mnist/train-images-idx3-ubyte(.gz)")
-    parser.add_argument("--threads", type=int, help="torch's CPU threads [default: torch's choice]")
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved repetitions; the fastest is reported")
-    parser.add_argument("--seconds", type=float, default=0.5, help="about how long each contestant runs per "
-                                                                    "repetition")
-    parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--skip-pyro", action="store_true")
-    parser.add_argument("--skip-compile", action="store_true")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    x, source = images(args.data_dir, 10000)
-    print(f"{source}, batches of {args.batch_size}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"load average {os.getloadavg()[0]:.2f} at the start")
-
-    rows, peaks = [], []
-    peak_a, peak_b = torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)
-    for name, objective, num_samples in OBJECTIVES:
-        config = train.TrainConfig(objective=objective, num_samples=num_samples, batch_size=args.batch_size)
-        contestants = {"ours": ours(config, x)}
-        if not args.skip_compile:
-            contestants["ours --compile"] = ours(dataclasses.replace(config, compile=True), x)
-        contestants["minimal"] = minimal(num_samples, x, fused=False)
-        contestants["minimal, fused Adam"] = minimal(num_samples, x, fused=True)
-        if not args.skip_pyro:
-            contestants["Pyro"] = pyro_svi(num_samples, x)
-        warmup = {}
-        for label, step in contestants.items():  # compiling happens here, in the first steps
-            started = time.perf_counter()
-            time_steps(step, x, args.batch_size, 3, 0)
-            warmup[label] = time.perf_counter() - started
-        num_steps = {label: max(5, round(args.seconds / time_steps(step, x, args.batch_size, 3, 3)))
-                     for label, step in contestants.items()}
-        seconds = {label: [] for label in contestants}
-        for repeat in range(args.repeats):
-            for label, step in contestants.items():
-                seconds[label].append(time_steps(step, x, args.batch_size, num_steps[label], 10 + repeat * 50))
-                peaks.append(matmul_gflops(peak_a, peak_b))  # between every two contestants: the same moments
-        flops = matmul_flops(args.batch_size, num_samples)
-        for label in contestants:
-            best = min(seconds[label])
-            rows.append({"objective": name, "contestant": label, "examples_per_sec": args.batch_size / best,
-                         "median": args.batch_size / statistics.median(seconds[label]),
-                         "gflops": flops / best / 1e9, "warmup_sec": warmup[label]})
-        print(f"{name}: done", flush=True)
-    peak = max(peaks)
-    print()
-    print(table(rows, peak))
-    print()
-    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s (the fastest of {len(peaks)} {PEAK_SIZE}x{PEAK_SIZE} torch.mm, "
-          f"median {statistics.median(peaks):.1f}); peak RSS of this process: {peak_rss_mib():.0f} MiB; load "
-          f"average {os.getloadavg()[0]:.2f} at the end")
-    print(targets(rows, peak))
+def load(objective: str, settings) -> SimpleNamespace:
+    x, source = images(str(settings.data_dir), 10000)
+    loss, num_samples = next((loss, k) for name, loss, k in OBJECTIVES if name == objective)
+    config = train.TrainConfig(objective=loss, num_samples=num_samples, batch_size=settings.batch_size)
+    return SimpleNamespace(x=x, source=source, config=config, num_samples=num_samples)
 
 
-def table(rows: list, peak: float) -> str:
-    lines = ["| objective | step | examples/s | (median) | × minimal | × Pyro | GFLOP/s | % of peak "
-             "| first 3 steps (s) |", "|---|---|---|---|---|---|---|---|---|"]
+def timed(make):
+    """A contestant's ``prepare``: its step function built by ``make(case)``, its first 3 steps timed (compiling
+    happens there), and the number of steps that take about ``--seconds``."""
+
+    def prepare(case, settings):
+        torch.manual_seed(0)
+        step = make(case)
+        started = time.perf_counter()
+        time_steps(step, case.x, settings.batch_size, 3, 0)
+        warmup = time.perf_counter() - started
+        num_steps = max(5, round(settings.seconds / time_steps(step, case.x, settings.batch_size, 3, 3)))
+        return SimpleNamespace(case=case, step=step, warmup=warmup, num_steps=num_steps, turns=0)
+
+    return prepare
+
+
+def run(state, settings) -> dict:
+    """One repetition: seconds per step over ``num_steps`` batches, each repetition on batches of its own."""
+    seconds = time_steps(state.step, state.case.x, settings.batch_size, state.num_steps, 10 + state.turns * 50)
+    state.turns += 1
+    flops = matmul_flops(settings.batch_size, state.case.num_samples)
+    return {"seconds_per_step": seconds, "examples_per_sec": settings.batch_size / seconds,
+            "gflops": flops / seconds / 1e9, "warmup_sec": state.warmup, "data": state.case.source}
+
+
+def peak(state, settings) -> dict:
+    return {"gflops": max(matmul_gflops(*state) for _ in range(3))}
+
+
+def fold(rows: list) -> list[dict]:
+    """One row per (objective, contestant) from its repetitions: the fastest (the one the rest of the machine
+    disturbed least) and the median."""
+    done = [row for row in rows if "examples_per_sec" in row]
+    folded = {}
+    for row in done:
+        folded.setdefault((row["objective"], row["contestant"]), []).append(row)
+    return [{**max(group, key=lambda r: r["examples_per_sec"]),
+             "median": statistics.median(r["examples_per_sec"] for r in group)} for group in folded.values()]
+
+
+def table(result: dict) -> str:
+    rows = fold(result["rows"])
+    peaks = [row["gflops"] for row in result["rows"] if row["contestant"] == PEAK and "gflops" in row]
+    top = max(peaks) if peaks else None
+    lines = []
     for row in rows:
         same = {r["contestant"]: r for r in rows if r["objective"] == row["objective"]}
-        pyro = same.get("Pyro")
-        lines.append(
-            f"| {row['objective']} | {row['contestant']} | {row['examples_per_sec']:.0f} | ({row['median']:.0f}) | "
-            f"{row['examples_per_sec'] / same['minimal']['examples_per_sec']:.2f} | "
-            f"{'—' if pyro is None else format(row['examples_per_sec'] / pyro['examples_per_sec'], '.2f')} | "
-            f"{row['gflops']:.1f} | {100 * row['gflops'] / peak:.0f}% | {row['warmup_sec']:.1f} |")
-    return "\n".join(lines)
+        base, pyro = same.get("minimal"), same.get("Pyro")
+        lines.append([row["objective"], row["contestant"], f"{row['examples_per_sec']:.0f}", f"({row['median']:.0f})",
+                      "—" if base is None else f"{row['examples_per_sec'] / base['examples_per_sec']:.2f}",
+                      "—" if pyro is None else f"{row['examples_per_sec'] / pyro['examples_per_sec']:.2f}",
+                      f"{row['gflops']:.1f}", "—" if top is None else f"{100 * row['gflops'] / top:.0f}%",
+                      f"{row['warmup_sec']:.1f}"])
+    failed = [f"- {r['objective']} / {r['contestant']}: {r.get('error') or r.get('skipped')}"
+              for r in result["rows"] if "error" in r or "skipped" in r]
+    data = next((row["data"] for row in rows), "-")
+    out = [f"{data}, batches of {result['settings']['batch_size']}; the fastest of "
+           f"{result['settings']['repeats']} interleaved repetitions (the median in brackets)\n",
+           markdown(["objective", "step", "examples/s", "(median)", "× minimal", "× Pyro", "GFLOP/s", "% of peak",
+                     "first 3 steps (s)"], lines, [False, False] + [True] * 7)]
+    if top is not None:
+        out.append(f"\nfp32 matmul peak: {top:.1f} GFLOP/s (the fastest of {len(peaks)} turns of 3 {PEAK_SIZE}x"
+                   f"{PEAK_SIZE} torch.mm, median {statistics.median(peaks):.1f})\n")
+        out.append(targets(rows, top))
+    return "\n".join(out + (["\nFailed or skipped:", *failed] if failed else []))
 
 
 def targets(rows: list, peak: float) -> str:
@@ -252,23 +259,43 @@ def targets(rows: list, peak: float) -> str:
     lines = []
     for objective, _, _ in OBJECTIVES:
         for label in ("ours", "ours --compile"):
-            if rate(objective, label) is None:
+            if rate(objective, label) is None or rate(objective, "minimal") is None:
                 continue
             ratio = rate(objective, label) / rate(objective, "minimal")
-            lines.append(f"{'PASS' if ratio >= 0.95 else 'FAIL'}  {objective}: {label} at {ratio:.2f}× the "
+            lines.append(f"- {'PASS' if ratio >= 0.95 else 'FAIL'}  {objective}: {label} at {ratio:.2f}× the "
                          f"minimal loop (target ≥ 0.95)")
             if rate(objective, "Pyro") is not None:
                 ratio = rate(objective, label) / rate(objective, "Pyro")
-                lines.append(f"{'PASS' if ratio >= 2 else 'FAIL'}  {objective}: {label} at {ratio:.2f}× Pyro "
+                lines.append(f"- {'PASS' if ratio >= 2 else 'FAIL'}  {objective}: {label} at {ratio:.2f}× Pyro "
                              f"(target ≥ 2)")
     for label in ("ours", "ours --compile"):
         row = next((r for r in rows if r["objective"] == "IWAE K=50" and r["contestant"] == label), None)
         if row is not None:
             share = row["gflops"] / peak
-            lines.append(f"{'PASS' if share >= 0.5 else 'FAIL'}  IWAE K=50: {label} at {100 * share:.0f}% of the "
+            lines.append(f"- {'PASS' if share >= 0.5 else 'FAIL'}  IWAE K=50: {label} at {100 * share:.0f}% of the "
                          f"fp32 matmul peak (target ≥ 50%)")
     return "\n".join(lines)
 
 
+PEAK = "fp32 matmul peak"
+BENCHMARK = Benchmark(
+    name="train_speed", description=__doc__.split("\n\n")[0], case="objective", repeats=7,
+    cases=lambda settings: [name for name, _, _ in OBJECTIVES], load=load, table=table,
+    settings={"data_dir": Setting(DATA_DIR, "the shared data directory (mnist/train-images-idx3-ubyte(.gz))"),
+              "seconds": Setting(0.5, "about how long each contestant runs per repetition", quick=0.1),
+              "batch_size": Setting(20, "images per step")},
+    contestants=[
+        Contestant("ours", run, key="ours", prepare=timed(lambda case: ours(case.config, case.x))),
+        Contestant("ours --compile", run, key="compile",
+                   prepare=timed(lambda case: ours(dataclasses.replace(case.config, compile=True), case.x))),
+        Contestant("minimal", run, prepare=timed(lambda case: minimal(case.num_samples, case.x, fused=False))),
+        Contestant("minimal, fused Adam", run, key="fused",
+                   prepare=timed(lambda case: minimal(case.num_samples, case.x, fused=True))),
+        Contestant("Pyro", run, ("pyro-ppl",), key="pyro", prepare=timed(lambda case: pyro_svi(case.num_samples,
+                                                                                            case.x))),
+        Contestant(PEAK, peak, key="peak",
+                   prepare=lambda case, s: (torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)))])
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))
