@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ._checks import check_positive, check_positive_float, check_seed, one_of, parse_device
 from ._files import tuples_from_json
 from .errors import InputError
-from .kinds import kind_of
+from .kinds import SPLITS, kind_of
 from .registry import DATASETS, KINDS
 
 __all__ = ["TrainConfig", "EvaluateConfig", "SurgeryConfig", "DiagnoseConfig", "OBJECTIVES", "SCHEDULES", "SPLITS",
@@ -25,7 +25,6 @@ __all__ = ["TrainConfig", "EvaluateConfig", "SurgeryConfig", "DiagnoseConfig", "
 OBJECTIVES = ("elbo", "iwae")
 IWAE_ESTIMATORS = ("reparam", "stl", "dreg")  # the IWAE bound's gradient estimators (elbo.estimators)
 SCHEDULES = ("constant", "iwae", "cosine")
-SPLITS = ("train", "val", "test")
 IWAE_SCHEDULE_EPOCHS = sum(3**i for i in range(8))  # 3280
 
 

@@ -26,11 +26,12 @@ from . import bounds
 from ._checks import check_device, check_fits, check_positive, one_of
 from ._files import write_json
 from .configs import IWAE_ESTIMATORS, DiagnoseConfig
+from .data import batches, check_data, graph_bytes_per_draw
 from .errors import InputError
-from .evaluate import ACTIVITY_THRESHOLD, batches, check_data, graph_bytes_per_draw, latent_activity, measured_data
+from .evaluate import ACTIVITY_THRESHOLD, latent_activity
+from .families import diagonal_gaussian
 from .protocols import HasEncoder, LatentModel, check_capability, one_gaussian_layer
-from .runs import load_run, locked
-from .surgery import diagonal_gaussian
+from .runs import load_run, locked, measured_data
 
 __all__ = ["KL_THRESHOLD", "kl_per_dimension", "posterior_collapse", "parameter_groups", "gradient_snr",
            "diagnose_run"]

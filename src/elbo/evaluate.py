@@ -25,70 +25,21 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from tqdm.auto import tqdm
 
 from . import bounds, distributed, schemas
-from ._checks import check_device, check_finite, check_positive
+from ._checks import check_device, check_positive
 from ._compiler import compiled
 from ._files import write_json
 from .configs import EvaluateConfig
-from .kinds import kind_of, load_data
-from .protocols import ChecksData, LatentLayers, LatentModel, MeanEstimate
-from .runs import Run, load_run, locked
+from .data import batches, check_data
+from .kinds import kind_of
+from .protocols import LatentLayers, LatentModel, MeanEstimate
+from .runs import load_run, locked
 
 __all__ = ["iwae_per_point", "elbo_per_point", "log_likelihood", "mean_and_stderr", "latent_activity",
-           "active_units", "evaluate", "evaluate_run", "ACTIVITY_THRESHOLD", "check_data", "slices", "batches",
-           "measured_data", "graph_bytes_per_draw"]
+           "active_units", "evaluate", "evaluate_run", "ACTIVITY_THRESHOLD"]
 
 ACTIVITY_THRESHOLD = 0.01
-
-
-def graph_bytes_per_draw(model, x: torch.Tensor) -> float:
-    """The bytes of the tensors that one draw of ``z`` for one point saves for the backward pass of the ELBO,
-    measured on the points ``x`` with fixed noise (the caller's random stream left alone): what a gradient step costs
-    per draw, to refuse one that cannot fit before it is tried."""
-    saved = []
-
-    def pack(tensor):
-        saved.append(tensor.numel() * tensor.element_size())
-        return tensor
-
-    device = x.device
-    form = "analytic" if isinstance(model, LatentModel) else "mc"
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-            torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        torch.manual_seed(0)
-        bounds.elbo(model, model.guide, x, 1, form=form, validate_args=False).sum()
-    return sum(saved) / len(x)
-
-
-def check_data(model, data: torch.Tensor) -> None:
-    """Check the whole data set once, so that the batches can skip validation (a host sync each): by the model's
-    own ``check_data`` where it has one, else for finite values."""
-    if isinstance(model, ChecksData):
-        model.check_data(data)
-    else:
-        check_finite("the data", data)
-
-
-def slices(size: int, step: int, *, progress: bool = False, what: str = ""):
-    """The slices of ``range(size)`` in steps of ``step``, with a progress bar named ``what`` if asked."""
-    starts = tqdm(range(0, size, step), desc=what, disable=not progress, leave=False)
-    return (slice(start, start + step) for start in starts)
-
-
-def batches(data: torch.Tensor, batch_size: int, progress: bool = False, what: str = ""):
-    """``data`` in batches of ``batch_size`` rows."""
-    return (data[rows] for rows in slices(len(data), batch_size, progress=progress, what=what))
-
-
-def measured_data(run: Run, data: str | None, data_dir):
-    """The data set a run is measured on: its own, or ``data``, another of the same kind (looked for in
-    ``data_dir``, else where the run's own was; with the run's data options when it is the run's data set)."""
-    if data is None:
-        return run.data
-    options = run.config.data_options if data == run.config.data else None
-    return load_data(data, data_dir=run.config.data_dir if data_dir is None else data_dir, options=options)
 
 
 @torch.no_grad()

@@ -43,7 +43,8 @@ from . import estimators
 from ._checks import check_int_at_least, check_positive
 from .errors import InputError
 
-__all__ = ["MeanField", "FullRank", "LowRank", "Flow", "AffineCoupling", "SharedNoise", "with_detached_parameters"]
+__all__ = ["MeanField", "FullRank", "LowRank", "Flow", "AffineCoupling", "SharedNoise", "with_detached_parameters",
+           "diagonal_gaussian"]
 
 
 def _check_dim(dim: int, *, least: int = 1) -> int:
@@ -258,3 +259,11 @@ class SharedNoise(Distribution):
 @register_kl(SharedNoise, Distribution)
 def _kl_shared_noise(q: SharedNoise, p: Distribution) -> torch.Tensor:
     return kl_divergence(q.q, p)
+
+
+def diagonal_gaussian(q: Distribution, *, what: str = "q(z|x)") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loc, scale)`` of ``q = Independent(Normal(loc, scale), 1)``, a Gaussian with diagonal covariance."""
+    if isinstance(q, Independent) and isinstance(q.base_dist, Normal) and q.reinterpreted_batch_ndims == 1:
+        return q.base_dist.loc, q.base_dist.scale
+    kind = type(q).__name__ + (f"({type(q.base_dist).__name__})" if isinstance(q, Independent) else "")
+    raise InputError(f"{what} must be a diagonal Gaussian, Independent(Normal(loc, scale), 1), got {kind}")

@@ -32,43 +32,59 @@ options of ``elbo train`` and the dataclass from them. A data set without ``opti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import InputError
 from .registry import DATASETS, KINDS, resolve
 
-__all__ = ["Kind", "Dataset", "kind_of", "load_data"]
+__all__ = ["Kind", "Dataset", "HOOKS", "kind_of", "load_data", "SPLITS"]
+
+SPLITS = ("train", "val", "test")  # the splits every data set has (val may be empty)
+
+
+Hook = Callable[..., Any] | str  # a function, or "module:attribute" imported on first use
 
 
 @dataclass(frozen=True)
 class Kind:
+    """A model kind: the fields above; ``configure`` and ``build`` are required, the other hooks optional."""
+
     name: str
     config: type
     unit: str
-    configure: object
-    build: object
+    configure: Hook
+    build: Hook
     num_samples: int = 5000
-    figures: object = None
-    metrics: object = None
-    sections: object = None
-    add_arguments: object = None
-    config_from_arguments: object = None
+    figures: Hook | None = None
+    metrics: Hook | None = None
+    sections: Hook | None = None
+    add_arguments: Hook | None = None
+    config_from_arguments: Hook | None = None
     description: str = ""
 
     def call(self, hook: str, *args, **kwargs):
-        """The hook ``hook`` (a field above) called with the arguments; ``None`` for a hook the kind has not."""
+        """The hook ``hook`` (one of ``HOOKS``) called with the arguments; ``None`` for a hook the kind has not."""
+        if hook not in HOOKS:
+            raise ValueError(f"a kind has no hook {hook!r}; its hooks are {', '.join(HOOKS)}")
         function = getattr(self, hook)
         return None if function is None else resolve(function)(*args, **kwargs)
 
 
+HOOKS = ("configure", "build", "figures", "metrics", "sections", "add_arguments", "config_from_arguments")
+
+
 @dataclass(frozen=True)
 class Dataset:
+    """A data set: its kind's name, its loader, and optionally its own settings (``options``) and their options."""
+
     kind: str
-    load: object
+    load: Hook
     description: str = ""
     options: type | None = None
-    add_arguments: object = None
-    options_from_arguments: object = None
+    add_arguments: Hook | None = None
+    options_from_arguments: Hook | None = None
 
 
 def kind_of(config) -> Kind:

@@ -29,8 +29,8 @@ from .errors import InputError
 from .kinds import kind_of, load_data
 
 __all__ = ["RUN_FILES", "LOCK_FILE", "Run", "locked", "load_run", "read_checkpoint", "write_checkpoint",
-           "restore_model", "read_metrics", "append_metrics", "keep_metrics", "refuse_existing_run", "start_run",
-           "remove_run_files", "load_run_data", "settings_of_run"]
+           "measured_data", "restore_model", "read_metrics", "append_metrics", "keep_metrics", "refuse_existing_run",
+           "start_run", "remove_run_files", "load_run_data", "settings_of_run"]
 
 # the files of a run, replaced by `train(..., force=True)`: measurements of an earlier model must not outlive it
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.pt", "evaluation.json", "surgery.json", "diagnostics.json",
@@ -301,3 +301,12 @@ def load_run(path, *, data_dir=None, device="cpu") -> Run:
     settings_of_run(path, config)  # a config.json that contradicts the checkpoint is refused
     return Run(path, config, model.to(device).eval(), load_run_data(config, data_dir), checkpoint["epoch"],
                read_metrics(path))
+
+
+def measured_data(run: Run, data: str | None, data_dir):
+    """The data set a run is measured on: its own, or ``data``, another of the same kind (looked for in
+    ``data_dir``, else where the run's own was; with the run's data options when it is the run's data set)."""
+    if data is None:
+        return run.data
+    options = run.config.data_options if data == run.config.data else None
+    return load_data(data, data_dir=run.config.data_dir if data_dir is None else data_dir, options=options)

@@ -13,15 +13,17 @@ import time
 from pathlib import Path
 
 import torch
-from torch.distributions import Distribution, Independent, Normal, kl_divergence
+from torch.distributions import Normal, kl_divergence
 
 from ._checks import check_device, check_fits, check_positive
 from ._files import write_json
 from .configs import SurgeryConfig
+from .data import batches, check_data, slices
 from .errors import InputError
-from .evaluate import batches, check_data, mean_and_stderr, measured_data, slices
+from .evaluate import mean_and_stderr
+from .families import diagonal_gaussian
 from .protocols import LatentModel, check_capability
-from .runs import load_run, locked
+from .runs import load_run, locked, measured_data
 
 __all__ = ["diagonal_gaussian", "log_aggregate_density", "log_marginal_densities", "elbo_surgery", "surgery_run",
            "SURGERY_TERMS", "SURGERY_LABELS", "BLOCK_SIZE"]
@@ -37,14 +39,6 @@ SURGERY_LABELS = {  # the terms of elbo_surgery as tables and figures name them
 }
 SURGERY_TERMS = tuple(SURGERY_LABELS)
 BLOCK_SIZE = SurgeryConfig.block_size  # draws and mixture components per block
-
-
-def diagonal_gaussian(q: Distribution, *, what: str = "q(z|x)") -> tuple[torch.Tensor, torch.Tensor]:
-    """``(loc, scale)`` of ``q = Independent(Normal(loc, scale), 1)``, a Gaussian with diagonal covariance."""
-    if isinstance(q, Independent) and isinstance(q.base_dist, Normal) and q.reinterpreted_batch_ndims == 1:
-        return q.base_dist.loc, q.base_dist.scale
-    kind = type(q).__name__ + (f"({type(q.base_dist).__name__})" if isinstance(q, Independent) else "")
-    raise InputError(f"{what} must be a diagonal Gaussian, Independent(Normal(loc, scale), 1), got {kind}")
 
 
 def _quadratic_features(z: torch.Tensor) -> torch.Tensor:

@@ -54,6 +54,7 @@ from . import bounds, distributed, evaluate, runs
 from ._checks import check_device, check_fits, check_positive
 from ._compiler import compiled
 from .configs import IWAE_SCHEDULE_EPOCHS, TrainConfig
+from .data import graph_bytes_per_draw
 from .errors import InputError
 from .families import SharedNoise
 from .kinds import kind_of
@@ -407,10 +408,10 @@ def _device(config: TrainConfig) -> torch.device:
 
 def _check_memory(model, x: torch.Tensor, config: TrainConfig, device: torch.device) -> None:
     """Refuse, before anything is written, a step whose autograd graph cannot fit in the memory free now: the bytes
-    one draw saves for the backward pass (``evaluate.graph_bytes_per_draw``) times the ``num_samples ×
+    one draw saves for the backward pass (``elbo.data.graph_bytes_per_draw``) times the ``num_samples ×
     batch_size`` draws of a process's step."""
     draws = config.num_samples * config.batch_size // distributed.world_size()
-    check_fits(evaluate.graph_bytes_per_draw(model, x) * draws, device,
+    check_fits(graph_bytes_per_draw(model, x) * draws, device,
                what=f"num_samples × batch_size = {draws} draws of z a step", argument="num_samples",
                remedy="lower num_samples or batch_size")
 

@@ -40,8 +40,8 @@ import torch
 
 from ..._checks import check_val_size, one_of
 from ..._downloads import DataFiles
-from ...configs import SPLITS
 from ...errors import InputError
+from ...kinds import SPLITS
 
 __all__ = ["ImageData", "load_digits", "load_mnist", "load_binarized_mnist", "load_frey", "binarize", "SHA256", "URLS"]
 

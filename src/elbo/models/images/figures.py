@@ -22,8 +22,8 @@ from matplotlib.figure import Figure
 from torch.distributions import Normal
 
 from ...errors import InputError
+from ...families import diagonal_gaussian
 from ...protocols import LatentModel, check_capability, one_gaussian_layer
-from ...surgery import diagonal_gaussian
 
 __all__ = ["tile", "decoded_mean", "reconstructions", "prior_samples", "latent_traversals", "manifold_grid",
            "manifold", "encodings", "figures"]

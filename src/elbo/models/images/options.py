@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ...cli._common import default_of, positive_float, positive_int
+from ...argtypes import default_of, positive_float, positive_int
 from ...registry import GAUSSIAN_SCALES, LIKELIHOODS
 from .config import ACTIVATIONS, NETWORKS, PRESETS, VAEConfig
 

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from ..._checks import check_seed, check_val_size, one_of
-from ...configs import SPLITS
 from ...errors import InputError
+from ...kinds import SPLITS
 from .binning import binned
 from .config import SpikeOptions
 from .simulate import simulate_lorenz

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...cli._common import positive_float
+from ...argtypes import positive_float
 from .config import SpikeOptions
 
 __all__ = ["add_arguments", "options_from_arguments"]

@@ -38,8 +38,8 @@ import torch
 
 from ..._checks import check_val_size, one_of
 from ..._downloads import DataFiles
-from ...configs import SPLITS
 from ...errors import InputError
+from ...kinds import SPLITS
 from . import formats
 from .config import TextOptions
 

@@ -3,7 +3,7 @@ and its ``TextOptions`` from them (no torch)."""
 
 from __future__ import annotations
 
-from ...cli._common import default_of, non_negative_float, positive_float, positive_int, probability_below_one
+from ...argtypes import default_of, non_negative_float, positive_float, positive_int, probability_below_one
 from .config import STOP_WORDS, TOPIC_MODELS, TextOptions, TopicConfig
 
 __all__ = ["add_arguments", "config_from_arguments", "add_text_arguments", "text_options_from_arguments"]
