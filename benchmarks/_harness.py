@@ -247,15 +247,14 @@ def choose(contestants: Sequence[Contestant], only, skip, settings) -> list[Cont
 
 
 def set_threads(threads: int) -> None:
-    """``threads`` for torch, the BLAS/OpenMP pools (through the environment, for processes started later, and
-    threadpoolctl, for the libraries already loaded) and XLA (effective only before JAX is first imported)."""
+    """``threads`` for torch, the BLAS/OpenMP pools (through the environment, for what is imported or started later,
+    and threadpoolctl, for the libraries already loaded) and XLA (effective only before JAX is first imported)."""
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = str(threads)
     eigen = "false" if threads == 1 else "true"
     os.environ["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}"
-    import torch
-
-    torch.set_num_threads(threads)
+    if "torch" in sys.modules:  # else torch takes OMP_NUM_THREADS when it is first imported
+        sys.modules["torch"].set_num_threads(threads)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -390,37 +389,25 @@ def run_case(benchmark: Benchmark, case, contestants: list, settings, worker: bo
     head = {} if case is None else {benchmark.case: case}
     label = "" if case is None else f"{case} / "
     present = [c for c in contestants if c.cases is None or case in c.cases]
-    ready = [c for c in present if not missing(c)]
     rows = {(c.id, 0): {**head, "contestant": c.name, "key": c.id, "skipped": missing(c)}
             for c in present if missing(c)}
+    ready = [c for c in present if (c.id, 0) not in rows]
     local = [c for c in ready if worker or not c.isolated]
-    data, states = None, {}
     try:
-        if local and benchmark.load is not None:
-            data = benchmark.load(case, settings)
-        for c in local:
-            if c.prepare is not None:
-                start = time.perf_counter()
-                states[c.id] = c.prepare(data, settings)
-                states[c.id + " seconds"] = time.perf_counter() - start
+        data = benchmark.load(case, settings) if local and benchmark.load is not None else None
     except Exception as error:  # a case that does not load is reported, not fatal
-        row = dict(head)
-        message = record_failure(row, error, f"{label}loading failed:\n")
+        message = record_failure({}, error, f"{label}loading failed:\n")
         return [{**head, "contestant": c.name, "key": c.id, "error": message} for c in present]
+    states = {c.id: _prepared(c, data, settings, f"{label}{c.name}") for c in local}
     for repeat in range(settings.repeats):
         for place, c in enumerate(order(ready, repeat, settings.repeats)):
-            row = {**head, "contestant": c.name, "key": c.id}
-            if settings.repeats > 1:
-                row |= {"repeat": repeat, "order": place}
+            row = {**head, "contestant": c.name, "key": c.id} | (
+                {"repeat": repeat, "order": place} if settings.repeats > 1 else {})
             try:
                 if c.isolated and not worker:
                     row |= _in_own_process(case, c)
                 else:
-                    found = measured(c.run, states[c.id] if c.prepare else data, settings)
-                    kept = {key: found.pop(key) for key in ("run_s", "peak_rss_mib")}
-                    if c.prepare:
-                        kept["prepare_s"] = states[c.id + " seconds"]
-                    row |= (benchmark.score(data, found, settings) if benchmark.score else found) | kept
+                    row |= _measured_row(benchmark, c, data, states[c.id], settings)
                 status = status_line(benchmark, row)
             except Exception as error:  # one contestant's failure must not stop the run
                 status = record_failure(row, error, f"{label}{c.name} failed:\n")
@@ -428,6 +415,28 @@ def run_case(benchmark: Benchmark, case, contestants: list, settings, worker: bo
             print(f"{label}{c.name}{f' (repetition {repeat + 1})' if settings.repeats > 1 else ''}: {status}",
                   file=sys.stderr, flush=True)
     return [rows[key] for key in sorted(rows, key=lambda k: ([c.id for c in present].index(k[0]), k[1]))]
+
+
+def _prepared(contestant: Contestant, data, settings, label: str):
+    """``contestant``'s state for this case (``prepare``'s, and the seconds it took), or the error it raised."""
+    if contestant.prepare is None:
+        return None
+    try:
+        start = time.perf_counter()
+        state = contestant.prepare(data, settings)
+        return SimpleNamespace(state=state, seconds=time.perf_counter() - start)
+    except Exception as error:  # the contestant's rows are errors; the others run
+        return record_failure({}, error, f"{label}: prepare failed:\n")
+
+
+def _measured_row(benchmark: Benchmark, contestant: Contestant, data, prepared, settings) -> dict:
+    if isinstance(prepared, str):
+        raise RuntimeError(f"prepare failed: {prepared.removeprefix('error: ')}")
+    found = measured(contestant.run, prepared.state if prepared else data, settings)
+    kept = {key: found.pop(key) for key in ("run_s", "peak_rss_mib")}
+    if prepared:
+        kept["prepare_s"] = prepared.seconds
+    return (benchmark.score(data, found, settings) if benchmark.score else found) | kept
 
 
 def status_line(benchmark: Benchmark, row: dict) -> str:
@@ -455,7 +464,11 @@ def main(benchmark: Benchmark, argv=None) -> int:
     parser = parser_of(benchmark)
     args = parser.parse_args(argv)
     if args.render is not None:
-        print(render(benchmark, json.loads(args.render.read_text())))
+        try:
+            result = json.loads(args.render.read_text())
+        except (OSError, ValueError) as error:
+            parser.error(f"--render {args.render}: {error}")
+        print(render(benchmark, result))
         return 0
     settings = resolve(benchmark, args)
     try:
@@ -465,22 +478,22 @@ def main(benchmark: Benchmark, argv=None) -> int:
     except ValueError as error:
         parser.error(str(error))
     set_threads(args.threads)
+    load_start, start, date = os.getloadavg(), time.perf_counter(), now()
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries the tables (or a worker's row) alone
         if benchmark.setup is not None:
             benchmark.setup(settings, contestants)
-        if args.worker:
-            row = _worker(benchmark, args.worker, contestants, settings)
+        if args.worker:  # the parent repeats it
+            row = _worker(benchmark, args.worker, contestants, SimpleNamespace(**{**vars(settings), "repeats": 1}))
     if args.worker:
         print(ROW_MARK + dumps(row), flush=True)
         return 0
     path = args.json or (QUICK_DIR / f"{benchmark.name}-quick.json" if args.quick else
                          RESULTS / f"{benchmark.name}.json")
-    load_start, start = os.getloadavg(), time.perf_counter()
     print(f"{benchmark.name}: {', '.join(c.name for c in contestants)}; {args.threads} thread(s)"
           f"{'; QUICK smoke run' if args.quick else ''}", file=sys.stderr, flush=True)
     with contextlib.redirect_stdout(sys.stderr):
         rows = run(benchmark, contestants, settings)
-    result = {"benchmark": benchmark.name, "command": command_line(), "date": now(), "commit": commit(),
+    result = {"benchmark": benchmark.name, "command": command_line(), "date": date, "commit": commit(),
               "machine": machine(), "threads": args.threads,
               "versions": versions([*benchmark.packages, *(p for c in contestants for p in c.packages)]),
               "load_average_start": load_start, "load_average_end": os.getloadavg(),
@@ -503,6 +516,7 @@ def command_line() -> str:
 
 
 def now() -> str:
+    """The date and time, UTC, to the second (a result's is its start's)."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 

@@ -134,6 +134,57 @@ def test_result_round_trip_and_render_equal_to_the_fresh_table(tmp_path, capsys)
     assert fresh.startswith("- command: `python ") and "| dataset | contestant | value | s | peak RSS MiB |" in fresh
 
 
+def test_prepare_runs_once_per_case_and_its_failure_is_that_contestants(tmp_path):
+    prepared = []
+
+    def prepare(data, settings):
+        prepared.append(data["case"])
+        return {"turns": []}
+
+    def run(state, settings):
+        state["turns"].append(1)
+        return {"turns": len(state["turns"])}
+
+    def broken(data, settings):
+        raise ValueError("cannot build")
+
+    bench = Benchmark(name="toy", description="", case="dataset", cases=lambda s: ["a", "b"],
+                      load=lambda case, s: {"case": case},
+                      contestants=[Contestant("kept", run, prepare=prepare), Contestant("broken", run, prepare=broken)])
+    harness.main(bench, ["--repeats", "2", "--json", str(tmp_path / "r.json")])
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert prepared == ["a", "b"]
+    assert [row["turns"] for row in rows if row["contestant"] == "kept"] == [1, 2, 1, 2]
+    assert all(row["prepare_s"] >= 0 for row in rows if row["contestant"] == "kept")
+    assert [row["error"] for row in rows if row["contestant"] == "broken"] == \
+        ["error: RuntimeError: prepare failed: ValueError: cannot build"] * 4
+
+
+SCRIPT = """
+import os, sys
+sys.path.insert(0, {benchmarks!r})
+from _harness import Benchmark, Contestant, main
+
+def pid(data, settings):
+    return {{"pid": os.getpid(), "parent": os.getppid()}}
+
+sys.exit(main(Benchmark(name="own", description="", load=lambda case, s: None, contestants=[
+    Contestant("here", pid), Contestant("apart", pid, isolated=True), Contestant("apart too", pid, isolated=True)])))
+"""
+
+
+def test_isolated_contestants_run_in_processes_of_their_own(tmp_path):
+    script = tmp_path / "own.py"
+    script.write_text(SCRIPT.format(benchmarks=str(BENCHMARKS)))
+    done = subprocess.run([sys.executable, str(script), "--json", str(tmp_path / "r.json")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    here, apart, too = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert apart["parent"] == here["pid"] == too["parent"]
+    assert len({here["pid"], apart["pid"], too["pid"]}) == 3
+    assert apart["peak_rss_mib"] > 0 and "| apart too |" in done.stdout
+
+
 def test_json_is_strict_and_header_reads_older_results(tmp_path):
     harness.write_json(tmp_path / "x.json", {"nan": float("nan"), "path": tmp_path, "pair": (1, 2)})
     assert json.loads((tmp_path / "x.json").read_text()) == {"nan": None, "path": str(tmp_path), "pair": [1, 2]}
