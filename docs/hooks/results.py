@@ -48,7 +48,7 @@ def page(name: str, command: list[str], markdown: str) -> str:
     source = f"`benchmarks/results/{name}.json`"
     shown = " ".join(["python", *command[1:]])
     note = (f"!!! note \"Rendered from data\"\n    Every number on this page is read from {source} at build time by "
-            f"`{shown}`; none is typed by hand. The prose pages link here for the figures.\n\n")
+            f"`{shown}`; none is typed by hand. The explanation pages link here for the numbers they discuss.\n\n")
     if markdown.lstrip().startswith("# "):
         title, _, rest = markdown.lstrip().partition("\n")
         return f"{title}\n\n{note}{rest}"
