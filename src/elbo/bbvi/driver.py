@@ -79,14 +79,15 @@ def initial_point(model: Model, init) -> torch.Tensor:
 def _start(model: Model, config: FitConfig, log_density: CountedDensity) -> Start:
     """q's starting Gaussian, and a line saying where it came from."""
     z0 = initial_point(model, config.init)
-    eye = torch.eye(model.dim, dtype=z0.dtype)
+    scale = torch.full_like(z0, config.init_scale)
     if config.init == "pathfinder" or config.method == "pathfinder":
-        result = pathfinder.pathfinder(log_density, z0)  # the counter counts its gradients and its ELBO draws
-        return Start(model, config, log_density, result.loc, result.scale_tril,
+        # the counter counts its gradients and its ELBO draws
+        result = pathfinder.pathfinder(log_density, z0, progress=config.progress)
+        covariance = None if result.gaussian is None else result.gaussian.covariance
+        return Start(model, config, log_density, result.loc, result.variance.sqrt(), covariance,
                      f"Pathfinder: best of {len(result.path.z)} L-BFGS iterates, ELBO {result.elbo:.4g}; "
                      f"{result.path.reason}")
     if config.init == "map":
-        path = pathfinder.lbfgs(log_density, z0)
-        return Start(model, config, log_density, path.z[-1], config.init_scale * eye,
-                     f"the mode by L-BFGS: {path.reason}")
-    return Start(model, config, log_density, z0, config.init_scale * eye, "the initial point")
+        path = pathfinder.lbfgs(log_density, z0, progress=config.progress)
+        return Start(model, config, log_density, path.z[-1], scale, None, f"the mode by L-BFGS: {path.reason}")
+    return Start(model, config, log_density, z0, scale, None, "the initial point")

@@ -20,27 +20,36 @@ FAMILY_CLASSES = dict(zip(FAMILIES, (families.MeanField, families.FullRank, fami
 
 def make_guide(config: FitConfig, dim: int, loc: torch.Tensor, scale_tril: torch.Tensor, *, min_scale: float = 0.0):
     """q of ``config.family`` at ``N(loc, scale_tril scale_trilᵀ)`` (its diagonal only, but for full rank);
+    ``scale_tril`` may also be ``(D,)``, the sds of a diagonal Gaussian (no ``D × D`` matrix for a large model);
     ``min_scale`` floors a full-rank factor's diagonal."""
     if config.family == "flow" and dim < 2:
         raise InputError(f"family='flow' needs at least 2 unconstrained coordinates; the model has {dim}")
-    kwargs = {"rank": min(2, dim)} if config.family == "lowrank" else {}
-    if config.family == "fullrank":
-        kwargs["min_scale"] = min_scale
-        scale_tril = scale_tril.tril(-1) + torch.diag_embed(torch.diagonal(scale_tril).clamp_min(2 * min_scale))
-    guide = FAMILY_CLASSES[config.family](dim, batch_shape=(1,), init_scale=config.init_scale, **kwargs)
-    diag = torch.diagonal(scale_tril) if config.family == "fullrank" else (scale_tril ** 2).sum(1).sqrt()
+    if config.family != "fullrank":
+        scale = scale_tril if scale_tril.dim() == 1 else (scale_tril ** 2).sum(1).sqrt()
+        return _diagonal_guide(config, dim, loc, scale)
+    if scale_tril.dim() == 1:
+        scale_tril = torch.diag(scale_tril)
+    scale_tril = scale_tril.tril(-1) + torch.diag_embed(torch.diagonal(scale_tril).clamp_min(2 * min_scale))
+    guide = families.FullRank(dim, batch_shape=(1,), init_scale=config.init_scale, min_scale=min_scale)
     with torch.no_grad():
-        if config.family == "fullrank":
+        guide.loc.copy_(loc)
+        guide.log_diag.copy_((torch.diagonal(scale_tril) - min_scale).log())
+        guide.off_diag.copy_(scale_tril.tril(-1))
+    return guide
+
+
+def _diagonal_guide(config: FitConfig, dim: int, loc: torch.Tensor, scale: torch.Tensor):
+    """q of a family other than full rank at ``N(loc, diag(scale²))``."""
+    kwargs = {"rank": min(2, dim)} if config.family == "lowrank" else {}
+    guide = FAMILY_CLASSES[config.family](dim, batch_shape=(1,), init_scale=config.init_scale, **kwargs)
+    with torch.no_grad():
+        if config.family == "lowrank":
             guide.loc.copy_(loc)
-            guide.log_diag.copy_((diag - min_scale).log())
-            guide.off_diag.copy_(scale_tril.tril(-1))
-        elif config.family == "lowrank":
-            guide.loc.copy_(loc)
-            guide.log_diag.copy_(2 * diag.log())
+            guide.log_diag.copy_(2 * scale.log())
         else:
             base = guide.base if config.family == "flow" else guide
             base.loc.copy_(loc)
-            base.log_scale.copy_(diag.log())
+            base.log_scale.copy_(scale.log())
     return guide
 
 

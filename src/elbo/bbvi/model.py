@@ -20,6 +20,7 @@ The model meets ``elbo.bounds`` as a model with one global posterior: ``model.lo
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -86,6 +87,10 @@ def _index(data, indices: torch.Tensor):
     if isinstance(data, dict):
         return {key: value[indices] for key, value in data.items()}
     return tuple(value[indices] for value in data)
+
+
+def _length(rows) -> int:
+    return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
 
 
 def _first_tensor(data) -> torch.Tensor:
@@ -181,17 +186,57 @@ class Model:
         """``log p(x, T(z)) + log |det ∂T/∂z|`` of shape ``(S,)`` for ``z: (S, D)``.
 
         ``indices`` (shape ``(B,)``) restricts the log-likelihood to those data points and scales it by ``N/B``,
-        an unbiased estimate of the full-data value over a uniformly drawn minibatch; ``None`` uses all data.
+        an unbiased estimate of the full-data value over a uniformly drawn minibatch; ``None`` (or all N indices)
+        uses all data. The log-likelihood is summed over chunks of rows (``row_chunks``), so that no tensor of
+        draws × rows holds more than ``chunk_elements`` entries: its memory is bounded whatever N and S are (but
+        for the autograd graph, which keeps every chunk's saved tensors; ``value_and_grad`` does not).
         """
-        p, log_det = self._constrain(z)
-        if self.log_joint is not None:
-            if indices is not None and indices.numel() > 0:
-                raise InputError("this model has no data to subsample: it was given as a single log_joint")
-            return self._call("log_joint", p) + log_det
-        batch = self.data if indices is None else _index(self.data, indices)
-        num_batch = self.num_data if indices is None else indices.shape[0]
-        log_likelihood = self._call("log_likelihood", p, batch, num_batch=num_batch)
-        return self._call("log_prior", p) + self.num_data / num_batch * log_likelihood.sum(1) + log_det
+        return sum(term for term, _ in self._terms(z, indices))
+
+    def value_and_grad(self, z: torch.Tensor, indices: torch.Tensor | None = None):
+        """``log_density(z, indices)`` ``(S,)`` and its gradient ``(S, D)``, one backward pass per chunk of rows,
+        so that memory holds one chunk's graph at a time."""
+        value, grad = z.new_zeros(z.shape[0]), torch.zeros_like(z)
+        for term, z_leaf in self._terms(z.detach(), indices, leaf=True):
+            (term_grad,) = torch.autograd.grad(term.sum(), z_leaf)
+            value, grad = value + term.detach(), grad + term_grad
+        return value, grad
+
+    def _terms(self, z: torch.Tensor, indices: torch.Tensor | None, *, leaf: bool = False):
+        """The log density as a sum of terms ``(S,)``: the log prior with the log-Jacobian, then each chunk's
+        log-likelihood scaled by N/B; each with the ``z`` it was computed from (a fresh leaf per term if ``leaf``)."""
+        def point():
+            if not leaf:
+                return z
+            return z.detach().requires_grad_(True)
+
+        with torch.enable_grad() if leaf else contextlib.nullcontext():
+            z_term = point()
+            p, log_det = self._constrain(z_term)
+            if self.log_joint is not None:
+                if indices is not None and indices.numel() > 0:
+                    raise InputError("this model has no data to subsample: it was given as a single log_joint")
+                yield self._call("log_joint", p) + log_det, z_term
+                return
+            yield self._call("log_prior", p) + log_det, z_term
+            if indices is not None and indices.shape[0] == self.num_data:
+                indices = None  # all N rows (data_indices() without a batch size): the data itself, not a copy
+            num_batch = self.num_data if indices is None else indices.shape[0]
+            for chunk in self.row_chunks(z.shape[0], num_batch):
+                if leaf:
+                    z_term = point()
+                    p, _ = self._constrain(z_term)
+                batch = _index(self.data, chunk if indices is None else indices[chunk])
+                log_likelihood = self._call("log_likelihood", p, batch, num_batch=_length(chunk))
+                yield self.num_data / num_batch * log_likelihood.sum(1), z_term
+
+    chunk_elements = 2**21  # draws × rows in one chunk of the log-likelihood (16 MiB of float64)
+
+    def row_chunks(self, num_draws: int, num_rows: int | None = None) -> list[slice]:
+        """Slices of ``range(num_rows)`` (all data by default) with at most ``chunk_elements`` draws × rows each."""
+        num_rows = self.num_data if num_rows is None else num_rows
+        step = max(1, self.chunk_elements // max(num_draws, 1))
+        return [slice(start, min(start + step, num_rows)) for start in range(0, num_rows, step)]
 
     def _call(self, name: str, p: dict, *batch, num_batch: int | None = None) -> torch.Tensor:
         """Call a user function over all draws and check it returned one value per draw (and data point)."""
@@ -234,13 +279,18 @@ class Model:
         """The first of ``z = 0`` and ``num_tries - 1`` draws uniform in ``[-2, 2]^D`` (as Stan) where the
         log density is finite; shape ``(D,)``."""
         candidates = torch.cat([torch.zeros(1, self.dim), 4 * torch.rand(num_tries - 1, self.dim) - 2])
+        log_p = []
         with torch.no_grad():
-            log_p = self.log_density(candidates)
-        finite = torch.isfinite(log_p).nonzero()
-        if len(finite) == 0:
-            shown = ", ".join(str(v) for v in log_p[:3].tolist())
-            raise InputError(f"the log density is NaN or inf at every one of the {num_tries} initial points tried "
-                             f"(0 and uniform draws in [-2, 2]^{self.dim} in the unconstrained space; values "
-                             f"{shown}, ...): check log_joint and the parameters' constraints")
-        return candidates[finite[0, 0]]
+            # all at once where that is one chunk of rows; else in order, only until one is finite (each candidate
+            # costs a pass over a large data set)
+            small = self.num_data * num_tries <= self.chunk_elements or num_tries <= 10
+            for group in candidates.split([num_tries] if small else [1, 9, num_tries - 10]):
+                log_p.append(self.log_density(group))
+                finite = torch.isfinite(log_p[-1]).nonzero()
+                if len(finite):
+                    return group[finite[0, 0]]
+        shown = ", ".join(str(v) for v in torch.cat(log_p)[:3].tolist())
+        raise InputError(f"the log density is NaN or inf at every one of the {num_tries} initial points tried "
+                         f"(0 and uniform draws in [-2, 2]^{self.dim} in the unconstrained space; values "
+                         f"{shown}, ...): check log_joint and the parameters' constraints")
 

@@ -6,28 +6,43 @@ defines the Gaussian ``q_l = N(z_l + H_l ∇log p(z_l), H_l)``, a Newton step's 
 covariance. Each ``q_l`` is scored by a Monte Carlo ELBO with ``num_elbo_draws`` draws, and the best is returned.
 On a Gaussian target with at least ``D`` pairs the estimate is exact and so is the best ``q_l``.
 
-This is single-path Pathfinder with a dense ``H_l`` (``O(D²)`` memory per iterate, kept one at a time) and the
-classic L-BFGS initial scaling ``H_0 = (sᵀy / yᵀy) I`` where the paper uses a diagonal estimate. The line search
-backtracks to the Armijo condition and drops a pair that fails the curvature condition ``sᵀy > ε yᵀy``, so every
-``H_l`` stays positive definite.
+This is single-path Pathfinder with the classic L-BFGS initial scaling ``H_0 = (sᵀy / yᵀy) I`` where the paper uses
+a diagonal estimate. ``H_l`` is never formed: it is kept in L-BFGS's compact form ``H = diag(α) + β γ βᵀ`` with
+``β`` of ``D × 2m`` and ``γ`` of ``2m × 2m`` for ``m ≤ history`` pairs (Byrd, Nocedal & Schnabel 1994, eq. 2.6), and
+its Gaussian is drawn from and scored through a thin QR of ``diag(α)^{-1/2} β`` (Zhang et al. 2022, Algorithm 4):
+``O(D m²)`` time and ``O(D m)`` memory per iterate, and only the best Gaussian is kept. The line search backtracks to
+the Armijo condition and drops a pair that fails the curvature condition ``sᵀy > ε yᵀy``, so every ``H_l`` stays
+positive definite.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import InputError
 
-__all__ = ["value_and_grad", "lbfgs", "Path", "pathfinder", "PathfinderResult"]
+__all__ = ["value_and_grad", "lbfgs", "Path", "inverse_hessian", "compact_inverse_hessian", "LowRankGaussian",
+           "pathfinder", "PathfinderResult"]
 
 CURVATURE_EPS = 2.2e-16  # sᵀy must exceed this times yᵀy (Zhang et al. 2022, Algorithm 1)
 
 
+@runtime_checkable
+class Differentiable(Protocol):
+    """A log density that computes its own gradient (``elbo.Model``'s, by chunks of rows in bounded memory)."""
+
+    def value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
 def value_and_grad(log_density, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``log p(z)`` of shape ``(S,)`` and its gradient ``(S, D)`` for ``z: (S, D)``."""
+    if isinstance(log_density, Differentiable):
+        return log_density.value_and_grad(z.detach())
     z = z.detach().requires_grad_(True)
     with torch.enable_grad():
         log_p = log_density(z)
@@ -66,7 +81,7 @@ def _direction(grad: torch.Tensor, pairs: list, history: int) -> torch.Tensor:
 
 
 def lbfgs(log_density, z0: torch.Tensor, *, max_iters: int = 1000, history: int = 6, rel_tol: float = 1e-10,
-          grad_tol: float = 1e-8) -> Path:
+          grad_tol: float = 1e-8, progress: bool = False) -> Path:
     """Maximise ``log_density`` (``(S, D) -> (S,)``) from ``z0: (D,)`` by L-BFGS with a backtracking line search.
 
     Stops when the relative change of ``log p`` over an iteration is below ``rel_tol``, the gradient's largest
@@ -77,7 +92,7 @@ def lbfgs(log_density, z0: torch.Tensor, *, max_iters: int = 1000, history: int 
                          f"{log_p.item()})")
     zs, log_ps, grads, pairs, num_evals = [z0], [log_p[0]], [grad[0]], [], 1
     reason = f"reached max_iters = {max_iters}"
-    for _ in range(max_iters):
+    for _ in tqdm(range(max_iters), desc="L-BFGS (at most)", disable=not progress, leave=False):
         z, lp, g = zs[-1], log_ps[-1], grads[-1]
         if g.abs().max() <= grad_tol:
             reason = f"the gradient fell below {grad_tol:g}"
@@ -126,51 +141,107 @@ def inverse_hessian(pairs: list, dim: int, *, dtype=None) -> torch.Tensor:
     return 0.5 * (h + h.T)
 
 
+def compact_inverse_hessian(pairs: list, dim: int, *, dtype=None):
+    """``inverse_hessian(pairs)`` as ``(α (D,), β (D, 2m), γ (2m, 2m))`` with ``H = diag(α) + β γ βᵀ``:
+    ``H_0 = θ I``, ``θ = sᵀy / yᵀy`` of the newest pair, ``β = [S, θ Y]`` and
+    ``γ = [[R⁻ᵀ (D + θ YᵀY) R⁻¹, -R⁻ᵀ], [-R⁻¹, 0]]``, ``R`` the upper triangle of ``SᵀY`` and ``D`` its diagonal."""
+    s_mat = torch.stack([s for _, s, _ in pairs], 1)  # (D, m)
+    y_mat = torch.stack([y for _, _, y in pairs], 1)
+    theta = (s_mat[:, -1] @ y_mat[:, -1]) / (y_mat[:, -1] @ y_mat[:, -1])
+    sy = s_mat.T @ y_mat  # (m, m)
+    eye = torch.eye(len(pairs), dtype=sy.dtype)
+    r_inv = torch.linalg.solve_triangular(sy.triu(), eye, upper=True)
+    top_left = r_inv.T @ (torch.diag(sy.diagonal()) + theta * y_mat.T @ y_mat) @ r_inv
+    gamma = torch.cat([torch.cat([top_left, -r_inv.T], 1), torch.cat([-r_inv, torch.zeros_like(r_inv)], 1)], 0)
+    return torch.full((dim,), theta.item(), dtype=s_mat.dtype), torch.cat([s_mat, theta * y_mat], 1), gamma
+
+
+class LowRankGaussian:
+    """``N(loc, Σ)`` with ``Σ = diag(α) + β γ βᵀ`` (``compact_inverse_hessian``), without a ``D × D`` matrix.
+
+    With ``diag(α)^{-1/2} β = Q R`` (thin QR) and ``L Lᵀ = I + R γ Rᵀ``, ``Σ = S Sᵀ`` for
+    ``S = diag(α)^{1/2} (I + Q (L - I) Qᵀ)``, so ``z = loc + S u``, ``u ~ N(0, I)``, with
+    ``log q(z) = -½ (D log 2π + log det Σ + |u|²)`` and ``log det Σ = Σ log α + 2 log det L``.
+    ``positive_definite`` is False where ``I + R γ Rᵀ`` has no Cholesky factor (``Σ`` is not positive definite)."""
+
+    def __init__(self, loc: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor):
+        self.loc, self.alpha, self.beta, self.gamma = loc, alpha, beta, gamma
+        self._q, r = torch.linalg.qr(beta / alpha.sqrt()[:, None])
+        middle = torch.eye(r.shape[0], dtype=gamma.dtype) + r @ gamma @ r.T  # k × k, k = min(D, 2m)
+        self._chol, info = torch.linalg.cholesky_ex(0.5 * (middle + middle.T))
+        self.positive_definite = bool(info == 0)
+        self.log_det = alpha.log().sum() + 2 * self._chol.diagonal().log().sum()
+
+    def sample_and_log_prob(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` draws ``(n, D)`` and their ``log q`` ``(n,)``."""
+        u = torch.randn(n, len(self.loc), dtype=self.loc.dtype)
+        correction = (u @ self._q) @ (self._chol - torch.eye(len(self._chol), dtype=u.dtype)).T @ self._q.T
+        z = self.loc + self.alpha.sqrt() * (u + correction)
+        return z, -0.5 * (len(self.loc) * math.log(2 * math.pi) + self.log_det + (u**2).sum(1))
+
+    @property
+    def variance(self) -> torch.Tensor:
+        """The diagonal of ``Σ``, ``(D,)``."""
+        return self.alpha + ((self.beta @ self.gamma) * self.beta).sum(1)
+
+    def covariance(self) -> torch.Tensor:
+        """``Σ``, ``(D, D)``: formed only when asked for (a full-rank q's start)."""
+        return torch.diag(self.alpha) + self.beta @ self.gamma @ self.beta.T
+
+
 @dataclass
 class PathfinderResult:
-    """The best Gaussian of the path: ``loc (D,)``, ``scale_tril (D, D)``, its ELBO estimate, which iterate it
-    is at, the path, and the numbers of log-density evaluations with and without a gradient."""
+    """The best Gaussian of the path (``gaussian``: ``loc (D,)``, ``variance``, and ``scale_tril (D, D)`` formed
+    when asked for), its ELBO estimate, which iterate it is at, the path, and the numbers of log-density
+    evaluations with and without a gradient."""
 
-    loc: torch.Tensor
-    scale_tril: torch.Tensor
+    gaussian: LowRankGaussian | None
     elbo: float
     best_iter: int
     path: Path = field(repr=False)
     num_grad_evals: int
     num_density_evals: int
 
+    @property
+    def loc(self) -> torch.Tensor:
+        return self.path.z[-1] if self.gaussian is None else self.gaussian.loc
+
+    @property
+    def variance(self) -> torch.Tensor:
+        return torch.ones_like(self.loc) if self.gaussian is None else self.gaussian.variance
+
+    @property
+    def scale_tril(self) -> torch.Tensor:
+        if self.gaussian is None:
+            return torch.eye(len(self.loc), dtype=self.loc.dtype)
+        return torch.linalg.cholesky(self.gaussian.covariance())
+
 
 def pathfinder(log_density, z0: torch.Tensor, *, num_elbo_draws: int = 10, history: int = 6,
-               max_iters: int = 1000, rel_tol: float = 1e-10) -> PathfinderResult:
+               max_iters: int = 1000, rel_tol: float = 1e-10, progress: bool = False) -> PathfinderResult:
     """Single-path Pathfinder from ``z0: (D,)``: L-BFGS on ``log_density`` (``(S, D) -> (S,)``), a Gaussian at each
-    iterate, the one with the highest ELBO estimate (``num_elbo_draws`` draws each, all evaluated in one call)."""
-    path = lbfgs(log_density, z0, max_iters=max_iters, history=history, rel_tol=rel_tol)
-    dim = z0.shape[0]
-    candidates, draws, log_q = [], [], []
-    for index in range(1, len(path.z)):
-        pairs = [pair for pair in path.pairs if pair[0] <= index][-history:]
-        if not pairs:
-            continue
-        cov = inverse_hessian(pairs, dim, dtype=z0.dtype)
-        scale_tril, info = torch.linalg.cholesky_ex(cov)
-        if info != 0:
-            continue
-        loc = path.z[index] + cov @ path.grad[index]
-        q = torch.distributions.MultivariateNormal(loc, scale_tril=scale_tril, validate_args=False)
-        z = q.sample((num_elbo_draws,))
-        candidates.append((index, loc, scale_tril))
-        draws.append(z)
-        log_q.append(q.log_prob(z))
-    if not candidates:  # a path without one accepted pair: the initial point with unit scale
-        return PathfinderResult(path.z[-1], torch.eye(dim, dtype=z0.dtype), -math.inf, len(path.z) - 1, path,
-                                path.num_evals, 0)
-    with torch.no_grad():
-        log_p = torch.cat([log_density(z) for z in torch.cat(draws).split(4096)])
-    log_w = (log_p.reshape(len(candidates), num_elbo_draws) - torch.stack(log_q))
-    log_w = torch.where(torch.isnan(log_w), -math.inf, log_w)
-    elbos = log_w.mean(1)
-    best = int(elbos.argmax())
-    index, loc, scale_tril = candidates[best]
-    return PathfinderResult(loc, scale_tril, elbos[best].item(), index, path, path.num_evals,
-                            len(candidates) * num_elbo_draws)
-
+    iterate, the one with the highest ELBO estimate (``num_elbo_draws`` draws each). Where no iterate has a pair
+    (the start is the mode), the result is ``N(z0, I)`` with an ELBO of -inf."""
+    path = lbfgs(log_density, z0, max_iters=max_iters, history=history, rel_tol=rel_tol, progress=progress)
+    best, best_elbo, best_index, num_scored = None, -math.inf, len(path.z) - 1, 0
+    with tqdm(range(1, len(path.z)), desc="Pathfinder: score the path's Gaussians", disable=not progress,
+              leave=False) as iterates:
+        for index in iterates:
+            pairs = [pair for pair in path.pairs if pair[0] <= index][-history:]
+            if not pairs:
+                continue
+            alpha, beta, gamma = compact_inverse_hessian(pairs, len(z0), dtype=z0.dtype)
+            grad = path.grad[index]
+            loc = path.z[index] + alpha * grad + beta @ (gamma @ (beta.T @ grad))  # z + H ∇log p
+            q = LowRankGaussian(loc, alpha, beta, gamma)
+            if not q.positive_definite:
+                continue
+            z, log_q = q.sample_and_log_prob(num_elbo_draws)
+            with torch.no_grad():
+                log_w = log_density(z) - log_q
+            num_scored += num_elbo_draws
+            elbo = torch.where(torch.isnan(log_w), -math.inf, log_w).mean().item()
+            if best is None or elbo > best_elbo:
+                best, best_elbo, best_index = q, elbo, index
+            iterates.set_postfix(best_elbo=f"{best_elbo:.4g}")
+    return PathfinderResult(best, best_elbo, best_index, path, path.num_evals, num_scored)

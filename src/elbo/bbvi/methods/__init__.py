@@ -9,7 +9,9 @@ finite there. The table of methods is ``elbo.bbvi.config.METHODS``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 
@@ -32,18 +34,35 @@ class CountedDensity:
             self.num_density += z.shape[0]
         return self.model.log_density(z, indices)
 
+    def value_and_grad(self, z: torch.Tensor, indices: torch.Tensor | None = None):
+        """The log density ``(S,)`` and its gradient ``(S, D)``, by chunks of rows (``Model.value_and_grad``)."""
+        self.num_grad += z.shape[0]
+        return self.model.value_and_grad(z, indices)
+
 
 @dataclass
 class Start:
-    """Where a method starts: q's starting Gaussian ``N(loc (D,), scale_tril scale_trilᵀ)``, and a line saying
-    where it came from."""
+    """Where a method starts: q's starting Gaussian ``N(loc (D,), Σ)`` given by its sds ``scale (D,)`` and, where it
+    has one, a function forming ``Σ (D, D)`` (``None``: Σ is diagonal); and a line saying where it came from.
+    ``scale_tril``, Σ's Cholesky factor, is formed on first use only: a method for a large model uses ``scale``."""
 
     model: Model
     config: FitConfig
     log_density: CountedDensity
     loc: torch.Tensor
-    scale_tril: torch.Tensor
+    scale: torch.Tensor
+    covariance: Callable[[], torch.Tensor] | None = None
     origin: str = ""
+
+    @cached_property
+    def scale_tril(self) -> torch.Tensor:
+        if self.covariance is None:
+            return torch.diag(self.scale)
+        return torch.linalg.cholesky(self.covariance())
+
+    def scale_of(self, family: str) -> torch.Tensor:
+        """What ``gaussians.make_guide`` places q of ``family`` with: Σ's Cholesky factor for full rank, else sds."""
+        return self.scale_tril if family == "fullrank" else self.scale
 
 
 @dataclass

@@ -29,7 +29,7 @@ def run(start: Start) -> MethodResult:
     model, config = start.model, start.config
     window = config.steps_per_window()
     num_samples = config.num_samples or 8
-    whitened, guide = _whitened_guide(model, config, start.log_density, start.loc, start.scale_tril)
+    whitened, guide = _whitened_guide(config, start)
     counted = _CountedModel(model, whitened)
     adam = _RestartableAdam(guide, config)
     trace, average, num_dropped, restarts = [], None, 0, 0
@@ -65,13 +65,12 @@ def run(start: Start) -> MethodResult:
     return MethodResult(whitened.unwhiten(guide, config.family), trace, converged, reason, num_dropped)
 
 
-def _whitened_guide(model, config, log_density, loc, scale_tril):
-    """ADVI's coordinates ``u`` (``_Whitened``) and q in them, at the starting Gaussian mapped into them."""
+def _whitened_guide(config: FitConfig, start: Start):
+    """ADVI's coordinates ``u`` (``_Whitened``) and q in them: the starting Gaussian mapped into them is N(0, I)."""
     # a full-rank q is whitened by the whole Cholesky factor (the product of two is one), the others by its sds
-    whiten = scale_tril if config.family == "fullrank" else torch.diag((scale_tril ** 2).sum(1).sqrt())
-    whitened = _Whitened(log_density, loc, whiten)
-    guide = make_guide(config, model.dim, torch.zeros_like(loc), torch.linalg.solve_triangular(
-        whiten, scale_tril, upper=False), min_scale=MIN_SCALE)
+    whitened = _Whitened(start.log_density, start.loc, start.scale_of(config.family))
+    guide = make_guide(config, start.model.dim, torch.zeros_like(start.loc), torch.ones_like(start.loc),
+                       min_scale=MIN_SCALE)
     return whitened, guide
 
 
@@ -146,7 +145,8 @@ MIN_SCALE = 1e-6  # the floor of a full-rank factor's diagonal in ADVI's whitene
 
 
 class _Whitened:
-    """The log density of ``u`` with ``z = loc + L u``: ``log p(loc + L u) + log |det L|``, for lower-triangular L.
+    """The log density of ``u`` with ``z = loc + L u``: ``log p(loc + L u) + log |det L|``, for lower-triangular L
+    (``(D, D)``) or a diagonal one given by its diagonal (``(D,)``: no ``D × D`` matrix for a large model).
 
     ADVI runs in these coordinates, with the starting Gaussian's mean and Cholesky factor (Pathfinder's; for the
     families other than full rank, only its sds): Adam moves every parameter by about its learning rate at first,
@@ -157,19 +157,28 @@ class _Whitened:
 
     def __init__(self, log_density, loc: torch.Tensor, scale_tril: torch.Tensor):
         self.log_density, self.loc, self.scale_tril = log_density, loc, scale_tril
-        self.log_det = torch.diagonal(scale_tril).log().sum()
+        self.diagonal = scale_tril.dim() == 1
+        self.log_det = (scale_tril if self.diagonal else torch.diagonal(scale_tril)).log().sum()
+
+    def _z(self, u: torch.Tensor) -> torch.Tensor:
+        return self.loc + (u * self.scale_tril if self.diagonal else u @ self.scale_tril.T)
 
     def __call__(self, u: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
-        return self.log_density(self.loc + u @ self.scale_tril.T, indices) + self.log_det
+        return self.log_density(self._z(u), indices) + self.log_det
+
+    def value_and_grad(self, u: torch.Tensor, indices: torch.Tensor | None = None):
+        """The log density of ``u`` and its gradient ``∇_z log p · ∂z/∂u``, by the density's own chunked pass."""
+        value, grad = self.log_density.value_and_grad(self._z(u), indices)
+        return value + self.log_det, grad * self.scale_tril if self.diagonal else grad @ self.scale_tril
 
     def unwhiten(self, guide, family: str):
         """The same q as a distribution over ``z``, in the same family."""
         loc, tril = self.loc, self.scale_tril
-        scale = torch.diagonal(tril)  # for the families other than full rank, tril is diagonal
+        scale = tril if self.diagonal else torch.diagonal(tril)
         with torch.no_grad():
             if family == "flow":
                 return _Shifted(guide, loc, scale)
-            guide.loc.copy_(loc + guide.loc @ tril.T)
+            guide.loc.copy_(self._z(guide.loc))
             if family == "meanfield":
                 guide.log_scale.add_(scale.log())
             elif family == "fullrank":
@@ -204,8 +213,19 @@ class _CountedModel:
         self.model, self.log_density = model, log_density
 
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        indices = None if self.model.log_joint is not None else x[0]
-        return self.log_density(z[:, 0], indices).unsqueeze(1)
+        return self.log_density(z[:, 0], self._indices(x)).unsqueeze(1)
+
+    def pathwise_log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``log_prob(x, z)`` as a value whose gradient with respect to whatever ``z`` was drawn from is the pathwise
+        one, ``∇_z log p · ∂z/∂φ``, with ``∇_z log p`` from the density's own pass over the data by chunks of rows:
+        the graph of a full-data log-likelihood is never held whole."""
+        value, grad = self.log_density.value_and_grad(z[:, 0].detach(), self._indices(x))
+        grad = torch.where(torch.isfinite(value)[:, None], grad, 0.0)  # draws left out of the estimate: no gradient
+        # z - z.detach() is zero in value and carries z's gradient: the product's gradient is grad · ∂z/∂φ
+        return (value + ((z[:, 0] - z[:, 0].detach()) * grad).sum(-1)).unsqueeze(1)
+
+    def _indices(self, x: torch.Tensor) -> torch.Tensor | None:
+        return None if self.model.log_joint is not None else x[0]
 
 
 def _elbo_step(model_density, guide, config: FitConfig, x: torch.Tensor, num_samples: int):
@@ -216,7 +236,7 @@ def _elbo_step(model_density, guide, config: FitConfig, x: torch.Tensor, num_sam
         return bounds.elbo(model_density, guide, x, num_samples, form="entropy", estimator="score",
                            validate_args=False), 0
     z = q.rsample((num_samples,))  # (K, 1, D)
-    log_p = model_density.log_prob(x, z)[:, 0]
+    log_p = model_density.pathwise_log_prob(x, z)[:, 0]
     # STL: q's parameters cut from log q, leaving only the pathwise term (Roeder et al. 2017)
     log_q = (estimators.stop_gradient(q) if config.estimator == "stl" else q).log_prob(z)[:, 0]
     finite = torch.isfinite(log_p)

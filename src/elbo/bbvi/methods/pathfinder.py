@@ -9,5 +9,5 @@ __all__ = ["run"]
 
 
 def run(start: Start) -> MethodResult:
-    guide = make_guide(start.config, start.model.dim, start.loc, start.scale_tril)
+    guide = make_guide(start.config, start.model.dim, start.loc, start.scale_of(start.config.family))
     return MethodResult(guide, [], True, "Pathfinder's best Gaussian")

@@ -1,0 +1,86 @@
+"""Black-box VI at scale: L-BFGS's compact inverse Hessian against the dense one, the low-rank Gaussian's draws and
+density against torch's MultivariateNormal, and the log density by chunks of rows against one pass over all of them.
+All in float64, where each identity holds to round-off."""
+
+import math
+
+import pytest
+import torch
+
+import elbo
+from elbo.bbvi import pathfinder
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def _gaussian_path(dim: int, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    a = torch.randn(dim, dim, generator=generator)
+    precision = a @ a.T / dim + 0.5 * torch.eye(dim)
+    loc = torch.randn(dim, generator=generator)
+    return pathfinder.lbfgs(lambda z: -0.5 * ((z - loc) @ precision * (z - loc)).sum(-1), torch.zeros(dim))
+
+
+@pytest.mark.parametrize("dim", [3, 10, 40])
+def test_the_compact_inverse_hessian_is_the_dense_one(dim):
+    """Byrd, Nocedal & Schnabel (1994), eq. 2.6: the same BFGS updates of θ I, with 2m > D (dim 3) and 2m < D."""
+    pairs = _gaussian_path(dim).pairs[-6:]
+    alpha, beta, gamma = pathfinder.compact_inverse_hessian(pairs, dim)
+    compact = torch.diag(alpha) + beta @ gamma @ beta.T
+    torch.testing.assert_close(compact, pathfinder.inverse_hessian(pairs, dim), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dim", [3, 25])
+def test_the_low_rank_gaussian_draws_and_scores_as_its_covariance_says(dim):
+    """``log q`` computed from the standard-normal draw ``u`` equals N(loc, Σ)'s density at ``z = loc + S u`` for
+    every draw only if ``S Sᵀ = Σ``: the square root, the log-determinant and the mean are all checked."""
+    pairs = _gaussian_path(dim, seed=1).pairs[-6:]
+    alpha, beta, gamma = pathfinder.compact_inverse_hessian(pairs, dim)
+    loc = torch.linspace(-1, 1, dim)
+    q = pathfinder.LowRankGaussian(loc, alpha, beta, gamma)
+    assert q.positive_definite
+    z, log_q = q.sample_and_log_prob(50)
+    exact = torch.distributions.MultivariateNormal(loc, covariance_matrix=q.covariance())
+    torch.testing.assert_close(log_q, exact.log_prob(z), rtol=1e-10, atol=1e-9)
+    torch.testing.assert_close(q.variance, q.covariance().diagonal(), rtol=1e-12, atol=1e-12)
+
+
+def _regression(num_data: int = 500, dim: int = 4, seed: int = 2):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(num_data, dim, generator=generator)
+    y = x @ torch.linspace(-1, 1, dim) + 0.3 * torch.randn(num_data, generator=generator)
+    return elbo.Model(params={"beta": elbo.Param((dim,)), "sigma": elbo.Param((), torch.distributions.constraints.positive)},
+                      log_prior=lambda p: torch.distributions.Normal(0, 1).log_prob(p["beta"]).sum(-1)
+                      + torch.distributions.HalfNormal(1).log_prob(p["sigma"]),
+                      log_likelihood=lambda p, batch: torch.distributions.Normal(
+                          batch[0] @ p["beta"].T, p["sigma"]).log_prob(batch[1][:, None]).T,
+                      data=(x, y))
+
+
+def test_the_log_density_by_chunks_of_rows_is_the_one_pass_value_and_gradient():
+    model = _regression()
+    z = torch.randn(7, model.dim)
+    indices = torch.randperm(model.num_data)[:123]
+    whole = model.log_density(z), model.log_density(z, indices)
+    model.chunk_elements = 7 * 30  # chunks of 30 rows for 7 draws: 17 of them
+    assert len(model.row_chunks(7)) == math.ceil(500 / 30)
+    torch.testing.assert_close(model.log_density(z), whole[0], rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(model.log_density(z, indices), whole[1], rtol=1e-12, atol=1e-9)
+    z_leaf = z.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(elbo.bbvi.Model.log_density(model, z_leaf).sum(), z_leaf)
+    value, chunked_grad = model.value_and_grad(z)
+    torch.testing.assert_close(value, whole[0], rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(chunked_grad, grad, rtol=1e-10, atol=1e-9)
+
+
+def test_all_indices_read_the_data_itself_and_give_the_full_value():
+    model = _regression()
+    z = torch.randn(3, model.dim)
+    torch.testing.assert_close(model.log_density(z, torch.randperm(model.num_data)), model.log_density(z),
+                               rtol=1e-12, atol=1e-9)
