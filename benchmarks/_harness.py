@@ -412,8 +412,9 @@ def run_case(benchmark: Benchmark, case, contestants: list, settings, worker: bo
             except Exception as error:  # one contestant's failure must not stop the run
                 status = record_failure(row, error, f"{label}{c.name} failed:\n")
             rows[c.id, repeat] = row
-            print(f"{label}{c.name}{f' (repetition {repeat + 1})' if settings.repeats > 1 else ''}: {status}",
-                  file=sys.stderr, flush=True)
+            if not worker:  # its parent prints it
+                print(f"{label}{c.name}{f' (repetition {repeat + 1})' if settings.repeats > 1 else ''}: "
+                      f"{status}", file=sys.stderr, flush=True)
     return [rows[key] for key in sorted(rows, key=lambda k: ([c.id for c in present].index(k[0]), k[1]))]
 
 
