@@ -1,4 +1,6 @@
-"""Every test runs in float64 with the same seed; statistical tests state their own false-failure rate."""
+"""Every test runs in float64 with the same seed; statistical tests state their own false-failure rate. Each leaves
+the process as it found it (torch's threads, the working directory, the environment), so the tests can share
+processes (pytest-xdist's workers) in any order. A test is ``unit`` unless its file or itself is marked ``e2e``."""
 
 import os
 
@@ -19,6 +21,32 @@ def float64_and_seed():
     torch.manual_seed(0)
     yield
     torch.set_default_dtype(dtype)
+
+
+@pytest.fixture(autouse=True)
+def process_state_restored():
+    """torch's threads, the working directory and the environment as they were before the test, whatever the test
+    (or an ``elbo`` command it ran in this process, ``--threads``) changed."""
+    threads, directory, environment = torch.get_num_threads(), os.getcwd(), dict(os.environ)
+    yield
+    torch.set_num_threads(threads)
+    os.chdir(directory)
+    if os.environ != environment:
+        for name in set(os.environ) - set(environment):
+            del os.environ[name]
+        os.environ.update(environment)
+
+
+# Files of end-to-end tests that cannot carry their own `pytestmark` here (the others say `pytestmark = e2e`).
+E2E_FILES = ("test_examples.py", "test_tutorials.py")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in E2E_FILES:
+            item.add_marker(pytest.mark.e2e)
+        if item.get_closest_marker("e2e") is None:
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
-"""The `elbo` command end to end: in a subprocess as a user runs it, and in-process (``cli.main``) for the
-bad-input cases that need generated files trusted by the loaders."""
+"""The `elbo` command end to end, in this process (``cli.main``; ``elbo_in_process`` where a test reads what a
+process would print and its exit code), and in subprocesses where the process is the point: torchrun's, and one
+that has not imported torch."""
 
 import json
 import subprocess
@@ -12,17 +13,15 @@ import torch
 
 from elbo import bbvi, cli, configs, fit_config, registry
 from elbo.models.images import datasets as data
-from helpers import random_mnist, trust, write_frey
+from helpers import elbo_in_process, random_mnist, trust, write_frey
+
+pytestmark = pytest.mark.e2e
 
 TINY = ["--data", "digits", "--latent", "3", "--hidden", "16", "--batch-size", "100", "--quiet"]
 
 
-def run_elbo(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "elbo", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
-
-
 def test_demo_prints_bounds_next_to_the_exact_evidence():
-    result = run_elbo("demo", "--k", "200", "--skip-vae")
+    result = elbo_in_process("demo", "--k", "200", "--skip-vae")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "log p(x)" in lines[1]
@@ -33,22 +32,22 @@ def test_demo_prints_bounds_next_to_the_exact_evidence():
 
 
 def test_bad_option_exits_2_with_one_line():
-    result = run_elbo("demo", "--k", "0")
+    result = elbo_in_process("demo", "--k", "0")
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["elbo demo: error: argument --k: expected a positive integer, got '0'"]
 
 
 def test_every_command_has_help():
     for args in (["--help"], ["demo", "--help"], ["train", "--help"], ["evaluate", "--help"], ["fit", "--help"]):
-        result = run_elbo(*args)
+        result = elbo_in_process(*args)
         assert result.returncode == 0 and "usage: elbo" in result.stdout
         # a default is shown in one form, where it says something: never "None" for an option that names its own
         # default in its help, nor "False" for a flag
         assert "(default" not in result.stdout
         assert "[default: None]" not in result.stdout and "[default: False]" not in result.stdout
-    fit_help = run_elbo("fit", "--help").stdout
+    fit_help = elbo_in_process("fit", "--help").stdout
     assert "--family {meanfield,fullrank,lowrank,flow}" in fit_help and "random seed [default: 0]" in fit_help
-    assert "--resume DIR" in run_elbo("train", "--help").stdout
+    assert "--resume DIR" in elbo_in_process("train", "--help").stdout
 
 
 def _choices(command: str, dest: str) -> tuple:
@@ -88,18 +87,19 @@ def test_the_measuring_commands_have_help(capsys):
 
 def test_train_one_epoch_then_evaluate(tmp_path):
     """The smoke run: one epoch on the bundled digits, then `elbo evaluate --json` and its evaluation.json."""
-    result = run_elbo("train", *TINY, "--epochs", "1", "--objective", "iwae", "--k", "3",
-                      "--out", str(tmp_path / "run"))
+    result = elbo_in_process("train", *TINY, "--epochs", "1", "--objective", "iwae", "--k", "3",
+                             "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"run {tmp_path / 'run'}: epoch 1, training bound -")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt", "config.json", "metrics.jsonl"]
-    result = run_elbo("evaluate", str(tmp_path / "run"), "--k", "100", "--iwae-k", "2", "10", "--json", "--quiet")
+    result = elbo_in_process("evaluate", str(tmp_path / "run"), "--k", "100", "--iwae-k", "2", "10", "--json",
+                             "--quiet")
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert printed == json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert printed["epoch"] == 1 and printed["num_points"] == 297 and set(printed["iwae"]) == {"2", "10"}
     assert printed["elbo"]["mean"] < printed["log_likelihood"]["mean"] < 0
-    table = run_elbo("evaluate", str(tmp_path / "run"), "--k", "20", "--quiet")
+    table = elbo_in_process("evaluate", str(tmp_path / "run"), "--k", "20", "--quiet")
     assert "log p(x) (IWAE-20)" in table.stdout and "active units" in table.stdout
 
 
@@ -186,7 +186,7 @@ def test_train_under_torchrun_matches_one_process(tmp_path):
     rank 0 writes the run and prints its one-line report, and the training bound and the parameters are those of
     `elbo train` (the validation bound is not: each process draws the noise of its validation images itself)."""
     args = ["train", *TINY, "--epochs", "2", "--objective", "iwae", "--k", "2"]
-    single = run_elbo(*args, "--out", str(tmp_path / "one"))
+    single = elbo_in_process(*args, "--out", str(tmp_path / "one"))
     assert single.returncode == 0, single.stderr
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                              "-m", "elbo", *args, "--out", str(tmp_path / "two")],
@@ -287,9 +287,9 @@ def test_fit_compares_vi_with_nuts_per_parameter_as_json():
     """A short fit and a tiny NUTS run on eight schools: one row per scalar component, VI's errors in NUTS sds.
     With 100 NUTS draws their means are known to ~0.15 sd, and VI after 500 steps is within ~0.2 sd of them
     (the full run: README), so every |mean error| must be below 1.5."""
-    result = run_elbo("fit", EIGHT_SCHOOLS, "--family", "fullrank", "--method", "advi", "--init", "point",
-                      "--max-steps", "500", "--num-draws", "2000", "--compare-nuts", "--nuts-samples", "100",
-                      "--nuts-warmup", "100", "--json")
+    result = elbo_in_process("fit", EIGHT_SCHOOLS, "--family", "fullrank", "--method", "advi", "--init", "point",
+                             "--max-steps", "500", "--num-draws", "2000", "--compare-nuts", "--nuts-samples", "100",
+                             "--nuts-warmup", "100", "--json")
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     names = [row["name"] for row in output["parameters"]]
@@ -304,7 +304,7 @@ def test_fit_compares_vi_with_nuts_per_parameter_as_json():
 
 
 def test_fit_prints_a_table():
-    result = run_elbo("fit", EIGHT_SCHOOLS, "--family", "meanfield", "--max-steps", "300", "--num-draws", "500")
+    result = elbo_in_process("fit", EIGHT_SCHOOLS, "--family", "meanfield", "--max-steps", "300", "--num-draws", "500")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["parameter", "VI", "mean", "VI", "sd", "PSIS", "mean", "PSIS", "sd"]
@@ -329,14 +329,14 @@ def test_fit_bad_input_exits_2_with_one_line(tmp_path, source, args, message):
         path = Path(EIGHT_SCHOOLS)
     else:
         path.write_text(source)
-    result = run_elbo("fit", str(path), *args)
+    result = elbo_in_process("fit", str(path), *args)
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
     assert result.stderr.startswith("elbo fit: error: ") and message in result.stderr
 
 
 def test_fit_of_a_missing_file_exits_2(tmp_path):
-    result = run_elbo("fit", str(tmp_path / "missing.py"))
+    result = elbo_in_process("fit", str(tmp_path / "missing.py"))
     assert result.returncode == 2 and result.stderr.strip() == f"elbo fit: error: no model file {tmp_path}/missing.py"
 
 
@@ -347,7 +347,7 @@ def test_fit_says_when_q_puts_mass_where_the_model_has_none(tmp_path):
     path.write_text("import torch\nimport elbo\nfrom torch.distributions import Normal\n"
                     "model = elbo.Model(params={'z': elbo.Param(())}, log_joint=lambda p: torch.where(\n"
                     "    p['z'] > 1.0, torch.tensor(-float('inf')), Normal(0.0, 1.0).log_prob(p['z'])))\n")
-    result = run_elbo("fit", str(path), "--num-draws", "1000", "--max-steps", "200")
+    result = elbo_in_process("fit", str(path), "--num-draws", "1000", "--max-steps", "200")
     assert result.returncode == 0, result.stderr
     assert any(line.startswith("warning: log p is NaN or -inf at ") and line.endswith("of 1000 draws of q: q puts "
                "mass where the model has none") for line in result.stdout.splitlines()), result.stdout

@@ -1,6 +1,7 @@
 """Hostile input and faults at the command line (issue 13): an error in the user's model file is one line naming the
 file's own line, exit 2 (``--traceback`` or ``ELBO_TRACEBACK=1``: the full traceback); Ctrl-C at any moment is one
-line, exit 130. Each in a subprocess, as a user runs it."""
+line, exit 130. What a process prints and its exit code, from ``elbo_in_process``; in a subprocess, as a user runs
+it, where the process is the point: Ctrl-C, and the working directory on the model file's ``sys.path``."""
 
 import os
 import signal
@@ -11,6 +12,9 @@ import time
 import pytest
 
 from elbo import bbvi, cli
+from helpers import elbo_in_process
+
+pytestmark = pytest.mark.e2e
 
 QUICK = ["--max-steps", "5", "--num-draws", "20"]
 
@@ -25,9 +29,9 @@ model = elbo.Model(params={'mu': elbo.Param(())}, log_joint=log_joint)
 """
 
 
-def run_elbo(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "elbo", *args], capture_output=True, text=True, timeout=600,
-                          env=None if env is None else os.environ | env, cwd=cwd)
+def run_elbo(*args, cwd=None):
+    """`python -m elbo ARGS` in a subprocess, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "elbo", *args], capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 def assert_one_line(result, code: int) -> str:
@@ -68,7 +72,7 @@ FAULTS = [
 def test_an_error_in_the_model_file_is_one_line_naming_its_line(tmp_path, source, says):
     path = tmp_path / "model.py"
     path.write_bytes(source if isinstance(source, bytes) else source.encode())
-    result = run_elbo("fit", str(path), *QUICK)
+    result = elbo_in_process("fit", str(path), *QUICK)
     assert assert_one_line(result, 2) == f"elbo fit: error: {path}{says}"
     assert result.stdout == ""
 
@@ -84,11 +88,11 @@ def test_an_error_in_a_module_the_model_file_imports_names_the_model_files_line(
 def test_a_model_file_that_defines_no_model_or_is_a_directory_is_one_line(tmp_path):
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")
-    says = assert_one_line(run_elbo("fit", str(empty), *QUICK), 2)
+    says = assert_one_line(elbo_in_process("fit", str(empty), *QUICK), 2)
     assert says == f"elbo fit: error: {empty} does not define `model` (an elbo.Model)"
     folder = tmp_path / "folder.py"
     folder.mkdir()
-    says = assert_one_line(run_elbo("fit", str(folder), *QUICK), 2)
+    says = assert_one_line(elbo_in_process("fit", str(folder), *QUICK), 2)
     assert says == f"elbo fit: error: model file {folder} is a directory, expected a Python file"
 
 
@@ -98,7 +102,7 @@ def test_an_unreadable_model_file_is_one_line(tmp_path):
     path.write_text(KEY_ERROR)
     path.chmod(0)
     try:
-        says = assert_one_line(run_elbo("fit", str(path), *QUICK), 2)
+        says = assert_one_line(elbo_in_process("fit", str(path), *QUICK), 2)
     finally:
         path.chmod(0o600)
     assert says.startswith("elbo fit: error: ") and "Permission denied" in says and str(path) in says
@@ -122,9 +126,9 @@ def test_traceback_shows_the_model_files_frames(tmp_path, how):
     path = tmp_path / "model.py"
     path.write_text(KEY_ERROR)
     if how == "ELBO_TRACEBACK":
-        result = run_elbo("fit", str(path), *QUICK, env={"ELBO_TRACEBACK": "1"})
+        result = elbo_in_process("fit", str(path), *QUICK, env={"ELBO_TRACEBACK": "1"})
     else:
-        result = run_elbo("fit", str(path), *QUICK, *how)
+        result = elbo_in_process("fit", str(path), *QUICK, *how)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("Traceback (most recent call last):")
     assert f'File "{path}", line 5, in log_joint' in result.stderr and "\nKeyError: 'muu'\n" in result.stderr
@@ -133,9 +137,9 @@ def test_traceback_shows_the_model_files_frames(tmp_path, how):
 
 def test_elbo_traceback_shows_the_traceback_of_any_command(tmp_path):
     missing = tmp_path / "missing"
-    says = assert_one_line(run_elbo("evaluate", str(missing)), 2)
+    says = assert_one_line(elbo_in_process("evaluate", str(missing)), 2)
     assert says == f"elbo evaluate: error: {missing} is not a run directory (no such directory)"
-    result = run_elbo("evaluate", str(missing), env={"ELBO_TRACEBACK": "1"})
+    result = elbo_in_process("evaluate", str(missing), env={"ELBO_TRACEBACK": "1"})
     assert result.returncode == 2 and result.stderr.startswith("Traceback (most recent call last):")
     assert "elbo.errors.InputError: " in result.stderr
 

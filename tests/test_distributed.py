@@ -13,6 +13,8 @@ from elbo import distributed, estimators, evaluate, families, runs, train
 from elbo.models.images.config import VAEConfig
 from elbo.models.images.model import make_vae
 
+pytestmark = pytest.mark.e2e
+
 TINY = VAEConfig(latent_dims=(4,), hidden_dims=((16,),))
 TWO_LAYERS = VAEConfig(latent_dims=(3, 2), hidden_dims=((8,), (8,)))
 # 1350 training images in global batches of 100: every batch, the last one (50) too, splits evenly over 2 processes

@@ -18,7 +18,9 @@ import pytest
 import torch
 
 from elbo import cli, runs
-from helpers import SHARED_DATA
+from helpers import SHARED_DATA, elbo_in_process
+
+pytestmark = pytest.mark.e2e
 
 TINY = ["--data", "digits", "--latent", "3", "--hidden", "16", "--batch-size", "100", "--quiet"]
 MEASURES = (["evaluate", "--k", "20", "--iwae-k", "5", "--max-points", "20"], ["surgery", "--max-points", "40"],
@@ -182,7 +184,7 @@ def test_epochs_raised_in_config_json_are_trained_on_resume(run, capsys):
 def test_a_metrics_line_cut_mid_write_is_dropped_with_one_warning(run):
     with open(run / "metrics.jsonl", "a") as metrics:
         metrics.write('{"epoch": 3, "lr": 0.001, "elb')
-    result = _elbo("train", "--resume", str(run), "--quiet")  # the checkpoint is at epoch 2 of 2
+    result = elbo_in_process("train", "--resume", str(run), "--quiet")  # the checkpoint is at epoch 2 of 2
     assert result.returncode == 0 and len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("elbo train: warning: ") and "cut short" in result.stderr
     assert [m["epoch"] for m in runs.read_metrics(run)] == [1, 2]
@@ -228,6 +230,8 @@ def _root_without_override():
 
 
 def _elbo(*args, prefix=(), **kwargs):
+    """`python -m elbo ARGS` in a subprocess (after ``prefix``): where the process is the point (its capabilities,
+    its lock on a run, a kill)."""
     return subprocess.run([*prefix, sys.executable, "-m", "elbo", *args], capture_output=True, text=True,
                           timeout=600, **kwargs)
 
@@ -262,12 +266,12 @@ def test_a_full_disk_leaves_a_run_the_same_command_can_make_once_there_is_room(t
         pytest.skip("mounting a small tmpfs needs root and a kernel that allows it here")
     try:
         argv = ["train", *TINY, "--epochs", "1", "--out", str(disk / "run")]
-        result = _elbo(*argv)
+        result = elbo_in_process(*argv)
         assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
         assert "No space left on device" in result.stderr
         assert list((disk / "run").iterdir()) == []
         subprocess.run(["mount", "-o", "remount,size=4m", str(disk)], check=True)
-        result = _elbo(*argv)
+        result = elbo_in_process(*argv)
         assert result.returncode == 0, result.stderr
         assert torch.load(disk / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 1
     finally:
@@ -281,12 +285,12 @@ def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint_whole(tmp_path):
     if not _mounted_tmpfs(disk, "96k"):
         pytest.skip("mounting a small tmpfs needs root and a kernel that allows it here")
     try:
-        result = _elbo("train", *TINY, "--epochs", "2", "--out", str(disk / "run"))
+        result = elbo_in_process("train", *TINY, "--epochs", "2", "--out", str(disk / "run"))
         assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
         assert "No space left on device" in result.stderr
         assert runs.load_run(disk / "run").epoch == 0
         subprocess.run(["mount", "-o", "remount,size=4m", str(disk)], check=True)
-        result = _elbo("train", "--resume", str(disk / "run"), "--quiet")
+        result = elbo_in_process("train", "--resume", str(disk / "run"), "--quiet")
         assert result.returncode == 0, result.stderr
         assert [m["epoch"] for m in runs.read_metrics(disk / "run")] == [1, 2]
     finally:
@@ -304,7 +308,7 @@ def test_a_read_only_file_system_is_one_line_and_the_run_stays(base_run, tmp_pat
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         for args in (["evaluate", str(disk / "run"), "--k", "5", "--max-points", "5"],
                      ["train", *TINY, "--out", str(disk / "new")], ["train", "--resume", str(disk / "run")]):
-            result = _elbo(*args)
+            result = elbo_in_process(*args)
             assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
             assert "Read-only file system" in result.stderr
         assert _hashes(disk / "run") == before
@@ -333,7 +337,7 @@ def test_a_second_process_on_a_run_in_use_is_refused_naming_the_holder(tmp_path)
     epoch = runs.read_checkpoint(tmp_path / "run")["epoch"]  # whole, whenever the kill came
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     (tmp_path / "run" / "config.json").write_text(json.dumps({**config, "epochs": epoch + 1}))
-    result = _elbo("train", "--resume", str(tmp_path / "run"), "--quiet")
+    result = elbo_in_process("train", "--resume", str(tmp_path / "run"), "--quiet")
     assert result.returncode == 0, result.stderr
 
 

@@ -15,6 +15,8 @@ from elbo import cli, registry
 from elbo.kinds import Dataset, Kind
 from helpers import NUM_SE
 
+pytestmark = pytest.mark.e2e
+
 W = torch.tensor([[1.0, 0.5], [0.0, 1.0], [-0.5, 0.3]])  # x = W z + b + 0.5 ε, z ~ N(0, I_2)
 B = torch.tensor([0.2, -0.1, 0.4])
 

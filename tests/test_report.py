@@ -14,6 +14,8 @@ import pytest
 from elbo import diagnostics, evaluate, report, surgery, train
 from elbo.models.images.config import VAEConfig
 
+pytestmark = pytest.mark.e2e
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags for a quiet, isolated headless run: no network chatter, no GPU, a fresh profile per run (--user-data-dir).
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -17,6 +17,8 @@ from elbo import cli, diagnostics, evaluate, report, schemas, surgery, train
 from elbo.errors import InputError
 from elbo.models.images.config import VAEConfig
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):

@@ -18,6 +18,8 @@ from elbo.models.spikes.metrics import rate_r2
 from elbo.models.spikes.simulate import simulate_lorenz
 from elbo.runs import load_run
 
+pytestmark = pytest.mark.e2e
+
 TINY = ["--conditions", "4", "--trials", "3", "--neurons", "10", "--bins", "20"]
 
 

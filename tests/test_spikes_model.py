@@ -189,6 +189,7 @@ def test_config_is_validated_and_a_model_needs_the_data_fields():
         PoissonGPVAE(SpikeConfig())
 
 
+@pytest.mark.e2e
 def test_small_lorenz_data_set_trains_past_kernel_smoothing():
     torch.set_default_dtype(torch.float32)  # speed; the fixture restores float64
     data = load_lorenz(seed=1, num_conditions=16, trials_per_condition=4)

@@ -8,6 +8,8 @@ import pytest
 from elbo import cli
 from helpers import NUM_SE, SHARED_DATA
 
+pytestmark = pytest.mark.e2e
+
 real_data = pytest.mark.skipif(not (SHARED_DATA / "20news_avitm").is_dir() or not (SHARED_DATA / "bbc_news").is_dir(),
                                reason="the shared corpora ../shared/data/{20news_avitm,bbc_news} are absent")
 

@@ -77,6 +77,7 @@ def test_a_streamed_run_trains_resumes_exactly_and_recovers_the_topics(tmp_path)
     assert result["num_points"] == 50 and -1 <= result["metrics"]["npmi"] <= 1
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(DDP_TIMEOUT)
 def test_two_processes_take_the_step_of_one(tmp_path):
     """Each of 2 processes runs the local step on its half of every minibatch of 40 streamed documents and the
@@ -89,6 +90,7 @@ def test_two_processes_take_the_step_of_one(tmp_path):
     assert int(a["num_updates"]) == int(b["num_updates"]) == 10
 
 
+@pytest.mark.e2e
 def test_lda_trains_and_evaluates_from_the_cli_with_bounds_in_order(tmp_path, capsys):
     """``elbo train --topic-model lda`` in memory, then ``elbo evaluate``: IWAE-K's perplexity at most the ELBO's,
     NPMI and the topics in the JSON; ``elbo report`` with the topic table and figure; a stream for a neural model

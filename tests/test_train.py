@@ -18,6 +18,8 @@ from elbo.models.images.config import VAEConfig
 from elbo.models.images.model import make_vae
 from helpers import trust, write_frey
 
+pytestmark = pytest.mark.e2e
+
 TINY = VAEConfig(latent_dims=(4,), hidden_dims=((16,),))
 
 
