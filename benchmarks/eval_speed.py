@@ -37,6 +37,8 @@ from elbo.models.images.config import PRESETS
 from elbo.models.images.model import make_vae
 from elbo.runs import load_run
 
+MEMORY_IMAGES = 500  # --memory's
+
 
 def decoder_gflop(num_images: int, num_samples: int) -> float:
     """Matrix-product GFLOP of the decoder (50-200-200-784) over every sample: nearly all of the work."""
@@ -46,13 +48,13 @@ def decoder_gflop(num_images: int, num_samples: int) -> float:
 def model_and_images(case, args) -> SimpleNamespace:
     if args.run:
         run = load_run(args.run, data_dir=args.data_dir)
-        return SimpleNamespace(model=run.model, test=run.data.test[:args.images].float(),
+        return SimpleNamespace(model=run.model, test=run.data.test[:max(args.images, MEMORY_IMAGES)].float(),
                                what=f"run {args.run} (epoch {run.epoch})")
     images = load_data("mnist", data_dir=args.data_dir, val_size=0, download=False)  # test: binarized, fixed seed
     torch.manual_seed(0)
     model = make_vae(dataclasses.replace(PRESETS["burda1"], image_shape=(28, 28), likelihood="bernoulli"))
     model.init_from_data(images.train.float())
-    return SimpleNamespace(model=model.eval(), test=images.test[:args.images].float(),
+    return SimpleNamespace(model=model.eval(), test=images.test[:max(args.images, MEMORY_IMAGES)].float(),
                            what="an untrained model (the time does not depend on it)")
 
 
@@ -68,7 +70,7 @@ def log_likelihood(model, test: torch.Tensor, args, k: int) -> torch.Tensor:
 def run(data, args, k: int | None = None, images: int | None = None) -> dict:
     """``L_K`` of the first ``images`` test images (default: ``--images``, ``--num-samples``), timed from the first
     image to the last."""
-    k, test = k or args.num_samples, data.test[:images]
+    k, test = k or args.num_samples, data.test[:images or args.images]
     started = time.perf_counter()
     if args.nproc == 1:
         values = log_likelihood(data.model, test, args, k)
@@ -82,7 +84,8 @@ def run(data, args, k: int | None = None, images: int | None = None) -> dict:
 
 
 def memory(k: int) -> Contestant:
-    return Contestant(f"K = {k} on 500 images", functools.partial(run, k=k, images=500), key=f"memory-{k}",
+    return Contestant(f"K = {k} on {MEMORY_IMAGES} images", functools.partial(run, k=k, images=MEMORY_IMAGES),
+                      key=f"memory-{k}",
                       when=lambda args: args.memory, isolated=True)
 
 

@@ -63,7 +63,7 @@ def table(result: dict) -> str:
                       str(row["dimension_samples"]), str(row["torch_threads"]), f"{row['seconds']:.0f}",
                       f"{row['command_seconds']:.0f}", str(TARGET_SECONDS)])
         terms += [f"{row['run']} (epoch {row['epoch']}), nats per image; standard errors {row['standard_errors']}:", ""]
-        terms += [f"- {label}: {row[name]['mean']:.3f} ± {row[name]['stderr']:.3f}"
+        terms += [f"- {label.strip()}: {row[name]['mean']:.3f} ± {row[name]['stderr']:.3f}"
                   for name, label in surgery.SURGERY_LABELS.items()]
         terms += [f"- log N = {row['log_num_points']:.3f}"]
     return "\n".join([markdown(["images N", "D", "draws K", "marginal draws", "threads", "surgery s",
