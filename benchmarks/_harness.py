@@ -12,7 +12,10 @@ prints the markdown tables rendered from that JSON, by the same function that ``
         columns=[Column("fit s", "fit_s", ".2f"), Column("error", "error_of_mean", ".3f")])
 
     if __name__ == "__main__":
-        main(BENCHMARK)
+        sys.exit(main(BENCHMARK))
+
+(``run_ours(data, settings) -> dict``: the row's fields; ``settings`` holds every setting by name, with ``quick``,
+``threads`` and ``repeats``.)
 
 Every script then takes ``--quick``, ``--threads N`` (default 1: torch's, the BLAS/OpenMP pools' and XLA's, set
 before any work), ``--only NAMES`` / ``--skip NAMES``, ``--json PATH`` (default ``benchmarks/results/<name>.json``;
@@ -25,7 +28,8 @@ A contestant whose packages are not installed is recorded as skipped, with a one
 recorded as an error (its traceback on stderr and in the JSON); neither stops the run. The JSON holds the command
 line, the date, the git commit, the machine, the versions of the packages used, the load averages before and after,
 the settings, and the rows: one per (case, contestant, repetition), each with the contestant's peak resident memory
-(``peak_rss_mib``) and the seconds its run took (``run_s``).
+(``peak_rss_mib``) and the seconds its run took (``run_s``). Stdout carries the tables alone (whatever a contestant
+prints goes to stderr, with the progress), so that a fresh run and ``--render`` print the same.
 """
 
 from __future__ import annotations
