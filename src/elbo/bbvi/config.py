@@ -10,6 +10,7 @@ families it fits and whether it takes minibatches. A new method is a file under 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,11 +21,13 @@ from ..registry import Registry
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FitConfig", "Method", "FAMILIES", "ESTIMATORS", "METHODS", "INITS"]
+__all__ = ["FitConfig", "Method", "FAMILIES", "ESTIMATORS", "METHODS", "INITS", "FULLRANK_MAX_DIM"]
 
 FAMILIES = ("meanfield", "fullrank", "lowrank", "flow")  # q's families, elbo.families' classes in this order
 ESTIMATORS = ("stl", "reparam", "score")  # of the ELBO's gradient; stl (the default) for a reparameterizable q
 INITS = ("pathfinder", "map", "point")
+# the largest D for which fit's default q is full rank (a D × D covariance, batch and match's 2 D + 2 draws a step)
+FULLRANK_MAX_DIM = 500
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class FitConfig:
     """Settings of ``fit``, validated on construction.
 
     - ``family``: q, one of ``"fullrank"``, ``"meanfield"``, ``"lowrank"`` (rank 2), ``"flow"`` (``elbo.families``);
+      ``None`` (the default): full rank for a model of at most ``FULLRANK_MAX_DIM`` (500) unconstrained coordinates,
+      mean-field above (``for_model``; ``Fit.reason`` says which and why);
     - ``method``: how q is fitted. ``"bam"`` (the default for a full-rank q): batch and match (Cai et al. 2024,
       ``elbo.bam``), closed-form steps that match q's score to the posterior's, ``num_samples`` draws a step;
       ``"advi"``: stochastic-gradient ascent on the ELBO (Kucukelbir et al. 2017) with Adam, the only method for
@@ -73,14 +78,16 @@ class FitConfig:
       10 for BaM (``None``: by method);
     - ``batch_size``: ADVI on minibatches of that many data points, the log-likelihood scaled by N/B (a model given
       with ``data``); ``None``: all data every step;
-    - ``num_draws``: draws of the final q for the diagnostics (k̂, log evidence, summaries);
+    - ``num_draws``: draws of the final q for the diagnostics (k̂, log evidence, summaries), each on all data;
+      ``None``: 10,000, or as many as ``diagnostics_seconds`` allows where the data make a draw slow (timed on the
+      first 100), but not fewer than 1,000;
     - ``dtype``: the floating-point type of q, its fit and its diagnostics (``None``: torch's default); the model's
       own tensors must be in it too (or promote to it);
     - ``seed``: seeds torch's generator for this fit only (``None``: the caller's generator);
     - ``progress``: a tqdm progress bar.
     """
 
-    family: str = "fullrank"
+    family: str | None = None  # None: "fullrank" up to D = FULLRANK_MAX_DIM, else "meanfield" (for_model)
     method: str | None = None  # None: "bam" for a full-rank q on all data, "advi" otherwise
     init: object = "pathfinder"
     num_samples: int | None = None  # None: 8 for ADVI, 2 D + 2 for BaM
@@ -91,44 +98,66 @@ class FitConfig:
     window: int | None = None
     max_steps: int = 10_000
     batch_size: int | None = None
-    num_draws: int = 10_000
+    num_draws: int | None = None  # None: 10,000, or fewer (not below 1,000) where diagnostics_seconds says
+    diagnostics_seconds: float = 30.0
     dtype: torch.dtype | None = None
     seed: int | None = None
     progress: bool = True
 
     def __post_init__(self):
-        if self.family not in FAMILIES:
+        if self.family is not None and self.family not in FAMILIES:
             raise InputError(f"unknown family {self.family!r}: use one of {', '.join(map(repr, FAMILIES))}",
                              argument="family")
+        if self.method is not None:
+            METHODS.check(self.method)
+        if self.family is not None:
+            self._resolve_method()
+        if not isinstance(self.init, dict):
+            one_of("init", self.init, INITS, context="or a dict of constrained values")
+        one_of("estimator", self.estimator, ESTIMATORS, context="for elbo.fit")
+        self._check_counts(self.method)
+        check_positive_float(lr=self.lr, init_scale=self.init_scale, diagnostics_seconds=self.diagnostics_seconds)
+        self._check_dtype()
+        if self.seed is not None and not isinstance(self.seed, int):
+            raise InputError(f"seed must be None or an integer, got {self.seed!r}", argument="seed")
+
+    def _resolve_method(self) -> None:
         method = self.method or ("bam" if self.family == "fullrank" and self.batch_size is None else "advi")
-        entry = METHODS[METHODS.check(method)]
+        entry = METHODS[method]
         if self.family not in entry.families:
             fits = "a full-rank Gaussian" if entry.families == ("fullrank",) else \
                 f"family {' or '.join(map(repr, entry.families))}"
             raise InputError(f"method={method!r} fits {fits}: use family={entry.families[0]!r}, or method='advi' "
                              f"for family={self.family!r}", argument="method")
         object.__setattr__(self, "method", method)
-        if not isinstance(self.init, dict):
-            one_of("init", self.init, INITS, context="or a dict of constrained values")
-        one_of("estimator", self.estimator, ESTIMATORS, context="for elbo.fit")
-        self._check_counts(method)
-        check_positive_float(lr=self.lr, init_scale=self.init_scale)
-        self._check_dtype()
-        if self.seed is not None and not isinstance(self.seed, int):
-            raise InputError(f"seed must be None or an integer, got {self.seed!r}", argument="seed")
 
-    def _check_counts(self, method: str) -> None:
+    def for_model(self, dim: int) -> tuple[FitConfig, str]:
+        """These settings with ``family`` (and so ``method``) chosen for a model of ``dim`` unconstrained
+        coordinates where they were left to ``fit`` (``None``), and a line saying what was chosen and why."""
+        if self.family is not None:
+            return self, ""
+        allowed = FAMILIES if self.method is None else METHODS[self.method].families
+        if dim <= FULLRANK_MAX_DIM and "fullrank" in allowed:
+            family, why = "fullrank", f"D = {dim} ≤ {FULLRANK_MAX_DIM}"
+        else:
+            family = "meanfield" if "meanfield" in allowed else allowed[0]
+            why = (f"D = {dim} > {FULLRANK_MAX_DIM}: a full-rank q costs D² memory and batch and match 2 D + 2 "
+                   f"draws and a D³ step; family='fullrank' asks for it" if dim > FULLRANK_MAX_DIM else
+                   f"method={self.method!r} fits it")
+        return dataclasses.replace(self, family=family), f"family {family!r} by default ({why})"
+
+    def _check_counts(self, method: str | None) -> None:
         for name in ("num_samples", "lr_decay_steps", "window", "max_steps", "num_draws"):
             value = getattr(self, name)
-            if value is None and name in ("num_samples", "window"):
+            if value is None and name in ("num_samples", "window", "num_draws"):
                 continue
             check_int_at_least(name, value, 1)
-        if self.num_draws < 2:
+        if self.num_draws is not None and self.num_draws < 2:
             raise InputError(f"num_draws must be >= 2 (for k̂ and the evidence's stderr), got {self.num_draws}",
                              argument="num_draws")
         if self.batch_size is not None:
             check_int_at_least("batch_size", self.batch_size, 1)
-            if not METHODS[method].minibatch:
+            if method is not None and not METHODS[method].minibatch:
                 minibatch = [name for name in METHODS if METHODS[name].minibatch]
                 raise InputError(f"batch_size (minibatches) needs method {' or '.join(map(repr, minibatch))}; "
                                  f"method={method!r} uses all data", argument="batch_size")

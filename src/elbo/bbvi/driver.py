@@ -41,15 +41,17 @@ def fit(model: Model, **settings) -> Fit:
     if config.batch_size is not None and model.log_joint is not None:
         raise InputError("batch_size needs a model given with log_prior, log_likelihood and data; this one has "
                          "a single log_joint", argument="batch_size")
+    config, chosen = config.for_model(model.dim)
     with seeded(config.seed), default_dtype(config.dtype):
         clock = time.perf_counter()
         log_density = CountedDensity(model)
         start = _start(model, config, log_density)
         fitted = resolve(METHODS[config.method].run)(start)
         seconds = time.perf_counter() - clock
+        reason = "; ".join(filter(None, [f"{fitted.reason} (started from {start.origin})", chosen]))
         result = Fit(model, fitted.guide, config=config, elbo_trace=fitted.elbo_trace, converged=fitted.converged,
-                     seconds=seconds, reason=f"{fitted.reason} (started from {start.origin})",
-                     num_grad_evals=log_density.num_grad, num_dropped=fitted.num_dropped)
+                     seconds=seconds, reason=reason, num_grad_evals=log_density.num_grad,
+                     num_dropped=fitted.num_dropped)
     result.warn()
     return result
 

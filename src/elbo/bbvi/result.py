@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import torch
+from tqdm.auto import tqdm
 
 from .. import bounds
 from .._checks import check_int_at_least
@@ -19,7 +21,17 @@ from .config import FitConfig
 from .context import default_dtype
 from .model import Model
 
-__all__ = ["Fit", "summarize"]
+__all__ = ["Fit", "summarize", "MAX_DRAWS", "MIN_DRAWS"]
+
+MAX_DRAWS = 10_000  # the diagnostics' draws by default
+MIN_DRAWS = 1_000  # and the fewest a time budget may cut them to (k̂ needs the tail of the weights)
+
+
+def _draws_in_budget(seconds: float, draws: int, budget: float) -> int:
+    """How many draws the diagnostics take, after ``draws`` of them took ``seconds``: ``MAX_DRAWS`` where they fit
+    in ``budget`` seconds, else as many as do, but never fewer than ``MIN_DRAWS``."""
+    fitting = int(budget / max(seconds / draws, 1e-12))
+    return max(MIN_DRAWS, min(MAX_DRAWS, fitting))
 
 
 def _component_names(name: str, shape: tuple) -> list[str]:
@@ -65,7 +77,9 @@ class Fit:
       at 0.7 or above nothing computed from q's draws is;
     - ``reason``: one line saying why the fit stopped and where it started; ``num_grad_evals``: the log-density
       gradients it took (one per draw); ``num_dropped``: draws at which ``log p`` was NaN or -inf, left out of the
-      ELBO estimates; ``seconds``: its wall time, diagnostics excluded.
+      ELBO estimates; ``seconds``: its wall time, diagnostics excluded; ``diagnostics_seconds``: theirs, all data
+      at each of the ``num_draws`` draws (``None``: 10,000 draws, or as many as ``diagnostics_seconds`` allows
+      where the data make each draw slow, at least 1,000; ``khat_stderr`` says what that costs k̂).
     Draws at which ``log p`` is not finite get weight 0 (``log w = -inf``); ``num_nonfinite_draws`` counts them.
     """
 
@@ -82,16 +96,30 @@ class Fit:
     log_weights: torch.Tensor = field(init=False, repr=False)
 
     def __post_init__(self):
-        chunks = [min(1000, self.config.num_draws - start) for start in range(0, self.config.num_draws, 1000)]
+        clock = time.perf_counter()
+        log_w, z = [], []
         # in q's dtype: the model's own tensors (its data) are in it, and float64 draws would meet float32 data in
         # operations that do not promote (a matrix product)
-        with torch.no_grad(), default_dtype(self.config.dtype):
-            # chunks bound the memory of an (M, N) log-likelihood
-            log_w, z = zip(*(bounds.log_weights(self.model, self.guide, self.model.data_indices(), size,
-                                                validate_args=False) for size in chunks))
-        log_w = torch.cat(log_w)[:, 0]  # (M,)
+        with torch.no_grad(), default_dtype(self.config.dtype), tqdm(
+                total=self.config.num_draws or MAX_DRAWS, desc="diagnostics: draws of q on all data",
+                disable=not self.config.progress, leave=False) as bar:
+            target, done = self.config.num_draws or MAX_DRAWS, 0
+            while done < target:
+                # chunks of draws, and the model's chunks of rows, bound the memory of an (M, N) log-likelihood
+                size = min(1000 if self.config.num_draws else 100 if done == 0 else 1000, target - done)
+                chunk = bounds.log_weights(self.model, self.guide, self.model.data_indices(), size,
+                                           validate_args=False)
+                log_w.append(chunk[0][:, 0])
+                z.append(chunk[1][:, 0])
+                done += size
+                bar.update(size)
+                if self.config.num_draws is None and done == size:
+                    target = _draws_in_budget(time.perf_counter() - clock, size, self.config.diagnostics_seconds)
+                    bar.total = target
+        log_w = torch.cat(log_w)  # (M,)
         self.log_weights = torch.where(torch.isnan(log_w), -math.inf, log_w)
-        self.z = torch.cat(z)[:, 0]  # (M, D)
+        self.z = torch.cat(z)  # (M, D)
+        self.diagnostics_seconds = time.perf_counter() - clock
 
     def warn(self) -> None:
         """The warnings ``fit`` gives: not converged, k̂ ≥ 0.7, log p not finite at more than 1% of the draws."""
@@ -159,6 +187,16 @@ class Fit:
         """PSIS k̂ of the log-weights: < 0.7, the PSIS-reweighted estimates are usable (``elbo.psis``)."""
         return self._psis[1]
 
+    @cached_property
+    def khat_stderr(self) -> float:
+        """The Monte Carlo standard error of k̂: the sd of k̂ over 50 bootstrap resamples of the draws (seeded, so
+        the same fit gives the same number). It says whether k̂ is on one side of 0.7 or could be on either."""
+        finite = self.log_weights[torch.isfinite(self.log_weights)]
+        generator = torch.Generator().manual_seed(0)
+        resampled = [psis.psis(finite[torch.randint(len(finite), (len(finite),), generator=generator)])[1]
+                     for _ in range(50)]
+        return float(torch.tensor(resampled, dtype=torch.float64).std())
+
     @property
     def psis_log_weights(self) -> torch.Tensor:
         """Pareto-smoothed, self-normalized log-weights of the draws, shape ``(M,)``."""
@@ -192,7 +230,8 @@ class Fit:
                 "reason": self.reason, "method": self.config.method, "family": self.config.family,
                 "elbo": self.elbo, "log_evidence": self.log_evidence, "log_evidence_stderr": self.log_evidence_stderr,
                 "num_steps": self.num_steps, "num_grad_evals": self.num_grad_evals, "seconds": self.seconds,
-                "num_dropped": self.num_dropped, "num_nonfinite_draws": self.num_nonfinite_draws}
+                "num_dropped": self.num_dropped, "num_nonfinite_draws": self.num_nonfinite_draws,
+                "num_draws": len(self.log_weights), "diagnostics_seconds": self.diagnostics_seconds}
 
     def to_arviz(self):
         """The draws as an ArviZ ``InferenceData`` (one chain), with the log-weights and the PSIS log-weights in

@@ -22,7 +22,8 @@ def add_fit(commands) -> None:
                                           "stopped, gradients and wall times.")
     fit.add_argument("model_file", metavar="MODEL_FILE", help="a Python file defining `model` (an elbo.Model)")
     default = lambda field: default_of(FitConfig, field)  # noqa: E731
-    fit.add_argument("--family", choices=FAMILIES, default=default("family"), help="the family of q")
+    fit.add_argument("--family", choices=FAMILIES, default=default("family"),
+                     help="the family of q [default: fullrank up to D = 500 unconstrained coordinates, else meanfield]")
     methods = "; ".join(f"{name}: {METHODS[name].help}" for name in METHODS)
     fit.add_argument("--method", choices=METHODS,
                      help=f"{methods} [default: bam for a full-rank q on all data, else advi]")
@@ -35,7 +36,8 @@ def add_fit(commands) -> None:
     fit.add_argument("--batch-size", type=positive_int,
                      help="subsample this many data points per step (models given with data) [default: all]")
     fit.add_argument("--num-draws", type=positive_int, default=default("num_draws"),
-                     help="draws of q for k̂, log p(x) and the summaries")
+                     help="draws of q for k̂, log p(x) and the summaries, each on all data [default: 10000, or as "
+                          "many as 30 s allow where the data make a draw slow, at least 1000]")
     fit.add_argument("--seed", type=seed, default=0, help="random seed")
     fit.add_argument("--threads", type=positive_int, default=1,
                      help="torch threads (1 is fastest for small models; more help with large data)")
@@ -97,10 +99,10 @@ def _fit(args) -> int:
                        estimator=args.estimator, max_steps=args.max_steps, batch_size=args.batch_size,
                        num_draws=args.num_draws, seed=args.seed, progress=progress)
     vi_seconds = time.perf_counter() - start
-    result = {"model_file": args.model_file, "family": args.family, "method": fit.config.method,
+    result = {"model_file": args.model_file, "family": fit.config.family, "method": fit.config.method,
               "steps": fit.num_steps, "converged": fit.converged, "reason": fit.reason,
               "num_grad_evals": fit.num_grad_evals, "num_nonfinite_draws": fit.num_nonfinite_draws,
-              "num_draws": args.num_draws, "elbo": fit.elbo, "log_evidence": fit.log_evidence,
+              "num_draws": len(fit.log_weights), "elbo": fit.elbo, "log_evidence": fit.log_evidence,
               "log_evidence_stderr": fit.log_evidence_stderr, "khat": fit.khat,
               "khat_meaning": psis.khat_meaning(fit.khat), "vi_seconds": vi_seconds}
     if args.compare_nuts:

@@ -9,6 +9,8 @@ finite there. The table of methods is ``elbo.bbvi.config.METHODS``.
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +20,21 @@ import torch
 from ..config import FitConfig
 from ..model import Model
 
-__all__ = ["CountedDensity", "Start", "MethodResult"]
+__all__ = ["CountedDensity", "Start", "MethodResult", "CostWarning", "announce_cost", "NOTICE_SECONDS"]
+
+NOTICE_SECONDS = 10.0  # a stage estimated to take longer says so before it starts
+
+
+class CostWarning(UserWarning):
+    """A stage of ``elbo.fit`` will take long or much memory: what it is and what it costs, before it starts."""
+
+
+def announce_cost(stage: str, seconds: float, detail: str) -> None:
+    """Warn (``CostWarning``) before a stage estimated to take more than ``NOTICE_SECONDS``."""
+    if seconds > NOTICE_SECONDS:
+        minutes = f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+        warnings.warn(f"elbo.fit: {stage} will take at least about {minutes} ({detail}); progress is shown",
+                      CostWarning, stacklevel=2)
 
 
 class CountedDensity:
@@ -26,6 +42,7 @@ class CountedDensity:
 
     def __init__(self, model: Model):
         self.model, self.num_grad, self.num_density = model, 0, 0
+        self.grad_seconds = 0.0  # the wall time of value_and_grad's calls, to estimate a stage's cost
 
     def __call__(self, z: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
         if torch.is_grad_enabled() and z.requires_grad:
@@ -37,7 +54,15 @@ class CountedDensity:
     def value_and_grad(self, z: torch.Tensor, indices: torch.Tensor | None = None):
         """The log density ``(S,)`` and its gradient ``(S, D)``, by chunks of rows (``Model.value_and_grad``)."""
         self.num_grad += z.shape[0]
-        return self.model.value_and_grad(z, indices)
+        clock = time.perf_counter()
+        try:
+            return self.model.value_and_grad(z, indices)
+        finally:
+            self.grad_seconds += time.perf_counter() - clock
+
+    def seconds_per_gradient(self) -> float:
+        """The mean wall time of one draw's gradient on all data so far (0 before the first)."""
+        return self.grad_seconds / max(self.num_grad, 1)
 
 
 @dataclass

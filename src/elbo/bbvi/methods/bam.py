@@ -20,13 +20,33 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from ..._checks import check_fits
 from ...errors import InputError
 from ..gaussians import NumericalError, make_guide
 from ..pathfinder import value_and_grad
 from ..stopping import has_converged
-from . import MethodResult, Start
+from . import MethodResult, Start, announce_cost
 
-__all__ = ["bam_step", "run"]
+__all__ = ["bam_step", "run", "memory_bytes"]
+
+
+def memory_bytes(dim: int, num_samples: int, element_size: int = 8) -> int:
+    """What a step holds: about ten D × D matrices (Σ, V, U, C, Γ, their factors and eigenvectors) and the draws, the
+    scores and their centred copies (``num_samples × D`` each)."""
+    return element_size * (10 * dim * dim + 4 * num_samples * dim)
+
+
+def _check_cost(start: Start, num_samples: int) -> None:
+    """Refuse a run that cannot fit in memory, and say beforehand what a long one costs: at least 3 windows of steps,
+    each ``num_samples`` gradients on all data (timed on L-BFGS's) and an eigendecomposition of D × D."""
+    dim, config = start.model.dim, start.config
+    check_fits(memory_bytes(dim, num_samples, start.loc.element_size()), "cpu",
+               what=f"batch and match on D = {dim} ({num_samples} draws a step)", argument="family",
+               remedy="use family='meanfield' or 'lowrank' (method 'advi'), or method='pathfinder'")
+    per_step = num_samples * start.log_density.seconds_per_gradient() + 3e-10 * dim**3
+    announce_cost("batch and match", 3 * config.steps_per_window() * per_step,
+                  f"{per_step:.2g} s a step: {num_samples} draws' gradients on all data and a D = {dim} "
+                  f"eigendecomposition; at least {3 * config.steps_per_window()} steps")
 
 
 def bam_step(loc: torch.Tensor, cov: torch.Tensor, z: torch.Tensor, grad: torch.Tensor, lam: float):
@@ -55,9 +75,10 @@ def run(start: Start) -> MethodResult:
     schedule); a step that breaks (a covariance that is not positive definite, or not finite) is taken again from
     the state before it with λ halved from then on, until λ has been halved 10 times; q is the average of the last
     window's iterates."""
-    config, log_density, loc, scale_tril = start.config, start.log_density, start.loc, start.scale_tril
-    dim, window = start.model.dim, config.steps_per_window()
+    config, log_density, dim, window = start.config, start.log_density, start.model.dim, start.config.steps_per_window()
     num_samples = config.num_samples or 2 * dim + 2
+    _check_cost(start, num_samples)
+    loc, scale_tril = start.loc, start.scale_tril
     cov = scale_tril @ scale_tril.T
     trace, iterates, num_dropped, converged, reason, shrink = [], [], 0, False, f"reached max_steps = " \
         f"{config.max_steps}", 1.0
