@@ -85,4 +85,5 @@ print(f"tau: mean {fit.summary()['tau']['mean']:.2f}, PSIS-reweighted {fit.summa
 #
 # k̂ < 0.5: q is close to the posterior. 0.5 ≤ k̂ < 0.7: q is useful, but report the PSIS-reweighted estimates
 # (`psis_mean`, `psis_sd`). k̂ ≥ 0.7: q is unreliable, and `elbo.fit` warns. The funnel of eight schools puts its
-# k̂ near the middle range; compare with NUTS (`elbo.mcmc.nuts(model)`, or `elbo fit --compare-nuts`) to see.
+# k̂ near 0.7, at the edge between the two; compare with NUTS (`elbo.mcmc.nuts(model)`, or
+# `elbo fit --compare-nuts`) to see where q falls short.
