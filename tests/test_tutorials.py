@@ -119,6 +119,8 @@ def test_images_tutorial(tmp_path, monkeypatch, capsys):
         elbo, log_px, gap = numbers(rf"^{name}\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)", out)
         assert log_px > elbo and gap > 0  # log p(x) by importance sampling lies above the ELBO
         assert (tmp_path / "out" / name / "evaluation.json").is_file()
+    again, stderr = numbers(r"^vae log p\(x\) again, from the model and its guide: (-?[\d.]+) ± ([\d.]+)", out)
+    assert abs(again - numbers(r"^vae\s+-?[\d.]+\s+(-?[\d.]+)", out)[0]) < 5 * stderr  # new draws, same estimate
     (mi,), (log_n,) = numbers(r"^surgery index_code_mi\s+(-?[\d.]+)", out), numbers(r"^surgery log N\s+([\d.]+)", out)
     assert 0 <= mi <= log_n
     (reconstruction,), (marginal_kl,), (elbo,) = (numbers(rf"^surgery {term}\s+(-?[\d.]+)", out)

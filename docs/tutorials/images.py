@@ -69,11 +69,16 @@ for name in configs:
 #
 # ## Why the bound is what it is
 #
-# `runs.load_run` gives back the config, the model at its last checkpoint, the data and the metrics. ELBO surgery
+# `runs.load_run` gives back the config, the model at its last checkpoint (in eval mode), the data and the
+# metrics; `evaluate.log_likelihood` is the importance-sampled estimate for any model and guide, with no run
+# directory (its samples are new, so it differs from `evaluation.json`'s within their errors). ELBO surgery
 # (Hoffman & Johnson 2016) takes the ELBO over the training images apart with the exact aggregate posterior:
 # `ELBO = reconstruction - I[n; z] - KL(q(z) ‖ p(z))`, where the index-code mutual information is at most log N.
 
 run = runs.load_run(OUT / "vae")
+q = run.model.guide(run.data.test)  # q(z|x) of every test image: Independent(Normal(loc, scale), 1), batch (297,)
+mean, stderr = evaluate.log_likelihood(run.model, run.model.guide, run.data.test, num_samples=NUM_SAMPLES)
+print(f"vae log p(x) again, from the model and its guide: {mean:.3f} ± {stderr:.3f} over {q.batch_shape[0]} images")
 terms = surgery.elbo_surgery(run.model, run.model.guide, run.data.train, dimension_samples=500 if QUICK else 5000)
 for term in ("reconstruction", "index_code_mi", "marginal_kl", "elbo"):
     print(f"surgery {term:<15} {terms[term]['mean']:9.3f} ± {terms[term]['stderr']:.3f}")
