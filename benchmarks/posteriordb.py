@@ -65,10 +65,10 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from _harness import DATA_DIR, REPO, Benchmark, Column, Contestant, Setting, cell, main  # beside this script
-from elbo.posteriordb._ops import jax_ops
 
 import elbo
 from elbo import posteriordb
+from elbo.bbvi.posteriordb import jax_ops
 
 KHAT_OK = 0.7
 NUM_DRAWS = 10_000  # of each variational q, for the errors

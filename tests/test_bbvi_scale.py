@@ -84,3 +84,45 @@ def test_all_indices_read_the_data_itself_and_give_the_full_value():
     z = torch.randn(3, model.dim)
     torch.testing.assert_close(model.log_density(z, torch.randperm(model.num_data)), model.log_density(z),
                                rtol=1e-12, atol=1e-9)
+
+
+def test_the_default_family_changes_with_dimension_and_says_so():
+    config = elbo.bbvi.FitConfig()
+    small, why_small = config.for_model(elbo.bbvi.config.FULLRANK_MAX_DIM)
+    large, why_large = config.for_model(elbo.bbvi.config.FULLRANK_MAX_DIM + 1)
+    assert (small.family, small.method) == ("fullrank", "bam") and "≤ 500" in why_small
+    assert (large.family, large.method) == ("meanfield", "advi") and "family='fullrank' asks for it" in why_large
+    asked, why = elbo.bbvi.FitConfig(family="fullrank").for_model(10_000)
+    assert asked.family == "fullrank" and why == ""
+
+
+def test_a_fit_that_cannot_fit_in_memory_is_refused_before_it_starts(monkeypatch):
+    """Batch and match's memory is checked against what is free: with 1 MiB free, D = 300 (about 7 MiB of D × D
+    matrices) is refused in one line naming the stage, its size and what to change."""
+    import os
+
+    model = elbo.Model(params={"z": elbo.Param((300,))}, log_joint=lambda p: -0.5 * (p["z"] ** 2).sum(-1))
+    real = os.sysconf
+    monkeypatch.setattr(os, "sysconf", lambda name: 256 if name == "SC_AVPHYS_PAGES" else real(name))
+    with pytest.raises(ValueError, match=r"batch and match on D = 300 \(602 draws a step\) need about .* GiB, more "
+                                         r"than the 0.0 GiB free here: use family='meanfield'"):
+        elbo.fit(model, init="point", progress=False)
+
+
+def test_the_diagnostics_take_as_many_draws_as_their_budget_allows():
+    from elbo.bbvi.result import MAX_DRAWS, MIN_DRAWS, _draws_in_budget
+
+    assert _draws_in_budget(0.01, 100, 30.0) == MAX_DRAWS  # 0.1 ms a draw
+    assert _draws_in_budget(1.0, 100, 30.0) == 3000  # 10 ms a draw: 3000 in 30 s
+    assert _draws_in_budget(100.0, 100, 30.0) == MIN_DRAWS  # 1 s a draw: never below the floor
+
+
+def test_a_fit_reports_its_diagnostics_cost_and_the_error_of_khat():
+    """A Student-t target (ν = 5) under a Gaussian q: k̂ is above 0 and its bootstrap standard error positive and
+    well below k̂'s scale; the draws default to 10,000 on a model this cheap."""
+    model = elbo.Model(params={"z": elbo.Param((2,))},
+                       log_joint=lambda p: torch.distributions.StudentT(5.0).log_prob(p["z"]).sum(-1))
+    fit = elbo.fit(model, seed=0, progress=False)
+    diagnostics = fit.diagnostics()
+    assert diagnostics["num_draws"] == 10_000 and diagnostics["diagnostics_seconds"] > 0
+    assert math.isfinite(fit.khat_stderr) and 0 < fit.khat_stderr < 0.2

@@ -43,6 +43,7 @@ ESTIMATORS = ("reparam", "stl", "dreg", "score")
 
 
 def check_estimator(estimator: str, allowed=ESTIMATORS, *, bound: str = "this bound") -> str:
+    """``estimator``, or ``InputError`` naming the ones ``bound`` allows."""
     return one_of("estimator", estimator, allowed, context=f"for {bound}")
 
 

@@ -11,7 +11,7 @@ report) need to know about one family of amortized models and their data, and no
   ``log_prob(x, z)`` (``elbo.protocols``);
 - ``unit``: what one data point is, for the units bounds are reported in ("nats per image");
 - ``num_samples``: the K of ``elbo evaluate``'s ``log p(x)`` by importance sampling when none is given;
-- ``figures(run, test, labels, kl, activity)``: the kind's figures for the report, ``(name, caption, Figure)``
+- ``figures(run, test, labels, kl)``: the kind's figures for the report, ``(name, caption, Figure)``
   triples and notes on figures it cannot draw;
 - ``metrics(run, test, per_point)``: optional, run without gradients; the kind's own measures, added to
   ``evaluation.json``: numbers under ``"metrics"`` (shown in the tables), anything else under ``"details"`` (e.g. a

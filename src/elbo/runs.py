@@ -254,6 +254,7 @@ def read_metrics(out: Path) -> list:
 
 
 def append_metrics(out: Path, record: dict) -> None:
+    """Append one epoch's ``record`` to the run's ``metrics.jsonl`` as a line of JSON."""
     with open(out / "metrics.jsonl", "a") as metrics:
         metrics.write(json.dumps(record) + "\n")
 

@@ -49,9 +49,9 @@ from ...errors import InputError
 from ..constraints import ordered_vector
 from ..model import Model, Param
 from ..result import summarize
-from ._ops import TORCH
+from ._ops import TORCH, jax_ops
 
-__all__ = ["Spec", "Posterior", "load", "POSTERIORS", "reference_draws", "stan_names"]
+__all__ = ["Spec", "Posterior", "load", "POSTERIORS", "reference_draws", "stan_names", "jax_ops"]
 
 
 def _registry() -> dict:
