@@ -17,6 +17,8 @@ The method ``bam`` of ``elbo.fit`` runs these steps from the start's Gaussian (`
 
 from __future__ import annotations
 
+import time
+
 import torch
 from tqdm.auto import tqdm
 
@@ -36,17 +38,21 @@ def memory_bytes(dim: int, num_samples: int, element_size: int = 8) -> int:
     return element_size * (10 * dim * dim + 4 * num_samples * dim)
 
 
-def _check_cost(start: Start, num_samples: int) -> None:
-    """Refuse a run that cannot fit in memory, and say beforehand what a long one costs: at least 3 windows of steps,
-    each ``num_samples`` gradients on all data (timed on L-BFGS's) and an eigendecomposition of D × D."""
-    dim, config = start.model.dim, start.config
+def _check_memory(start: Start, num_samples: int) -> None:
+    """Refuse a run that cannot fit in memory."""
+    dim = start.model.dim
     check_fits(memory_bytes(dim, num_samples, start.loc.element_size()), "cpu",
                what=f"batch and match on D = {dim} ({num_samples} draws a step)", argument="family",
                remedy="use family='meanfield' or 'lowrank' (method 'advi'), or method='pathfinder'")
-    per_step = num_samples * start.log_density.seconds_per_gradient() + 3e-10 * dim**3
-    announce_cost("batch and match", 3 * config.steps_per_window() * per_step,
-                  f"{per_step:.2g} s a step: {num_samples} draws' gradients on all data and a D = {dim} "
-                  f"eigendecomposition; at least {3 * config.steps_per_window()} steps")
+
+
+
+def _announce(config, seconds: float, num_samples: int, dim: int) -> None:
+    """After the first step, timed: what at least three windows of steps will cost (``CostWarning`` when long)."""
+    steps = 3 * config.steps_per_window()
+    announce_cost("batch and match", (steps - 1) * seconds,
+                  f"{seconds:.2g} s a step, timed: {num_samples} draws' gradients on all data and a D = {dim} "
+                  f"eigendecomposition; at least {steps} steps")
 
 
 def bam_step(loc: torch.Tensor, cov: torch.Tensor, z: torch.Tensor, grad: torch.Tensor, lam: float):
@@ -77,13 +83,16 @@ def run(start: Start) -> MethodResult:
     window's iterates."""
     config, log_density, dim, window = start.config, start.log_density, start.model.dim, start.config.steps_per_window()
     num_samples = config.num_samples or 2 * dim + 2
-    _check_cost(start, num_samples)
+    _check_memory(start, num_samples)
     loc, scale_tril = start.loc, start.scale_tril
     cov = scale_tril @ scale_tril.T
     trace, iterates, num_dropped, converged, reason, shrink = [], [], 0, False, f"reached max_steps = " \
         f"{config.max_steps}", 1.0
+    clock = time.perf_counter()
     with tqdm(total=config.max_steps, desc="fit fullrank (BaM)", disable=not config.progress, leave=False) as bar:
         for step in range(config.max_steps):
+            if step == 1:
+                _announce(config, time.perf_counter() - clock, num_samples, dim)
             q = torch.distributions.MultivariateNormal(loc, covariance_matrix=cov, validate_args=False)
             z = q.sample((num_samples,))
             log_p, grad = value_and_grad(log_density, z)
