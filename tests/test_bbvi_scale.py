@@ -126,3 +126,37 @@ def test_a_fit_reports_its_diagnostics_cost_and_the_error_of_khat():
     diagnostics = fit.diagnostics()
     assert diagnostics["num_draws"] == 10_000 and diagnostics["diagnostics_seconds"] > 0
     assert math.isfinite(fit.khat_stderr) and 0 < fit.khat_stderr < 0.2
+
+
+def test_the_control_variate_estimate_averages_to_the_full_log_density_over_every_minibatch():
+    """Unbiasedness, exactly: over all C(8, 3) = 56 minibatches of 3 of 8 rows (each as likely under sampling
+    without replacement), the control-variate estimate's mean is the full-data log density, value and gradient, at
+    draws away from the expansion point."""
+    import itertools
+
+    from elbo.bbvi.control_variate import ControlVariate
+    from elbo.bbvi.methods import CountedDensity
+
+    model = _regression(num_data=8, dim=3)
+    estimate = ControlVariate(CountedDensity(model), torch.tensor([0.5, -0.2, 0.1, 0.3]))
+    z = torch.randn(4, model.dim)
+    subsets = [torch.tensor(rows) for rows in itertools.combinations(range(8), 3)]
+    values, grads = zip(*(estimate.value_and_grad(z, rows) for rows in subsets))
+    full_value, full_grad = model.value_and_grad(z)
+    torch.testing.assert_close(torch.stack(values).mean(0), full_value, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(torch.stack(grads).mean(0), full_grad, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(estimate(z, torch.arange(8)), full_value)  # all rows: the density itself
+
+
+def test_the_control_variate_leaves_little_noise_near_its_point():
+    """At the expansion point itself the estimate is exact whatever the minibatch (the bracket vanishes), while the
+    plain N/B-scaled minibatch estimate is not."""
+    from elbo.bbvi.control_variate import ControlVariate
+    from elbo.bbvi.methods import CountedDensity
+
+    model = _regression(num_data=400, dim=3)
+    z_hat = torch.tensor([[0.4, -0.1, 0.2, 0.0]])
+    estimate = ControlVariate(CountedDensity(model), z_hat[0])
+    rows = torch.randperm(400)[:20]
+    torch.testing.assert_close(estimate(z_hat, rows), model.log_density(z_hat), rtol=1e-12, atol=1e-9)
+    assert (model.log_density(z_hat, rows) - model.log_density(z_hat)).abs().item() > 1e-3

@@ -193,18 +193,21 @@ class Model:
         """
         return sum(term for term, _ in self._terms(z, indices))
 
-    def value_and_grad(self, z: torch.Tensor, indices: torch.Tensor | None = None):
+    def value_and_grad(self, z: torch.Tensor, indices: torch.Tensor | None = None, *, part: str = "all"):
         """``log_density(z, indices)`` ``(S,)`` and its gradient ``(S, D)``, one backward pass per chunk of rows,
-        so that memory holds one chunk's graph at a time."""
+        so that memory holds one chunk's graph at a time. ``part="likelihood"``: the log-likelihood alone, summed
+        over the rows (``indices``) without the N/B scale; ``"prior"``: the log prior with the log-Jacobian."""
         value, grad = z.new_zeros(z.shape[0]), torch.zeros_like(z)
-        for term, z_leaf in self._terms(z.detach(), indices, leaf=True):
+        for term, z_leaf in self._terms(z.detach(), indices, leaf=True, part=part):
             (term_grad,) = torch.autograd.grad(term.sum(), z_leaf)
             value, grad = value + term.detach(), grad + term_grad
         return value, grad
 
-    def _terms(self, z: torch.Tensor, indices: torch.Tensor | None, *, leaf: bool = False):
+    def _terms(self, z: torch.Tensor, indices: torch.Tensor | None, *, leaf: bool = False, part: str = "all"):
         """The log density as a sum of terms ``(S,)``: the log prior with the log-Jacobian, then each chunk's
-        log-likelihood scaled by N/B; each with the ``z`` it was computed from (a fresh leaf per term if ``leaf``)."""
+        log-likelihood scaled by N/B (``part="all"``; unscaled for ``"likelihood"``, which leaves out the prior as
+        ``"prior"`` leaves out the likelihood); each with the ``z`` it was computed from (a fresh leaf per term if
+        ``leaf``)."""
         def point():
             if not leaf:
                 return z
@@ -214,21 +217,25 @@ class Model:
             z_term = point()
             p, log_det = self._constrain(z_term)
             if self.log_joint is not None:
-                if indices is not None and indices.numel() > 0:
+                if indices is not None and indices.numel() > 0 or part != "all":
                     raise InputError("this model has no data to subsample: it was given as a single log_joint")
                 yield self._call("log_joint", p) + log_det, z_term
                 return
-            yield self._call("log_prior", p) + log_det, z_term
+            if part != "likelihood":
+                yield self._call("log_prior", p) + log_det, z_term
+            if part == "prior":
+                return
             if indices is not None and indices.shape[0] == self.num_data:
                 indices = None  # all N rows (data_indices() without a batch size): the data itself, not a copy
             num_batch = self.num_data if indices is None else indices.shape[0]
+            scale = self.num_data / num_batch if part == "all" else 1.0
             for chunk in self.row_chunks(z.shape[0], num_batch):
                 if leaf:
                     z_term = point()
                     p, _ = self._constrain(z_term)
                 batch = _index(self.data, chunk if indices is None else indices[chunk])
                 log_likelihood = self._call("log_likelihood", p, batch, num_batch=_length(chunk))
-                yield self.num_data / num_batch * log_likelihood.sum(1), z_term
+                yield scale * log_likelihood.sum(1), z_term
 
     chunk_elements = 2**21  # draws × rows in one chunk of the log-likelihood (16 MiB of float64)
 

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from ... import bounds, estimators
 from ...errors import InputError
 from ..config import FitConfig
+from ..control_variate import ControlVariate
 from ..gaussians import NumericalError, check_gaussian, make_guide
 from ..model import Model
 from ..stopping import has_converged
@@ -66,9 +67,12 @@ def run(start: Start) -> MethodResult:
 
 
 def _whitened_guide(config: FitConfig, start: Start):
-    """ADVI's coordinates ``u`` (``_Whitened``) and q in them: the starting Gaussian mapped into them is N(0, I)."""
+    """ADVI's coordinates ``u`` (``_Whitened``) and q in them: the starting Gaussian mapped into them is N(0, I).
+    On minibatches, the log density is estimated with the log-likelihood's expansion at the start's mean as a
+    control variate (``ControlVariate``)."""
+    density = start.log_density if config.batch_size is None else ControlVariate(start.log_density, start.loc)
     # a full-rank q is whitened by the whole Cholesky factor (the product of two is one), the others by its sds
-    whitened = _Whitened(start.log_density, start.loc, start.scale_of(config.family))
+    whitened = _Whitened(density, start.loc, start.scale_of(config.family))
     guide = make_guide(config, start.model.dim, torch.zeros_like(start.loc), torch.ones_like(start.loc),
                        min_scale=MIN_SCALE)
     return whitened, guide
