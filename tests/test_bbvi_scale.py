@@ -160,3 +160,18 @@ def test_the_control_variate_leaves_little_noise_near_its_point():
     rows = torch.randperm(400)[:20]
     torch.testing.assert_close(estimate(z_hat, rows), model.log_density(z_hat), rtol=1e-12, atol=1e-9)
     assert (model.log_density(z_hat, rows) - model.log_density(z_hat)).abs().item() > 1e-3
+
+
+def test_a_memory_mapped_data_set_gives_the_in_memory_log_density(tmp_path):
+    import numpy as np
+
+    model = _regression(num_data=300, dim=3)
+    x, y = model.data
+    np.save(tmp_path / "x.npy", x.numpy())
+    np.save(tmp_path / "y.npy", y.numpy())
+    mapped = elbo.Model(params=model.params, log_prior=model.log_prior, log_likelihood=model.log_likelihood,
+                        data=(elbo.bbvi.memmap(tmp_path / "x.npy"), elbo.bbvi.memmap(tmp_path / "y.npy")))
+    mapped.chunk_elements = 5 * 64  # chunks of 64 rows read from the file
+    z = torch.randn(5, model.dim)
+    torch.testing.assert_close(mapped.log_density(z), model.log_density(z), rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(mapped.value_and_grad(z)[1], model.value_and_grad(z)[1], rtol=1e-12, atol=1e-9)

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["Param", "Model", "FitConfig", "Method", "Fit", "fit", "load_model", "summarize", "has_converged",
+__all__ = ["Param", "Model", "memmap", "FitConfig", "Method", "Fit", "fit", "load_model", "summarize", "has_converged",
            "ordered_vector", "OrderedTransform", "FAMILIES", "FAMILY_CLASSES", "ESTIMATORS", "METHODS", "INITS",
            "NumericalError", "seeded"]
 
-_NAMES = {"Param": "model", "Model": "model", "FitConfig": "config", "Method": "config", "FAMILIES": "config",
+_NAMES = {"Param": "model", "Model": "model", "memmap": "model", "FitConfig": "config", "Method": "config", "FAMILIES": "config",
           "ESTIMATORS": "config", "METHODS": "config", "INITS": "config", "Fit": "result", "summarize": "result",
           "fit": "driver", "load_model": "model_file", "has_converged": "stopping", "ordered_vector": "constraints",
           "OrderedTransform": "constraints", "FAMILY_CLASSES": "gaussians", "NumericalError": "gaussians",

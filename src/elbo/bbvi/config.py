@@ -64,8 +64,9 @@ class FitConfig:
       the other families and for minibatches; ``"pathfinder"``: the best Gaussian of Pathfinder (Zhang et al. 2022,
       ``elbo.pathfinder``), full rank, no further steps;
     - ``init``: where q starts. ``"pathfinder"`` (the default): Pathfinder's best Gaussian (its diagonal for a
-      mean-field q); ``"map"``: the mode found by L-BFGS with scale ``init_scale``; ``"point"``: the first finite
-      point of ``Model.initial_point`` (0, then uniform in [-2, 2] as Stan) with scale ``init_scale``; or a dict
+      mean-field q); ``"map"``: the mode found by L-BFGS, with the sds of L-BFGS's inverse-Hessian estimate
+      there (``init_scale`` where it has none); ``"point"``: the first finite point of ``Model.initial_point`` (0,
+      then uniform in [-2, 2] as Stan) with scale ``init_scale``; or a dict
       ``{name: constrained value}`` for some or all parameters (the others from ``"point"``);
     - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate; BaM uses ``max(num_samples, 2 D + 2)``
       unless given more);

@@ -91,5 +91,8 @@ def _start(model: Model, config: FitConfig, log_density: CountedDensity) -> Star
                      f"{result.path.reason}")
     if config.init == "map":
         path = pathfinder.lbfgs(log_density, z0, progress=config.progress)
-        return Start(model, config, log_density, path.z[-1], scale, None, f"the mode by L-BFGS: {path.reason}")
+        if path.pairs:  # the curvature at the mode, from L-BFGS's last pairs, scales q (never init_scale alone)
+            scale = pathfinder.compact_variance(path.pairs[-6:], model.dim).sqrt()
+        return Start(model, config, log_density, path.z[-1], scale, None,
+                     f"the mode by L-BFGS, scaled by its inverse-Hessian estimate: {path.reason}")
     return Start(model, config, log_density, z0, scale, None, "the initial point")

@@ -30,7 +30,21 @@ from torch.distributions.constraints import Constraint
 
 from ..errors import InputError
 
-__all__ = ["Param", "Model"]
+__all__ = ["Param", "Model", "memmap"]
+
+
+def memmap(path) -> torch.Tensor:
+    """The array of a ``.npy`` file as a read-only tensor mapped from the disk, for ``Model(data=...)``: the model
+    reads its rows chunk by chunk, so a data set larger than memory is read from the disk once a pass, through the
+    page cache. Write nothing to it (torch's warning about a non-writable array says the same, and is silenced)."""
+    import warnings
+
+    import numpy as np
+
+    array = np.load(path, mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 
-__all__ = ["value_and_grad", "lbfgs", "Path", "inverse_hessian", "compact_inverse_hessian", "LowRankGaussian",
+__all__ = ["value_and_grad", "lbfgs", "Path", "inverse_hessian", "compact_inverse_hessian", "compact_variance",
+           "LowRankGaussian",
            "pathfinder", "PathfinderResult"]
 
 CURVATURE_EPS = 2.2e-16  # sᵀy must exceed this times yᵀy (Zhang et al. 2022, Algorithm 1)
@@ -156,6 +157,16 @@ def compact_inverse_hessian(pairs: list, dim: int, *, dtype=None):
     return torch.full((dim,), theta.item(), dtype=s_mat.dtype), torch.cat([s_mat, theta * y_mat], 1), gamma
 
 
+def compact_variance(pairs: list, dim: int) -> torch.Tensor:
+    """The diagonal of ``inverse_hessian(pairs)``, ``(D,)``, from the compact form (``O(D m²)``)."""
+    return _diagonal(*compact_inverse_hessian(pairs, dim))
+
+
+def _diagonal(alpha: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """The diagonal of ``diag(α) + β γ βᵀ`` without forming it."""
+    return alpha + ((beta @ gamma) * beta).sum(1)
+
+
 class LowRankGaussian:
     """``N(loc, Σ)`` with ``Σ = diag(α) + β γ βᵀ`` (``compact_inverse_hessian``), without a ``D × D`` matrix.
 
@@ -182,7 +193,7 @@ class LowRankGaussian:
     @property
     def variance(self) -> torch.Tensor:
         """The diagonal of ``Σ``, ``(D,)``."""
-        return self.alpha + ((self.beta @ self.gamma) * self.beta).sum(1)
+        return _diagonal(self.alpha, self.beta, self.gamma)
 
     def covariance(self) -> torch.Tensor:
         """``Σ``, ``(D, D)``: formed only when asked for (a full-rank q's start)."""
