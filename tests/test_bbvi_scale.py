@@ -55,7 +55,8 @@ def _regression(num_data: int = 500, dim: int = 4, seed: int = 2):
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(num_data, dim, generator=generator)
     y = x @ torch.linspace(-1, 1, dim) + 0.3 * torch.randn(num_data, generator=generator)
-    return elbo.Model(params={"beta": elbo.Param((dim,)), "sigma": elbo.Param((), torch.distributions.constraints.positive)},
+    positive = torch.distributions.constraints.positive
+    return elbo.Model(params={"beta": elbo.Param((dim,)), "sigma": elbo.Param((), positive)},
                       log_prior=lambda p: torch.distributions.Normal(0, 1).log_prob(p["beta"]).sum(-1)
                       + torch.distributions.HalfNormal(1).log_prob(p["sigma"]),
                       log_likelihood=lambda p, batch: torch.distributions.Normal(

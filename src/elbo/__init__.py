@@ -25,6 +25,7 @@ import importlib.abc
 import importlib.util
 import sys
 
+from ._lazy import lazy_attributes
 from .errors import InputError
 
 __version__ = "0.1.0"
@@ -65,15 +66,4 @@ if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
     sys.meta_path.insert(0, _MovedModules())
 
 
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    if name in _MOVED:
-        return importlib.import_module(f".{_MOVED[name]}", __name__)
-    if name in _NAMES:
-        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    raise AttributeError(f"module 'elbo' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, {name: name for name in _SUBMODULES} | _MOVED, _NAMES, __all__)

@@ -17,28 +17,20 @@ Names are imported when first used, so that ``elbo.bbvi.config`` (the command li
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_attributes
 
 __all__ = ["Param", "Model", "memmap", "FitConfig", "Method", "Fit", "fit", "load_model", "summarize", "has_converged",
            "ordered_vector", "OrderedTransform", "FAMILIES", "FAMILY_CLASSES", "ESTIMATORS", "METHODS", "INITS",
            "NumericalError", "seeded"]
 
-_NAMES = {"Param": "model", "Model": "model", "memmap": "model", "FitConfig": "config", "Method": "config", "FAMILIES": "config",
-          "ESTIMATORS": "config", "METHODS": "config", "INITS": "config", "Fit": "result", "summarize": "result",
-          "fit": "driver", "load_model": "model_file", "has_converged": "stopping", "ordered_vector": "constraints",
-          "OrderedTransform": "constraints", "FAMILY_CLASSES": "gaussians", "NumericalError": "gaussians",
-          "seeded": "context"}
-_SUBMODULES = ("config", "constraints", "context", "driver", "gaussians", "mcmc", "methods", "model", "model_file",
-               "pathfinder", "posteriordb", "psis", "result", "stopping")
+_NAMES = {"Param": "model", "Model": "model", "memmap": "model", "FitConfig": "config", "Method": "config",
+          "FAMILIES": "config", "ESTIMATORS": "config", "METHODS": "config", "INITS": "config", "Fit": "result",
+          "summarize": "result", "fit": "driver", "load_model": "model_file", "has_converged": "stopping",
+          "ordered_vector": "constraints", "OrderedTransform": "constraints", "FAMILY_CLASSES": "gaussians",
+          "NumericalError": "gaussians", "seeded": "context"}
+_SUBMODULES = ("config", "constraints", "context", "control_variate", "driver", "gaussians", "mcmc", "methods", "model",
+               "model_file", "pathfinder", "posteriordb", "psis", "result", "stopping")
 
 
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    if name in _NAMES:
-        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    raise AttributeError(f"module 'elbo.bbvi' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*__all__, *_SUBMODULES])
+__getattr__, __dir__ = lazy_attributes(__name__, {name: name for name in _SUBMODULES}, _NAMES,
+                                       [*__all__, *_SUBMODULES])
