@@ -180,6 +180,8 @@ BENCHMARK = Benchmark(
     cases=lambda s: s.models, case="model", load=load,
     contestants=[
         Contestant("elbo (defaults)", run_elbo({}), key="elbo"),
+        Contestant("elbo hierarchical family (local=b)", run_elbo({"local": ("b",)}), key="elbo-hierarchical",
+                   cases=("hierarchical",)),
         Contestant("elbo meanfield, minibatches", lambda data, s: run_elbo(
             {"family": "meanfield", "batch_size": s.batch_size})(data, s), key="elbo-minibatch"),
         Contestant("NumPyro SVI AutoNormal", run_svi("AutoNormal", False), NUMPYRO, key="svi-normal",

@@ -7,6 +7,8 @@ and ``entropy`` where it has a closed form.
 - ``MeanField``: ``N(loc, diag(scale²))``.
 - ``FullRank``: ``N(loc, L Lᵀ)`` with ``L`` lower triangular, positive diagonal.
 - ``LowRank``: ``N(loc, F Fᵀ + diag(d))`` with ``F`` of shape ``(dim, rank)``.
+- ``GlobalLocal``: a hierarchical model's globals full rank and its locals independent given them, linear in
+  the number of groups.
 - ``Flow``: a learned diagonal Gaussian pushed through RealNVP affine couplings (Dinh et al. 2017).
 
 This module also registers the closed-form ``KL(N(m, S) ‖ N(mu, diag(sigma²)))`` for the full-rank and
@@ -43,7 +45,8 @@ from . import estimators
 from ._checks import check_int_at_least, check_positive
 from .errors import InputError
 
-__all__ = ["MeanField", "FullRank", "LowRank", "Flow", "AffineCoupling", "SharedNoise", "with_detached_parameters",
+__all__ = ["MeanField", "FullRank", "LowRank", "GlobalLocal", "GlobalLocalNormal", "Flow", "AffineCoupling",
+           "SharedNoise", "with_detached_parameters",
            "diagonal_gaussian"]
 
 
@@ -118,6 +121,116 @@ class LowRank(nn.Module):
 
     def forward(self, x=None) -> Distribution:
         return LowRankMultivariateNormal(self.loc, self.cov_factor, self.log_diag.exp())
+
+
+class GlobalLocalNormal(Distribution):
+    """``N(loc, L Lᵀ)`` with ``L = [[L_g, 0], [C, diag(s)]]`` in the order (global coordinates, local ones): the
+    globals ``z_g = loc_g + L_g u_g`` full rank, each local ``z_l = loc_l + C u_g + s ⊙ u_l`` linear in the globals'
+    noise with its own scale: the locals are independent given the globals. Draws, ``log_prob`` and the entropy
+    cost ``O(D · G)`` for G globals; ``global_index``/``local_index`` place the two blocks among z's coordinates."""
+
+    arg_constraints = {}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, loc, global_tril, cross, local_scale, global_index, local_index, validate_args=None):
+        self.loc, self.global_tril, self.cross, self.local_scale = loc, global_tril, cross, local_scale
+        self.global_index, self.local_index = global_index, local_index
+        super().__init__(loc.shape[:-1], loc.shape[-1:], validate_args=False)
+
+    def _log_det(self) -> torch.Tensor:
+        return self.global_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1) + self.local_scale.log().sum(-1)
+
+    def rsample(self, sample_shape=()) -> torch.Tensor:
+        u = torch.randn(self._extended_shape(torch.Size(sample_shape)), dtype=self.loc.dtype, device=self.loc.device)
+        u_global, u_local = u[..., self.global_index], u[..., self.local_index]
+        z = torch.empty_like(u)
+        z[..., self.global_index] = (self.global_tril @ u_global.unsqueeze(-1)).squeeze(-1)
+        z[..., self.local_index] = (self.cross @ u_global.unsqueeze(-1)).squeeze(-1) + self.local_scale * u_local
+        return self.loc + z
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        centred = value - self.loc
+        global_tril = self.global_tril.expand(*centred.shape[:-1], *self.global_tril.shape[-2:])
+        u_global = torch.linalg.solve_triangular(global_tril, centred[..., self.global_index].unsqueeze(-1),
+                                                 upper=False).squeeze(-1)
+        u_local = (centred[..., self.local_index] - (self.cross @ u_global.unsqueeze(-1)).squeeze(-1)) / \
+            self.local_scale
+        squared = (u_global**2).sum(-1) + (u_local**2).sum(-1)
+        return -0.5 * (squared + self.loc.shape[-1] * math.log(2 * math.pi)) - self._log_det()
+
+    def entropy(self) -> torch.Tensor:
+        return 0.5 * self.loc.shape[-1] * (1 + math.log(2 * math.pi)) + self._log_det()
+
+    def stop_gradient(self) -> GlobalLocalNormal:
+        """The same q with its parameters cut from the graph (``protocols.StopGradient``, for STL and DReG)."""
+        return GlobalLocalNormal(self.loc.detach(), self.global_tril.detach(), self.cross.detach(),
+                                 self.local_scale.detach(), self.global_index, self.local_index)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> torch.Tensor:
+        variance = torch.empty_like(self.loc)
+        variance[..., self.global_index] = (self.global_tril**2).sum(-1)
+        variance[..., self.local_index] = (self.cross**2).sum(-1) + self.local_scale**2
+        return variance
+
+
+class GlobalLocal(nn.Module):
+    """``GlobalLocalNormal`` over ``dim`` coordinates of which ``global_index`` are global: a hierarchical model's
+    shared parameters full rank, each group's parameters independent given them but correlated with them
+    (Agrawal & Domke 2021's structure, with a linear map where they amortize a network). The exact posterior of a
+    Gaussian hierarchical model with known variances is in the family; its parameters grow linearly with the number
+    of groups (``D + G² + L·G`` for G globals and L locals)."""
+
+    def __init__(self, dim: int, global_index, *, batch_shape=(), init_scale: float = 1.0):
+        super().__init__()
+        batch, dim = _check_batch_shape(batch_shape), _check_dim(dim)
+        global_index = torch.as_tensor(global_index, dtype=torch.long).unique()
+        if len(global_index) == 0 or len(global_index) == dim or not bool((global_index < dim).all()):
+            raise InputError(f"global_index must name some but not all of the {dim} coordinates, got "
+                             f"{global_index.tolist()}", argument="global_index")
+        local = torch.ones(dim, dtype=torch.bool)
+        local[global_index] = False
+        self.register_buffer("global_index", global_index)
+        self.register_buffer("local_index", local.nonzero()[:, 0])
+        num_global, num_local = len(global_index), dim - len(global_index)
+        self.loc = nn.Parameter(torch.zeros(*batch, dim))
+        self.global_log_diag = nn.Parameter(torch.full((*batch, num_global), math.log(init_scale)))
+        self.global_off_diag = nn.Parameter(torch.zeros(*batch, num_global, num_global))  # its strict lower part
+        self.cross = nn.Parameter(torch.zeros(*batch, num_local, num_global))
+        self.local_log_scale = nn.Parameter(torch.full((*batch, num_local), math.log(init_scale)))
+
+    @property
+    def global_tril(self) -> torch.Tensor:
+        return self.global_off_diag.tril(-1) + torch.diag_embed(self.global_log_diag.exp())
+
+    def forward(self, x=None) -> Distribution:
+        return GlobalLocalNormal(self.loc, self.global_tril, self.cross, self.local_log_scale.exp(),
+                                 self.global_index, self.local_index)
+
+    @torch.no_grad()
+    def place(self, loc: torch.Tensor, scale: torch.Tensor) -> None:
+        """At ``N(loc, diag(scale²))``: the given sds, no correlation yet."""
+        self.loc.copy_(loc)
+        self.global_log_diag.copy_(scale[..., self.global_index].log())
+        self.global_off_diag.zero_()
+        self.cross.zero_()
+        self.local_log_scale.copy_(scale[..., self.local_index].log())
+
+    @torch.no_grad()
+    def scale_(self, loc: torch.Tensor, scale: torch.Tensor) -> None:
+        """Map q over ``u`` to q over ``z = loc + scale ⊙ u`` (the same family: the blocks' rows scale)."""
+        self.loc.copy_(loc + scale * self.loc)
+        global_scale, local_scale = scale[..., self.global_index], scale[..., self.local_index]
+        tril = global_scale.unsqueeze(-1) * self.global_tril
+        self.global_log_diag.copy_(tril.diagonal(dim1=-2, dim2=-1).log())
+        self.global_off_diag.copy_(tril.tril(-1))
+        self.cross.mul_(local_scale.unsqueeze(-1))
+        self.local_log_scale.add_(local_scale.log())
 
 
 class AffineCoupling(Transform):

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FitConfig", "Method", "FAMILIES", "ESTIMATORS", "METHODS", "INITS", "FULLRANK_MAX_DIM"]
 
-FAMILIES = ("meanfield", "fullrank", "lowrank", "flow")  # q's families, elbo.families' classes in this order
+# q's families, elbo.families' classes in this order (hierarchical: GlobalLocal, with the parameters `local` names)
+FAMILIES = ("meanfield", "fullrank", "lowrank", "flow", "hierarchical")
 ESTIMATORS = ("stl", "reparam", "score")  # of the ELBO's gradient; stl (the default) for a reparameterizable q
 INITS = ("pathfinder", "map", "point")
 # the largest D for which fit's default q is full rank (a D × D covariance, batch and match's 2 D + 2 draws a step)
@@ -56,8 +57,12 @@ class FitConfig:
     """Settings of ``fit``, validated on construction.
 
     - ``family``: q, one of ``"fullrank"``, ``"meanfield"``, ``"lowrank"`` (rank 2), ``"flow"`` (``elbo.families``);
-      ``None`` (the default): full rank for a model of at most ``FULLRANK_MAX_DIM`` (500) unconstrained coordinates,
-      mean-field above (``for_model``; ``Fit.reason`` says which and why);
+      ``"hierarchical"`` (``elbo.families.GlobalLocal``): the parameters ``local`` names are each group's, the others
+      global; the globals full rank, each local independent of the other locals given the globals (the exact
+      posterior of a Gaussian hierarchical model is in it), at a cost linear in the number of groups;
+      ``None`` (the default): ``"hierarchical"`` where ``local`` is given, else full rank for a model of at most
+      ``FULLRANK_MAX_DIM`` (500) unconstrained coordinates and mean-field above (``for_model``; ``Fit.reason`` says
+      which and why);
     - ``method``: how q is fitted. ``"bam"`` (the default for a full-rank q): batch and match (Cai et al. 2024,
       ``elbo.bam``), closed-form steps that match q's score to the posterior's, ``num_samples`` draws a step;
       ``"advi"``: stochastic-gradient ascent on the ELBO (Kucukelbir et al. 2017) with Adam, the only method for
@@ -99,6 +104,7 @@ class FitConfig:
     window: int | None = None
     max_steps: int = 10_000
     batch_size: int | None = None
+    local: tuple | None = None  # the parameters local to a group (family "hierarchical"); the others are global
     num_draws: int | None = None  # None: 10,000, or fewer (not below 1,000) where diagnostics_seconds says
     diagnostics_seconds: float = 30.0
     dtype: torch.dtype | None = None
@@ -111,6 +117,7 @@ class FitConfig:
                              argument="family")
         if self.method is not None:
             METHODS.check(self.method)
+        self._check_local()
         if self.family is not None:
             self._resolve_method()
         if not isinstance(self.init, dict):
@@ -121,6 +128,20 @@ class FitConfig:
         self._check_dtype()
         if self.seed is not None and not isinstance(self.seed, int):
             raise InputError(f"seed must be None or an integer, got {self.seed!r}", argument="seed")
+
+    def _check_local(self) -> None:
+        if self.local is None:
+            if self.family == "hierarchical":
+                raise InputError("family='hierarchical' needs local: the names of the parameters local to a group "
+                                 "(the others are global)", argument="local")
+            return
+        local = (self.local,) if isinstance(self.local, str) else self.local
+        if not isinstance(local, (tuple, list)) or not local or not all(isinstance(n, str) for n in local):
+            raise InputError(f"local must name parameters (a tuple of str), got {self.local!r}", argument="local")
+        if self.family not in (None, "hierarchical"):
+            raise InputError(f"local (the parameters local to a group) is for family='hierarchical', not "
+                             f"family={self.family!r}", argument="local")
+        object.__setattr__(self, "local", tuple(local))
 
     def _resolve_method(self) -> None:
         method = self.method or ("bam" if self.family == "fullrank" and self.batch_size is None else "advi")
@@ -138,7 +159,9 @@ class FitConfig:
         if self.family is not None:
             return self, ""
         allowed = FAMILIES if self.method is None else METHODS[self.method].families
-        if dim <= FULLRANK_MAX_DIM and "fullrank" in allowed:
+        if self.local is not None and "hierarchical" in allowed:
+            family, why = "hierarchical", f"local = {', '.join(self.local)}: globals full rank, locals given them"
+        elif dim <= FULLRANK_MAX_DIM and "fullrank" in allowed:
             family, why = "fullrank", f"D = {dim} ≤ {FULLRANK_MAX_DIM}"
         else:
             family = "meanfield" if "meanfield" in allowed else allowed[0]

@@ -11,17 +11,33 @@ from .. import families
 from ..errors import InputError
 from .config import FAMILIES, FitConfig
 
-__all__ = ["FAMILY_CLASSES", "make_guide", "NumericalError", "check_gaussian"]
+__all__ = ["FAMILY_CLASSES", "make_guide", "global_coordinates", "NumericalError", "check_gaussian"]
+
+
+def global_coordinates(model, local) -> torch.Tensor:
+    """The indices of z's coordinates that belong to the parameters ``local`` does not name."""
+    unknown = set(local) - set(model.params)
+    if unknown:
+        raise InputError(f"local names unknown parameters {sorted(unknown)}; the model's are {list(model.params)}",
+                         argument="local")
+    return torch.cat([model.coordinates(name) for name in model.params if name not in local])
 
 # config.FAMILIES's names, in its order, to their classes
-FAMILY_CLASSES = dict(zip(FAMILIES, (families.MeanField, families.FullRank, families.LowRank, families.Flow),
-                          strict=True))
+FAMILY_CLASSES = dict(zip(FAMILIES, (families.MeanField, families.FullRank, families.LowRank, families.Flow,
+                                     families.GlobalLocal), strict=True))
 
 
-def make_guide(config: FitConfig, dim: int, loc: torch.Tensor, scale_tril: torch.Tensor, *, min_scale: float = 0.0):
+def make_guide(config: FitConfig, dim: int, loc: torch.Tensor, scale_tril: torch.Tensor, *, min_scale: float = 0.0,
+               model=None):
     """q of ``config.family`` at ``N(loc, scale_tril scale_trilᵀ)`` (its diagonal only, but for full rank);
     ``scale_tril`` may also be ``(D,)``, the sds of a diagonal Gaussian (no ``D × D`` matrix for a large model);
-    ``min_scale`` floors a full-rank factor's diagonal."""
+    ``min_scale`` floors a full-rank factor's diagonal; ``model`` says which coordinates are global for the
+    hierarchical family."""
+    if config.family == "hierarchical":
+        scale = scale_tril if scale_tril.dim() == 1 else (scale_tril ** 2).sum(1).sqrt()
+        guide = families.GlobalLocal(dim, global_coordinates(model, config.local), batch_shape=(1,))
+        guide.place(loc, scale)
+        return guide
     if config.family == "flow" and dim < 2:
         raise InputError(f"family='flow' needs at least 2 unconstrained coordinates; the model has {dim}")
     if config.family != "fullrank":

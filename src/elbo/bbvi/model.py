@@ -187,6 +187,15 @@ class Model:
             log_det = log_det + self._transforms[name].log_abs_det_jacobian(u, p[name]).reshape(z.shape[0], -1).sum(1)
         return p, log_det
 
+    def coordinates(self, name: str) -> torch.Tensor:
+        """The indices of parameter ``name``'s unconstrained coordinates within z ``(D,)``."""
+        start = 0
+        for other, shape in self._unconstrained_shapes.items():
+            if other == name:
+                return torch.arange(start, start + math.prod(shape))
+            start += math.prod(shape)
+        raise InputError(f"the model has no parameter {name!r}; its parameters are {list(self.params)}")
+
     def constrain(self, z: torch.Tensor) -> dict:
         """``{name: T(u_name)}``, each of shape ``(S, *param.shape)``, for ``z: (S, D)``."""
         return self._constrain(z)[0]

@@ -35,6 +35,9 @@ def add_fit(commands) -> None:
     fit.add_argument("--max-steps", type=positive_int, default=default("max_steps"), help="cap on steps")
     fit.add_argument("--batch-size", type=positive_int,
                      help="subsample this many data points per step (models given with data) [default: all]")
+    fit.add_argument("--local", metavar="NAMES", type=lambda text: tuple(n.strip() for n in text.split(",")),
+                     help="the parameters local to a group, comma-separated: family hierarchical (the globals full "
+                          "rank, each group's parameters independent given them) [default: none]")
     fit.add_argument("--num-draws", type=positive_int, default=default("num_draws"),
                      help="draws of q for k̂, log p(x) and the summaries, each on all data [default: 10000, or as "
                           "many as 30 s allow where the data make a draw slow, at least 1000]")
@@ -96,7 +99,7 @@ def _fit(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the result says the same in its own lines
         fit = bbvi.fit(model, family=args.family, method=args.method, init=args.init, num_samples=args.num_samples,
-                       estimator=args.estimator, max_steps=args.max_steps, batch_size=args.batch_size,
+                       estimator=args.estimator, max_steps=args.max_steps, batch_size=args.batch_size, local=args.local,
                        num_draws=args.num_draws, seed=args.seed, progress=progress)
     vi_seconds = time.perf_counter() - start
     result = {"model_file": args.model_file, "family": fit.config.family, "method": fit.config.method,

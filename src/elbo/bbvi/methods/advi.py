@@ -74,7 +74,7 @@ def _whitened_guide(config: FitConfig, start: Start):
     # a full-rank q is whitened by the whole Cholesky factor (the product of two is one), the others by its sds
     whitened = _Whitened(density, start.loc, start.scale_of(config.family))
     guide = make_guide(config, start.model.dim, torch.zeros_like(start.loc), torch.ones_like(start.loc),
-                       min_scale=MIN_SCALE)
+                       min_scale=MIN_SCALE, model=start.model)
     return whitened, guide
 
 
@@ -182,6 +182,9 @@ class _Whitened:
         with torch.no_grad():
             if family == "flow":
                 return _Shifted(guide, loc, scale)
+            if family == "hierarchical":  # whitened by its sds (a diagonal map)
+                guide.scale_(loc, scale)
+                return guide
             guide.loc.copy_(self._z(guide.loc))
             if family == "meanfield":
                 guide.log_scale.add_(scale.log())
