@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/elbo demo
 
 test: $(STAMP) $(CHROMIUM)
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n 2 --dist loadgroup --durations=20
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q

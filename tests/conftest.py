@@ -41,12 +41,41 @@ def process_state_restored():
 E2E_FILES = ("test_examples.py", "test_tutorials.py")
 
 
-def pytest_collection_modifyitems(items):
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the groups
+def pytest_collection_modifyitems(config, items):
+    grouped = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if item.path.name in E2E_FILES:
             item.add_marker(pytest.mark.e2e)
         if item.get_closest_marker("e2e") is None:
             item.add_marker(pytest.mark.unit)
+        shared = _shared_fixtures(item)
+        if grouped and shared and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(f"{item.path.stem}:{','.join(shared)}"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker sends the ids of its tests to be scheduled
+def pytest_collection_finish(session):
+    """``--dist loadgroup`` schedules by the suffix ``@GROUP`` of a test's id, which xdist (3.8) writes where pytest
+    9.2 no longer reads it (pytest-xdist issue 1386): on a worker of pytest >= 9.2, the suffix is written here."""
+    if not getattr(session.config.option, "loadgroup", False):  # set on xdist's workers
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in session.items:
+        groups = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group")})
+        if groups and hasattr(item, "_id") and "@" not in item.nodeid.rsplit("]", 1)[-1]:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
+
+
+def _shared_fixtures(item) -> list[str]:
+    """The module- and class-scoped fixtures that ``item`` uses (with their parameter, for a parametrized one): under
+    ``pytest -n N --dist loadgroup`` (``make test``) the tests of a module that share them run in one worker, so that
+    each is computed once, as in one process."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return sorted(f"{name}={params[name]}" if name in params else name for name, defs in definitions.items()
+                  if defs and defs[-1].scope in ("module", "class"))
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ import torch
 
 from elbo import bbvi, cli, configs, fit_config, registry
 from elbo.models.images import datasets as data
-from helpers import elbo_in_process, random_mnist, trust, write_frey
+from helpers import elbo_in_process, fresh_process, random_mnist, trust, write_frey
 
 pytestmark = pytest.mark.e2e
 
@@ -164,7 +164,8 @@ def test_unreadable_runs_and_corrupt_checkpoints_exit_2(tmp_path, capsys):
 
 
 def test_demo_trains_and_evaluates_a_vae_and_an_iwae_on_digits(tmp_path, capsys):
-    assert cli.main(["demo", "--k", "50", "--epochs", "2", "--quiet", "--out", str(tmp_path)]) == 0
+    with fresh_process():  # float32, as `elbo demo` runs for a user (and twice as fast as float64)
+        assert cli.main(["demo", "--k", "50", "--epochs", "2", "--quiet", "--out", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = [line.split() for line in lines if line.startswith(("VAE      ", "IWAE (K=5)  "))]
     assert [row[0] for row in rows] == ["VAE", "IWAE"]

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from elbo import cli
-from helpers import NUM_SE, SHARED_DATA
+from helpers import NUM_SE, SHARED_DATA, fresh_process
 
 pytestmark = pytest.mark.e2e
 
@@ -17,11 +17,12 @@ real_data = pytest.mark.skipif(not (SHARED_DATA / "20news_avitm").is_dir() or no
 @real_data
 def test_prodlda_on_20news_trains_evaluates_and_reports(tmp_path, capsys):
     run = tmp_path / "prodlda"
-    assert cli.main(["train", "--data", "20news", "--data-dir", str(SHARED_DATA), "--topics", "20",
-                     "--batch-size", "200", "--lr", "0.002", "--epochs", "2", "--out", str(run), "--quiet"]) == 0
-    config = json.loads((run / "config.json").read_text())
-    assert config["model"]["kind"] == "topics" and config["model"]["vocab_size"] == 1995
-    assert cli.main(["evaluate", str(run), "--k", "20", "--iwae-k", "5", "--max-points", "300", "--quiet"]) == 0
+    with fresh_process():  # float32, as the commands run for a user
+        assert cli.main(["train", "--data", "20news", "--data-dir", str(SHARED_DATA), "--topics", "20",
+                         "--batch-size", "200", "--lr", "0.002", "--epochs", "2", "--out", str(run), "--quiet"]) == 0
+        config = json.loads((run / "config.json").read_text())
+        assert config["model"]["kind"] == "topics" and config["model"]["vocab_size"] == 1995
+        assert cli.main(["evaluate", str(run), "--k", "20", "--iwae-k", "5", "--max-points", "300", "--quiet"]) == 0
     assert "nats per document" in capsys.readouterr().out
     result = json.loads((run / "evaluation.json").read_text())
     metrics = result["metrics"]
@@ -41,10 +42,11 @@ def test_prodlda_on_20news_trains_evaluates_and_reports(tmp_path, capsys):
 @real_data
 def test_nvdm_on_bbc_gives_topic_proportions_a_classifier_can_use(tmp_path):
     run = tmp_path / "nvdm"
-    assert cli.main(["train", "--data", "bbc", "--data-dir", str(SHARED_DATA), "--topic-model", "nvdm", "--topics",
-                     "10", "--batch-size", "100", "--lr", "0.002", "--epochs", "30", "--out", str(run),
-                     "--quiet"]) == 0
-    assert cli.main(["evaluate", str(run), "--k", "5", "--iwae-k", "2", "--quiet"]) == 0
+    with fresh_process():  # float32, as the commands run for a user
+        assert cli.main(["train", "--data", "bbc", "--data-dir", str(SHARED_DATA), "--topic-model", "nvdm",
+                         "--topics", "10", "--batch-size", "100", "--lr", "0.002", "--epochs", "30", "--out",
+                         str(run), "--quiet"]) == 0
+        assert cli.main(["evaluate", str(run), "--k", "5", "--iwae-k", "2", "--quiet"]) == 0
     metrics = json.loads((run / "evaluation.json").read_text())["metrics"]
     chance, test_size = 0.2, 335  # five classes; the accuracy of guessing has sd sqrt(0.2 · 0.8 / 335)
     assert metrics["accuracy"] > chance + NUM_SE * (chance * (1 - chance) / test_size) ** 0.5, metrics["accuracy"]
