@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from .. import distributed
 from ..errors import InputError
 from ..registry import resolve
 from . import pathfinder
@@ -42,7 +43,8 @@ def fit(model: Model, **settings) -> Fit:
         raise InputError("batch_size needs a model given with log_prior, log_likelihood and data; this one has "
                          "a single log_joint", argument="batch_size")
     config, chosen = config.for_model(model.dim)
-    with seeded(config.seed), default_dtype(config.dtype):
+    # under torchrun (or elbo fit --nproc) each process sums the log-likelihood over its block of rows
+    with distributed.joined("cpu"), seeded(config.seed), default_dtype(config.dtype):
         clock = time.perf_counter()
         log_density = CountedDensity(model)
         start = _start(model, config, log_density)

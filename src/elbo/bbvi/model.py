@@ -28,6 +28,7 @@ import torch
 from torch.distributions import Transform, biject_to, constraints
 from torch.distributions.constraints import Constraint
 
+from .. import distributed
 from ..errors import InputError
 
 __all__ = ["Param", "Model", "memmap"]
@@ -214,17 +215,40 @@ class Model:
         draws × rows holds more than ``chunk_elements`` entries: its memory is bounded whatever N and S are (but
         for the autograd graph, which keeps every chunk's saved tensors; ``value_and_grad`` does not).
         """
+        if self._split_rows(indices):
+            if torch.is_grad_enabled() and z.requires_grad:
+                raise InputError("in a process group, the log density's gradient is value_and_grad's (it sums "
+                                 "each process's rows across the group)")
+            prior = sum(term for term, _ in self._terms(z, None, part="prior"))
+            return prior + distributed.all_reduce_sum(sum(t for t, _ in self._terms(z, None, part="likelihood")))
         return sum(term for term, _ in self._terms(z, indices))
 
     def value_and_grad(self, z: torch.Tensor, indices: torch.Tensor | None = None, *, part: str = "all"):
         """``log_density(z, indices)`` ``(S,)`` and its gradient ``(S, D)``, one backward pass per chunk of rows,
         so that memory holds one chunk's graph at a time. ``part="likelihood"``: the log-likelihood alone, summed
-        over the rows (``indices``) without the N/B scale; ``"prior"``: the log prior with the log-Jacobian."""
+        over the rows (``indices``) without the N/B scale; ``"prior"``: the log prior with the log-Jacobian.
+
+        In a process group (``elbo.distributed``; torchrun, or ``elbo fit --nproc N``) every pass over all rows is
+        shared out: each process sums its own block of rows and the sums are added across the group, so that every
+        process gets the full-data value, as one process would, to the order of the additions."""
+        if not self._split_rows(indices) or part == "prior":
+            return self._value_and_grad(z, indices, part)
+        prior = self._value_and_grad(z, None, "prior") if part == "all" else (0.0, 0.0)
+        value, grad = self._value_and_grad(z, None, "likelihood")  # this process's rows
+        summed = distributed.all_reduce_sum(torch.cat([value[:, None], grad], 1))  # one collective for both
+        return prior[0] + summed[:, 0], prior[1] + summed[:, 1:]
+
+    def _value_and_grad(self, z: torch.Tensor, indices: torch.Tensor | None, part: str):
         value, grad = z.new_zeros(z.shape[0]), torch.zeros_like(z)
         for term, z_leaf in self._terms(z.detach(), indices, leaf=True, part=part):
             (term_grad,) = torch.autograd.grad(term.sum(), z_leaf)
             value, grad = value + term.detach(), grad + term_grad
         return value, grad
+
+    def _split_rows(self, indices: torch.Tensor | None) -> bool:
+        """Whether a pass over all rows is shared out across a process group (a model with data, all rows)."""
+        all_rows = indices is None or indices.shape[0] == self.num_data
+        return all_rows and self.log_joint is None and distributed.world_size() > 1
 
     def _terms(self, z: torch.Tensor, indices: torch.Tensor | None, *, leaf: bool = False, part: str = "all"):
         """The log density as a sum of terms ``(S,)``: the log prior with the log-Jacobian, then each chunk's
@@ -252,7 +276,8 @@ class Model:
                 indices = None  # all N rows (data_indices() without a batch size): the data itself, not a copy
             num_batch = self.num_data if indices is None else indices.shape[0]
             scale = self.num_data / num_batch if part == "all" else 1.0
-            for chunk in self.row_chunks(z.shape[0], num_batch):
+            rows = distributed.block(num_batch) if self._split_rows(indices) else slice(0, num_batch)
+            for chunk in self.row_chunks(z.shape[0], num_batch, rows):
                 if leaf:
                     z_term = point()
                     p, _ = self._constrain(z_term)
@@ -262,11 +287,13 @@ class Model:
 
     chunk_elements = 2**21  # draws × rows in one chunk of the log-likelihood (16 MiB of float64)
 
-    def row_chunks(self, num_draws: int, num_rows: int | None = None) -> list[slice]:
-        """Slices of ``range(num_rows)`` (all data by default) with at most ``chunk_elements`` draws × rows each."""
+    def row_chunks(self, num_draws: int, num_rows: int | None = None, rows: slice | None = None) -> list[slice]:
+        """Slices of ``range(num_rows)`` (all data by default; within ``rows`` if given, this process's block) with at
+        most ``chunk_elements`` draws × rows each."""
         num_rows = self.num_data if num_rows is None else num_rows
+        rows = slice(0, num_rows) if rows is None else rows
         step = max(1, self.chunk_elements // max(num_draws, 1))
-        return [slice(start, min(start + step, num_rows)) for start in range(0, num_rows, step)]
+        return [slice(start, min(start + step, rows.stop)) for start in range(rows.start, rows.stop, step)]
 
     def _call(self, name: str, p: dict, *batch, num_batch: int | None = None) -> torch.Tensor:
         """Call a user function over all draws and check it returned one value per draw (and data point)."""

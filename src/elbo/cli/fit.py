@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from types import SimpleNamespace
 
 from ..bbvi.config import ESTIMATORS, FAMILIES, INITS, METHODS, FitConfig
 from ._common import UsageError, add_command, default_of, positive_int, seed, set_threads
@@ -44,6 +45,9 @@ def add_fit(commands) -> None:
     fit.add_argument("--seed", type=seed, default=0, help="random seed")
     fit.add_argument("--threads", type=positive_int, default=1,
                      help="torch threads (1 is fastest for small models; more help with large data)")
+    fit.add_argument("--nproc", type=positive_int, default=1, metavar="N",
+                     help="N processes on this machine, each summing the log-likelihood over its block of the rows "
+                          "(the same fit as one process, to the order of the additions; torchrun works too)")
     fit.add_argument("--compare-nuts", action="store_true", help="also run Pyro's NUTS on the same log density")
     fit.add_argument("--nuts-samples", type=positive_int, default=1000, help="NUTS draws kept")
     fit.add_argument("--nuts-warmup", type=positive_int, default=1000, help="NUTS warmup steps")
@@ -80,11 +84,30 @@ def _fit_command(args) -> int:
 
 
 def _fit(args) -> int:
+    from .. import distributed
+
+    if args.nproc > 1 and args.compare_nuts:
+        raise UsageError("--compare-nuts runs NUTS in one process: leave out --nproc, or run it alone")
+    if args.nproc > 1:
+        _load_model(args.model_file)  # the file's errors here, in one line, before the processes start
+        # the options' values, without the parser and the handler that cannot go to another process
+        settings = SimpleNamespace(**{key: value for key, value in vars(args).items()
+                                      if isinstance(value, (str, int, float, tuple, type(None)))})
+        result = distributed.launch(_fit_result, args.nproc, settings, threads=args.threads)
+    else:
+        result = _fit_result(args)
+    print(json.dumps(result, indent=2) if args.json else _fit_table(result))
+    return 0
+
+
+def _fit_result(args) -> dict:
+    """The fit (and NUTS) of ``args``, as the dict ``--json`` prints; in each process of a group with ``--nproc``,
+    each of which runs the model file and sums the log-likelihood over its block of the rows."""
     import time
 
     import torch
 
-    from .. import bbvi
+    from .. import bbvi, distributed
     from ..bbvi import mcmc, psis
 
     # Posterior summaries, k̂ and log-evidence estimates in double precision, as Stan computes them; the model file
@@ -94,7 +117,7 @@ def _fit(args) -> int:
     # (by 10x and more while another process wants the cores): --threads defaults to 1.
     set_threads(args)
     model = _load_model(args.model_file)
-    progress = sys.stderr.isatty()
+    progress = sys.stderr.isatty() and distributed.is_main_process()
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the result says the same in its own lines
@@ -107,7 +130,7 @@ def _fit(args) -> int:
               "num_grad_evals": fit.num_grad_evals, "num_nonfinite_draws": fit.num_nonfinite_draws,
               "num_draws": len(fit.log_weights), "elbo": fit.elbo, "log_evidence": fit.log_evidence,
               "log_evidence_stderr": fit.log_evidence_stderr, "khat": fit.khat,
-              "khat_meaning": psis.khat_meaning(fit.khat), "vi_seconds": vi_seconds}
+              "khat_meaning": psis.khat_meaning(fit.khat), "vi_seconds": vi_seconds, "nproc": args.nproc}
     if args.compare_nuts:
         try:
             reference = mcmc.nuts(model, num_draws=args.nuts_samples, warmup_steps=args.nuts_warmup,
@@ -116,16 +139,13 @@ def _fit(args) -> int:
             raise UsageError(str(error)) from None
         # the estimates fit says to report: PSIS-reweighted below k̂ = 0.7, q's own draws otherwise
         weights = fit.psis_log_weights.exp() if fit.khat < psis.KHAT_THRESHOLD else None
-        result |= {"nuts_seconds": reference.seconds, "nuts_samples": args.nuts_samples,
-                   "nuts_warmup": args.nuts_warmup, "nuts_divergent": reference.num_divergent,
-                   "vi_estimates": "raw" if weights is None else "psis",
-                   "parameters": mcmc.compare(fit.draws, reference.draws, vi_weights=weights)}
-    else:
-        result["parameters"] = [{"name": name, "vi_mean": row["mean"], "vi_sd": row["sd"],
-                                 "psis_mean": row["psis_mean"], "psis_sd": row["psis_sd"]}
-                                for name, row in fit.summary().items()]
-    print(json.dumps(result, indent=2) if args.json else _fit_table(result))
-    return 0
+        return result | {"nuts_seconds": reference.seconds, "nuts_samples": args.nuts_samples,
+                         "nuts_warmup": args.nuts_warmup, "nuts_divergent": reference.num_divergent,
+                         "vi_estimates": "raw" if weights is None else "psis",
+                         "parameters": mcmc.compare(fit.draws, reference.draws, vi_weights=weights)}
+    return result | {"parameters": [{"name": name, "vi_mean": row["mean"], "vi_sd": row["sd"],
+                                     "psis_mean": row["psis_mean"], "psis_sd": row["psis_sd"]}
+                                    for name, row in fit.summary().items()]}
 
 
 def _load_model(path: str):
@@ -162,11 +182,12 @@ def _fit_table(result: dict) -> str:
             errors = [("" if row[key] is None else f"{row[key]:+.3f}") for key in ("mean_error", "sd_error")]
             line += f" {row['nuts_mean']:>10.4g} {row['nuts_sd']:>10.4g} {errors[0]:>9} {errors[1]:>9}"
         lines.append(line)
+    nproc = f" in {result['nproc']} processes" if result.get("nproc", 1) > 1 else ""
     lines += [f"k̂ = {result['khat']:.2f} ({result['khat_meaning']})",
               f"ELBO {result['elbo']:.4f}; log p(x) ≈ {result['log_evidence']:.4f} ± "
               f"{result['log_evidence_stderr']:.4f} (importance sampling)",
               f"VI ({result['method']}): {result['steps']} steps, {result['num_grad_evals']} gradients, "
-              f"{result['vi_seconds']:.2f} s; {result['reason']}"]
+              f"{result['vi_seconds']:.2f} s{nproc}; {result['reason']}"]
     if not result["converged"]:
         lines.append("warning: the fit did not converge; raise --max-steps")
     from ..bbvi.psis import KHAT_THRESHOLD
