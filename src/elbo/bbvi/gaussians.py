@@ -8,6 +8,7 @@ import math
 import torch
 
 from .. import families
+from .._checks import check_fits
 from ..errors import InputError
 from .config import FAMILIES, FitConfig
 
@@ -43,6 +44,9 @@ def make_guide(config: FitConfig, dim: int, loc: torch.Tensor, scale_tril: torch
     if config.family != "fullrank":
         scale = scale_tril if scale_tril.dim() == 1 else (scale_tril ** 2).sum(1).sqrt()
         return _diagonal_guide(config, dim, loc, scale)
+    # its factor, and in ADVI the factor's gradient, Adam's two moments and the whitening factor: six D × D
+    check_fits(6 * dim * dim * loc.element_size(), "cpu", what=f"a full-rank q of D = {dim}", argument="family",
+               remedy="use family='meanfield' or 'lowrank', or 'hierarchical' with local=")
     if scale_tril.dim() == 1:
         scale_tril = torch.diag(scale_tril)
     scale_tril = scale_tril.tril(-1) + torch.diag_embed(torch.diagonal(scale_tril).clamp_min(2 * min_scale))

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import bounds
-from .._checks import check_int_at_least
+from .._checks import check_fits, check_int_at_least
 from .._optional import require
 from . import psis
 from .config import FitConfig
@@ -97,6 +97,10 @@ class Fit:
 
     def __post_init__(self):
         clock = time.perf_counter()
+        dim, most = self.model.dim, self.config.num_draws or MAX_DRAWS
+        # the draws, constrained and not, and their log-weights, before the first is drawn
+        check_fits(3 * most * dim * 8, "cpu", what=f"the diagnostics' {most} draws of D = {dim}",
+                   argument="num_draws", remedy="lower num_draws (k̂ needs at least a few hundred)")
         log_w, z = [], []
         # in q's dtype: the model's own tensors (its data) are in it, and float64 draws would meet float32 data in
         # operations that do not promote (a matrix product)
