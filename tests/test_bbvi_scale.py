@@ -269,6 +269,7 @@ def test_local_is_checked():
         elbo.fit(model, local=("c",), progress=False)
 
 
+@pytest.mark.e2e
 def test_the_command_line_takes_the_local_parameters(tmp_path, capsys):
     from elbo import cli
 
@@ -298,6 +299,7 @@ model = elbo.Model(params={"beta": elbo.Param((3,))}, log_prior=lambda p: -0.5 *
 """
 
 
+@pytest.mark.e2e
 def test_two_processes_fit_what_one_does(tmp_path, capsys):
     """``elbo fit --nproc 2``: each process sums its block of the rows, every process draws the same q's noise, so
     the fit is the one-process fit to the order of the additions (1e-8 here, where a different seed moves the
@@ -321,6 +323,7 @@ def test_two_processes_fit_what_one_does(tmp_path, capsys):
     assert two["elbo"] == pytest.approx(one["elbo"], abs=1e-6)
 
 
+@pytest.mark.e2e
 def test_nproc_with_compare_nuts_is_refused(tmp_path, capsys):
     from elbo import cli
 

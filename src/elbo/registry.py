@@ -42,6 +42,14 @@ class Registry:
     def __contains__(self, name) -> bool:
         return name in self._entries
 
+    def __eq__(self, other) -> bool:
+        """A registry equals the tuple (or list) of its names, in order, as the command line's choices hold them."""
+        if isinstance(other, (tuple, list)):
+            return self.names() == tuple(other)
+        return other is self
+
+    __hash__ = object.__hash__
+
     def __iter__(self):
         return iter(self._entries)
 
