@@ -220,7 +220,8 @@ class Model:
                 raise InputError("in a process group, the log density's gradient is value_and_grad's (it sums "
                                  "each process's rows across the group)")
             prior = sum(term for term, _ in self._terms(z, None, part="prior"))
-            return prior + distributed.all_reduce_sum(sum(t for t, _ in self._terms(z, None, part="likelihood")))
+            mine = sum((t for t, _ in self._terms(z, None, part="likelihood")), z.new_zeros(z.shape[0]))
+            return prior + distributed.all_reduce_sum(mine)
         return sum(term for term, _ in self._terms(z, indices))
 
     def value_and_grad(self, z: torch.Tensor, indices: torch.Tensor | None = None, *, part: str = "all"):
@@ -268,22 +269,26 @@ class Model:
                     raise InputError("this model has no data to subsample: it was given as a single log_joint")
                 yield self._call("log_joint", p) + log_det, z_term
                 return
-            if part != "likelihood":
-                yield self._call("log_prior", p) + log_det, z_term
+            # the prior's term travels with the first chunk's (one backward pass where the rows are one chunk)
+            head = self._call("log_prior", p) + log_det if part != "likelihood" else 0.0
             if part == "prior":
+                yield head, z_term
                 return
             if indices is not None and indices.shape[0] == self.num_data:
                 indices = None  # all N rows (data_indices() without a batch size): the data itself, not a copy
             num_batch = self.num_data if indices is None else indices.shape[0]
             scale = self.num_data / num_batch if part == "all" else 1.0
             rows = distributed.block(num_batch) if self._split_rows(indices) else slice(0, num_batch)
-            for chunk in self.row_chunks(z.shape[0], num_batch, rows):
-                if leaf:
+            chunks = self.row_chunks(z.shape[0], num_batch, rows)
+            if not chunks and part != "likelihood":  # a process of a group with no row of its own
+                yield head, z_term
+            for number, chunk in enumerate(chunks):
+                if leaf and number > 0:
                     z_term = point()
                     p, _ = self._constrain(z_term)
                 batch = _index(self.data, chunk if indices is None else indices[chunk])
                 log_likelihood = self._call("log_likelihood", p, batch, num_batch=_length(chunk))
-                yield scale * log_likelihood.sum(1), z_term
+                yield (head if number == 0 else 0.0) + scale * log_likelihood.sum(1), z_term
 
     chunk_elements = 2**21  # draws × rows in one chunk of the log-likelihood (16 MiB of float64)
 
