@@ -46,7 +46,6 @@ def test_torch_and_jax_ports_agree(posterior):
     """The NumPyro peers of benchmarks/posteriordb.py run the same port in JAX: the same log density, to rounding."""
     pytest.importorskip("jax")
     import jax
-
     from elbo.posteriordb._ops import TORCH, jax_ops
 
     ops = jax_ops()
