@@ -24,13 +24,14 @@ from .model import Model
 __all__ = ["Fit", "summarize", "MAX_DRAWS", "MIN_DRAWS"]
 
 MAX_DRAWS = 10_000  # the diagnostics' draws by default
-MIN_DRAWS = 1_000  # and the fewest a time budget may cut them to (k̂ needs the tail of the weights)
+MIN_DRAWS = 1_000  # and the fewest a time or memory budget may cut them to (k̂ needs the tail of the weights)
+DRAW_ELEMENTS = 2**25  # draws × D kept by default (256 MiB of float64, twice: z and its constrained copy)
 
 
-def _draws_in_budget(seconds: float, draws: int, budget: float) -> int:
+def _draws_in_budget(seconds: float, draws: int, budget: float, dim: int = 1) -> int:
     """How many draws the diagnostics take, after ``draws`` of them took ``seconds``: ``MAX_DRAWS`` where they fit
-    in ``budget`` seconds, else as many as do, but never fewer than ``MIN_DRAWS``."""
-    fitting = int(budget / max(seconds / draws, 1e-12))
+    in ``budget`` seconds and ``DRAW_ELEMENTS`` numbers, else as many as do, but never fewer than ``MIN_DRAWS``."""
+    fitting = min(int(budget / max(seconds / draws, 1e-12)), DRAW_ELEMENTS // dim)
     return max(MIN_DRAWS, min(MAX_DRAWS, fitting))
 
 
@@ -79,7 +80,8 @@ class Fit:
       gradients it took (one per draw); ``num_dropped``: draws at which ``log p`` was NaN or -inf, left out of the
       ELBO estimates; ``seconds``: its wall time, diagnostics excluded; ``diagnostics_seconds``: theirs, all data
       at each of the ``num_draws`` draws (``None``: 10,000 draws, or as many as ``diagnostics_seconds`` allows
-      where the data make each draw slow, at least 1,000; ``khat_stderr`` says what that costs k̂).
+      where the data make each draw slow and 2²⁵ numbers hold where D is large, at least 1,000; ``khat_stderr``
+      says what that costs k̂).
     Draws at which ``log p`` is not finite get weight 0 (``log w = -inf``); ``num_nonfinite_draws`` counts them.
     """
 
@@ -118,7 +120,8 @@ class Fit:
                 done += size
                 bar.update(size)
                 if self.config.num_draws is None and done == size:
-                    target = _draws_in_budget(time.perf_counter() - clock, size, self.config.diagnostics_seconds)
+                    target = _draws_in_budget(time.perf_counter() - clock, size, self.config.diagnostics_seconds,
+                                              self.model.dim)
                     bar.total = target
         log_w = torch.cat(log_w)  # (M,)
         self.log_weights = torch.where(torch.isnan(log_w), -math.inf, log_w)
