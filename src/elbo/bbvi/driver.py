@@ -89,7 +89,7 @@ def _start(model: Model, config: FitConfig, log_density: CountedDensity) -> Star
         result = pathfinder.pathfinder(log_density, z0, progress=config.progress)
         covariance = None if result.gaussian is None else result.gaussian.covariance
         return Start(model, config, log_density, result.loc, result.variance.sqrt(), covariance,
-                     f"Pathfinder: best of {len(result.path.z)} L-BFGS iterates, ELBO {result.elbo:.4g}; "
+                     f"Pathfinder: best of {result.path.num_iterates} L-BFGS iterates, ELBO {result.elbo:.4g}; "
                      f"{result.path.reason}")
     if config.init == "map":
         path = pathfinder.lbfgs(log_density, z0, progress=config.progress)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -54,7 +55,9 @@ def value_and_grad(log_density, z: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 @dataclass
 class Path:
     """The iterates of L-BFGS and what it took: ``z (L+1, D)``, ``log_p (L+1,)``, ``grad (L+1, D)``, the
-    accepted pairs ``(s, y)`` in order with the iterate each was accepted at, and evaluation counts."""
+    accepted pairs ``(s, y)`` in order with the iterate each was accepted at, and evaluation counts; without the
+    whole path kept (``lbfgs(keep_path=False)``), ``z`` and ``grad`` hold the last iterate and ``pairs`` the last
+    ``history``, and ``num_iterates`` still counts them all."""
 
     z: torch.Tensor
     log_p: torch.Tensor
@@ -62,6 +65,7 @@ class Path:
     pairs: list = field(repr=False)  # [(iterate index l, s, y)], y = ∇(-log p)(z_l) - ∇(-log p)(z_{l-1})
     num_evals: int = 0
     reason: str = ""
+    num_iterates: int = 0
 
 
 def _direction(grad: torch.Tensor, pairs: list, history: int) -> torch.Tensor:
@@ -82,49 +86,59 @@ def _direction(grad: torch.Tensor, pairs: list, history: int) -> torch.Tensor:
 
 
 def lbfgs(log_density, z0: torch.Tensor, *, max_iters: int = 1000, history: int = 6, rel_tol: float = 1e-10,
-          grad_tol: float = 1e-8, progress: bool = False) -> Path:
+          grad_tol: float = 1e-8, progress: bool = False, visit=None, keep_path: bool = True) -> Path:
     """Maximise ``log_density`` (``(S, D) -> (S,)``) from ``z0: (D,)`` by L-BFGS with a backtracking line search.
 
     Stops when the relative change of ``log p`` over an iteration is below ``rel_tol``, the gradient's largest
-    entry is below ``grad_tol``, the line search finds no increase in 40 halvings, or after ``max_iters``."""
+    entry is below ``grad_tol``, the line search finds no increase in 40 halvings, or after ``max_iters``.
+    ``visit(index, z, grad, pairs)``, if given, is called at each new iterate with the pairs accepted so far; with
+    ``keep_path=False`` the path keeps only the last iterate and the last ``history`` pairs (``O(D · history)``
+    memory, where the whole path is ``O(D · iterations)``)."""
     log_p, grad = value_and_grad(log_density, z0[None])
     if not bool(torch.isfinite(log_p).all() and torch.isfinite(grad).all()):
         raise InputError(f"the log density or its gradient is not finite at the initial point (log p = "
                          f"{log_p.item()})")
-    zs, log_ps, grads, pairs, num_evals = [z0], [log_p[0]], [grad[0]], [], 1
+    zs, log_ps, grads, pairs, num_evals, index = [z0], [log_p[0]], [grad[0]], [], 1, 0
     reason = f"reached max_iters = {max_iters}"
     for _ in tqdm(range(max_iters), desc="L-BFGS (at most)", disable=not progress, leave=False):
         z, lp, g = zs[-1], log_ps[-1], grads[-1]
         if g.abs().max() <= grad_tol:
             reason = f"the gradient fell below {grad_tol:g}"
             break
-        d = _direction(g, pairs, history)
-        slope = g @ d
-        if not slope > 0:  # not an ascent direction (round-off): restart from the gradient
-            d, slope = g, g @ g
-        step = 1.0 if pairs else min(1.0, 1.0 / g.abs().max().item())
-        for _ in range(40):
-            z_new = z + step * d
-            lp_new, g_new = value_and_grad(log_density, z_new[None])
-            num_evals += 1
-            if bool(torch.isfinite(lp_new).all() and torch.isfinite(g_new).all()) and \
-                    lp_new[0] >= lp + 1e-4 * step * slope:
-                break
-            step /= 2
-        else:
+        found, evaluations = _line_search(log_density, z, lp, g, pairs, history)
+        num_evals += evaluations
+        if found is None:
             reason = "the line search found no increase of log p"
             break
-        lp_new, g_new = lp_new[0], g_new[0]
+        (z_new, lp_new, g_new), index = found, index + 1
         s, y = z_new - z, -(g_new - g)
-        zs.append(z_new)
+        zs, grads = (zs + [z_new], grads + [g_new]) if keep_path else ([z_new], [g_new])
         log_ps.append(lp_new)
-        grads.append(g_new)
         if s @ y > CURVATURE_EPS * (y @ y):
-            pairs.append((len(zs) - 1, s, y))
+            pairs = pairs + [(index, s, y)] if keep_path else (pairs + [(index, s, y)])[-history:]
+        if visit is not None:
+            visit(index, z_new, g_new, pairs)
         if abs(lp_new - lp) <= rel_tol * max(abs(lp_new), abs(lp), 1.0):
             reason = f"the relative change of log p fell below {rel_tol:g}"
             break
-    return Path(torch.stack(zs), torch.stack(log_ps), torch.stack(grads), pairs, num_evals, reason)
+    return Path(torch.stack(zs), torch.stack(log_ps), torch.stack(grads), pairs, num_evals, reason, index + 1)
+
+
+def _line_search(log_density, z, lp, g, pairs, history):
+    """Backtracking to the Armijo condition along L-BFGS's direction: ``((z, log p, grad) or None, evaluations)``."""
+    d = _direction(g, pairs, history)
+    slope = g @ d
+    if not slope > 0:  # not an ascent direction (round-off): restart from the gradient
+        d, slope = g, g @ g
+    step = 1.0 if pairs else min(1.0, 1.0 / g.abs().max().item())
+    for evaluations in range(1, 41):
+        z_new = z + step * d
+        lp_new, g_new = value_and_grad(log_density, z_new[None])
+        if bool(torch.isfinite(lp_new).all() and torch.isfinite(g_new).all()) and \
+                lp_new[0] >= lp + 1e-4 * step * slope:
+            return (z_new, lp_new[0], g_new[0]), evaluations
+        step /= 2
+    return None, 40
 
 
 def inverse_hessian(pairs: list, dim: int, *, dtype=None) -> torch.Tensor:
@@ -233,26 +247,27 @@ def pathfinder(log_density, z0: torch.Tensor, *, num_elbo_draws: int = 10, histo
     """Single-path Pathfinder from ``z0: (D,)``: L-BFGS on ``log_density`` (``(S, D) -> (S,)``), a Gaussian at each
     iterate, the one with the highest ELBO estimate (``num_elbo_draws`` draws each). Where no iterate has a pair
     (the start is the mode), the result is ``N(z0, I)`` with an ELBO of -inf."""
-    path = lbfgs(log_density, z0, max_iters=max_iters, history=history, rel_tol=rel_tol, progress=progress)
-    best, best_elbo, best_index, num_scored = None, -math.inf, len(path.z) - 1, 0
-    with tqdm(range(1, len(path.z)), desc="Pathfinder: score the path's Gaussians", disable=not progress,
-              leave=False) as iterates:
-        for index in iterates:
-            pairs = [pair for pair in path.pairs if pair[0] <= index][-history:]
-            if not pairs:
-                continue
-            alpha, beta, gamma = compact_inverse_hessian(pairs, len(z0), dtype=z0.dtype)
-            grad = path.grad[index]
-            loc = path.z[index] + alpha * grad + beta @ (gamma @ (beta.T @ grad))  # z + H ∇log p
-            q = LowRankGaussian(loc, alpha, beta, gamma)
-            if not q.positive_definite:
-                continue
-            z, log_q = q.sample_and_log_prob(num_elbo_draws)
-            with torch.no_grad():
-                log_w = log_density(z) - log_q
-            num_scored += num_elbo_draws
-            elbo = torch.where(torch.isnan(log_w), -math.inf, log_w).mean().item()
-            if best is None or elbo > best_elbo:
-                best, best_elbo, best_index = q, elbo, index
-            iterates.set_postfix(best_elbo=f"{best_elbo:.4g}")
-    return PathfinderResult(best, best_elbo, best_index, path, path.num_evals, num_scored)
+    best = SimpleNamespace(q=None, elbo=-math.inf, index=0, num_scored=0)
+
+    def score(index: int, z: torch.Tensor, grad: torch.Tensor, pairs: list) -> None:
+        """The Gaussian at iterate ``index``, scored by its ELBO estimate; kept if it is the best so far."""
+        if not pairs:
+            return
+        alpha, beta, gamma = compact_inverse_hessian(pairs[-history:], len(z0), dtype=z0.dtype)
+        loc = z + alpha * grad + beta @ (gamma @ (beta.T @ grad))  # z + H ∇log p
+        q = LowRankGaussian(loc, alpha, beta, gamma)
+        if not q.positive_definite:
+            return
+        draws, log_q = q.sample_and_log_prob(num_elbo_draws)
+        with torch.no_grad():
+            log_w = log_density(draws) - log_q
+        best.num_scored += num_elbo_draws
+        elbo = torch.where(torch.isnan(log_w), -math.inf, log_w).mean().item()
+        if best.q is None or elbo > best.elbo:
+            best.q, best.elbo, best.index = q, elbo, index
+
+    # each iterate is scored as L-BFGS reaches it, and only the last pairs and the best Gaussian are kept
+    path = lbfgs(log_density, z0, max_iters=max_iters, history=history, rel_tol=rel_tol, progress=progress,
+                 visit=score, keep_path=False)
+    best_index = best.index if best.q is not None else path.num_iterates - 1
+    return PathfinderResult(best.q, best.elbo, best_index, path, path.num_evals, best.num_scored)

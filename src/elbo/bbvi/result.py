@@ -103,29 +103,28 @@ class Fit:
         # the draws, constrained and not, and their log-weights, before the first is drawn
         check_fits(3 * most * dim * 8, "cpu", what=f"the diagnostics' {most} draws of D = {dim}",
                    argument="num_draws", remedy="lower num_draws (k̂ needs at least a few hundred)")
-        log_w, z = [], []
         # in q's dtype: the model's own tensors (its data) are in it, and float64 draws would meet float32 data in
         # operations that do not promote (a matrix product)
         with torch.no_grad(), default_dtype(self.config.dtype), tqdm(
-                total=self.config.num_draws or MAX_DRAWS, desc="diagnostics: draws of q on all data",
-                disable=not self.config.progress, leave=False) as bar:
-            target, done = self.config.num_draws or MAX_DRAWS, 0
+                total=most, desc="diagnostics: draws of q on all data", disable=not self.config.progress,
+                leave=False) as bar:
+            target, done, log_w, z = most, 0, None, None
             while done < target:
                 # chunks of draws, and the model's chunks of rows, bound the memory of an (M, N) log-likelihood
                 size = min(1000 if self.config.num_draws else 100 if done == 0 else 1000, target - done)
-                chunk = bounds.log_weights(self.model, self.guide, self.model.data_indices(), size,
-                                           validate_args=False)
-                log_w.append(chunk[0][:, 0])
-                z.append(chunk[1][:, 0])
+                chunk_log_w, chunk_z = bounds.log_weights(self.model, self.guide, self.model.data_indices(), size,
+                                                          validate_args=False)
+                if self.config.num_draws is None and done == 0:
+                    target = _draws_in_budget(time.perf_counter() - clock, size, self.config.diagnostics_seconds,
+                                              dim)
+                    bar.total = target
+                if z is None:  # the (M, D) draws filled in place: no list of chunks to copy from
+                    log_w, z = chunk_log_w.new_empty(target), chunk_z.new_empty(target, dim)
+                log_w[done:done + size], z[done:done + size] = chunk_log_w[:, 0], chunk_z[:, 0]
                 done += size
                 bar.update(size)
-                if self.config.num_draws is None and done == size:
-                    target = _draws_in_budget(time.perf_counter() - clock, size, self.config.diagnostics_seconds,
-                                              self.model.dim)
-                    bar.total = target
-        log_w = torch.cat(log_w)  # (M,)
-        self.log_weights = torch.where(torch.isnan(log_w), -math.inf, log_w)
-        self.z = torch.cat(z)  # (M, D)
+        self.log_weights = torch.where(torch.isnan(log_w), -math.inf, log_w)  # (M,)
+        self.z = z  # (M, D)
         self.diagnostics_seconds = time.perf_counter() - clock
 
     def warn(self) -> None:
