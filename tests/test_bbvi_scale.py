@@ -116,7 +116,7 @@ def test_the_diagnostics_take_as_many_draws_as_their_budget_allows():
     assert _draws_in_budget(0.01, 100, 30.0) == MAX_DRAWS  # 0.1 ms a draw
     assert _draws_in_budget(1.0, 100, 30.0) == 3000  # 10 ms a draw: 3000 in 30 s
     assert _draws_in_budget(100.0, 100, 30.0) == MIN_DRAWS  # 1 s a draw: never below the floor
-    assert _draws_in_budget(0.01, 100, 30.0, dim=10_000) == 2**25 // 10_000  # memory: 3,355 draws of D = 10^4
+    assert _draws_in_budget(0.01, 100, 30.0, dim=10_000) == 2**24 // 10_000  # memory: 1,677 draws of D = 10^4
     assert _draws_in_budget(0.01, 100, 30.0, dim=10**6) == MIN_DRAWS
 
 

@@ -86,7 +86,7 @@ class FitConfig:
       with ``data``); ``None``: all data every step;
     - ``num_draws``: draws of the final q for the diagnostics (k̂, log evidence, summaries), each on all data;
       ``None``: 10,000, or as many as ``diagnostics_seconds`` allows where the data make a draw slow (timed on the
-      first 100) and as many as 2²⁵ numbers hold where D is large (3,355 at D = 10,000), but not fewer than 1,000;
+      first 100) and as many as 2²⁴ numbers hold where D is large (1,677 at D = 10,000), but not fewer than 1,000;
     - ``dtype``: the floating-point type of q, its fit and its diagnostics (``None``: torch's default); the model's
       own tensors must be in it too (or promote to it);
     - ``seed``: seeds torch's generator for this fit only (``None``: the caller's generator);

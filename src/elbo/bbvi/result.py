@@ -25,7 +25,7 @@ __all__ = ["Fit", "summarize", "MAX_DRAWS", "MIN_DRAWS"]
 
 MAX_DRAWS = 10_000  # the diagnostics' draws by default
 MIN_DRAWS = 1_000  # and the fewest a time or memory budget may cut them to (k̂ needs the tail of the weights)
-DRAW_ELEMENTS = 2**25  # draws × D kept by default (256 MiB of float64, twice: z and its constrained copy)
+DRAW_ELEMENTS = 2**24  # draws × D kept by default (128 MiB of float64)
 
 
 def _draws_in_budget(seconds: float, draws: int, budget: float, dim: int = 1) -> int:
@@ -80,7 +80,7 @@ class Fit:
       gradients it took (one per draw); ``num_dropped``: draws at which ``log p`` was NaN or -inf, left out of the
       ELBO estimates; ``seconds``: its wall time, diagnostics excluded; ``diagnostics_seconds``: theirs, all data
       at each of the ``num_draws`` draws (``None``: 10,000 draws, or as many as ``diagnostics_seconds`` allows
-      where the data make each draw slow and 2²⁵ numbers hold where D is large, at least 1,000; ``khat_stderr``
+      where the data make each draw slow and 2²⁴ numbers hold where D is large, at least 1,000; ``khat_stderr``
       says what that costs k̂).
     Draws at which ``log p`` is not finite get weight 0 (``log w = -inf``); ``num_nonfinite_draws`` counts them.
     """
