@@ -34,16 +34,11 @@ def make_guide(config: FitConfig, dim: int, loc: torch.Tensor, scale_tril: torch
     ``scale_tril`` may also be ``(D,)``, the sds of a diagonal Gaussian (no ``D × D`` matrix for a large model);
     ``min_scale`` floors a full-rank factor's diagonal; ``model`` says which coordinates are global for the
     hierarchical family."""
-    if config.family == "hierarchical":
-        scale = scale_tril if scale_tril.dim() == 1 else (scale_tril ** 2).sum(1).sqrt()
-        guide = families.GlobalLocal(dim, global_coordinates(model, config.local), batch_shape=(1,))
-        guide.place(loc, scale)
-        return guide
     if config.family == "flow" and dim < 2:
         raise InputError(f"family='flow' needs at least 2 unconstrained coordinates; the model has {dim}")
     if config.family != "fullrank":
         scale = scale_tril if scale_tril.dim() == 1 else (scale_tril ** 2).sum(1).sqrt()
-        return _diagonal_guide(config, dim, loc, scale)
+        return _diagonal_guide(config, dim, loc, scale, model)
     # its factor, and in ADVI the factor's gradient, Adam's two moments and the whitening factor: six D × D
     check_fits(6 * dim * dim * loc.element_size(), "cpu", what=f"a full-rank q of D = {dim}", argument="family",
                remedy="use family='meanfield' or 'lowrank', or 'hierarchical' with local=")
@@ -58,8 +53,12 @@ def make_guide(config: FitConfig, dim: int, loc: torch.Tensor, scale_tril: torch
     return guide
 
 
-def _diagonal_guide(config: FitConfig, dim: int, loc: torch.Tensor, scale: torch.Tensor):
+def _diagonal_guide(config: FitConfig, dim: int, loc: torch.Tensor, scale: torch.Tensor, model=None):
     """q of a family other than full rank at ``N(loc, diag(scale²))``."""
+    if config.family == "hierarchical":
+        guide = families.GlobalLocal(dim, global_coordinates(model, config.local), batch_shape=(1,))
+        guide.place(loc, scale)
+        return guide
     kwargs = {"rank": min(2, dim)} if config.family == "lowrank" else {}
     guide = FAMILY_CLASSES[config.family](dim, batch_shape=(1,), init_scale=config.init_scale, **kwargs)
     with torch.no_grad():

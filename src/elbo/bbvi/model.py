@@ -165,7 +165,8 @@ class Model:
         self.vectorize = vectorize
         self._transforms = {name: param.transform for name, param in params.items()}
         self._unconstrained_shapes = {name: param.unconstrained_shape for name, param in params.items()}
-        self.dim = sum(math.prod(shape) for shape in self._unconstrained_shapes.values())
+        self._sizes = [math.prod(shape) for shape in self._unconstrained_shapes.values()]  # z's blocks, in order
+        self.dim = sum(self._sizes)
 
     def __repr__(self):
         params = ", ".join(f"{name}: {param.shape} {param.constraint}" for name, param in self.params.items())
@@ -176,9 +177,8 @@ class Model:
     def _split(self, z: torch.Tensor) -> dict:
         if z.dim() != 2 or z.shape[1] != self.dim:
             raise InputError(f"z must have shape (S, D) = (S, {self.dim}), got {tuple(z.shape)}")
-        sizes = [math.prod(shape) for shape in self._unconstrained_shapes.values()]
         return {name: u.reshape(z.shape[0], *self._unconstrained_shapes[name])
-                for name, u in zip(self.params, z.split(sizes, dim=1))}
+                for name, u in zip(self.params, z.split(self._sizes, dim=1))}
 
     def _constrain(self, z: torch.Tensor) -> tuple[dict, torch.Tensor]:
         """``p = {name: T(u_name)}`` and ``Σ log |det ∂T/∂u|`` of shape ``(S,)`` for ``z: (S, D)``."""
@@ -190,12 +190,11 @@ class Model:
 
     def coordinates(self, name: str) -> torch.Tensor:
         """The indices of parameter ``name``'s unconstrained coordinates within z ``(D,)``."""
-        start = 0
-        for other, shape in self._unconstrained_shapes.items():
-            if other == name:
-                return torch.arange(start, start + math.prod(shape))
-            start += math.prod(shape)
-        raise InputError(f"the model has no parameter {name!r}; its parameters are {list(self.params)}")
+        if name not in self.params:
+            raise InputError(f"the model has no parameter {name!r}; its parameters are {list(self.params)}")
+        position = list(self.params).index(name)
+        start = sum(self._sizes[:position])
+        return torch.arange(start, start + self._sizes[position])
 
     def constrain(self, z: torch.Tensor) -> dict:
         """``{name: T(u_name)}``, each of shape ``(S, *param.shape)``, for ``z: (S, D)``."""

@@ -156,7 +156,7 @@ def inverse_hessian(pairs: list, dim: int, *, dtype=None) -> torch.Tensor:
     return 0.5 * (h + h.T)
 
 
-def compact_inverse_hessian(pairs: list, dim: int, *, dtype=None):
+def compact_inverse_hessian(pairs: list, dim: int):
     """``inverse_hessian(pairs)`` as ``(α (D,), β (D, 2m), γ (2m, 2m))`` with ``H = diag(α) + β γ βᵀ``:
     ``H_0 = θ I``, ``θ = sᵀy / yᵀy`` of the newest pair, ``β = [S, θ Y]`` and
     ``γ = [[R⁻ᵀ (D + θ YᵀY) R⁻¹, -R⁻ᵀ], [-R⁻¹, 0]]``, ``R`` the upper triangle of ``SᵀY`` and ``D`` its diagonal."""
@@ -253,7 +253,7 @@ def pathfinder(log_density, z0: torch.Tensor, *, num_elbo_draws: int = 10, histo
         """The Gaussian at iterate ``index``, scored by its ELBO estimate; kept if it is the best so far."""
         if not pairs:
             return
-        alpha, beta, gamma = compact_inverse_hessian(pairs[-history:], len(z0), dtype=z0.dtype)
+        alpha, beta, gamma = compact_inverse_hessian(pairs[-history:], len(z0))
         loc = z + alpha * grad + beta @ (gamma @ (beta.T @ grad))  # z + H ∇log p
         q = LowRankGaussian(loc, alpha, beta, gamma)
         if not q.positive_definite:

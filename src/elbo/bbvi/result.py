@@ -28,11 +28,16 @@ MIN_DRAWS = 1_000  # and the fewest a time or memory budget may cut them to (k̂
 DRAW_ELEMENTS = 2**24  # draws × D kept by default (128 MiB of float64)
 
 
+def _most_draws(dim: int) -> int:
+    """The diagnostics' draws by default before they are timed: ``MAX_DRAWS``, or as many as ``DRAW_ELEMENTS``
+    numbers hold, but never fewer than ``MIN_DRAWS``."""
+    return max(MIN_DRAWS, min(MAX_DRAWS, DRAW_ELEMENTS // dim))
+
+
 def _draws_in_budget(seconds: float, draws: int, budget: float, dim: int = 1) -> int:
-    """How many draws the diagnostics take, after ``draws`` of them took ``seconds``: ``MAX_DRAWS`` where they fit
-    in ``budget`` seconds and ``DRAW_ELEMENTS`` numbers, else as many as do, but never fewer than ``MIN_DRAWS``."""
-    fitting = min(int(budget / max(seconds / draws, 1e-12)), DRAW_ELEMENTS // dim)
-    return max(MIN_DRAWS, min(MAX_DRAWS, fitting))
+    """How many draws the diagnostics take, after ``draws`` of them took ``seconds``: ``_most_draws(dim)`` where
+    they fit in ``budget`` seconds, else as many as do, but never fewer than ``MIN_DRAWS``."""
+    return max(MIN_DRAWS, min(_most_draws(dim), int(budget / max(seconds / draws, 1e-12))))
 
 
 def _component_names(name: str, shape: tuple) -> list[str]:
@@ -99,7 +104,8 @@ class Fit:
 
     def __post_init__(self):
         clock = time.perf_counter()
-        dim, most = self.model.dim, self.config.num_draws or MAX_DRAWS
+        dim = self.model.dim
+        most = self.config.num_draws or _most_draws(dim)
         # the draws, constrained and not, and their log-weights, before the first is drawn
         check_fits(3 * most * dim * 8, "cpu", what=f"the diagnostics' {most} draws of D = {dim}",
                    argument="num_draws", remedy="lower num_draws (k̂ needs at least a few hundred)")
