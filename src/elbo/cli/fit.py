@@ -7,7 +7,7 @@ import sys
 import warnings
 from types import SimpleNamespace
 
-from ..bbvi.config import ESTIMATORS, FAMILIES, INITS, METHODS, FitConfig
+from ..bbvi.config import ESTIMATORS, FAMILIES, FULLRANK_MAX_DIM, INITS, METHODS, FitConfig
 from ._common import UsageError, add_command, default_of, positive_int, seed, set_threads
 
 __all__ = ["add_fit"]
@@ -24,7 +24,8 @@ def add_fit(commands) -> None:
     fit.add_argument("model_file", metavar="MODEL_FILE", help="a Python file defining `model` (an elbo.Model)")
     default = lambda field: default_of(FitConfig, field)  # noqa: E731
     fit.add_argument("--family", choices=FAMILIES, default=default("family"),
-                     help="the family of q [default: fullrank up to D = 500 unconstrained coordinates, else meanfield]")
+                     help=f"the family of q [default: fullrank up to D = {FULLRANK_MAX_DIM} unconstrained coordinates, "
+                          f"else meanfield; hierarchical with --local]")
     methods = "; ".join(f"{name}: {METHODS[name].help}" for name in METHODS)
     fit.add_argument("--method", choices=METHODS,
                      help=f"{methods} [default: bam for a full-rank q on all data, else advi]")
@@ -40,8 +41,9 @@ def add_fit(commands) -> None:
                      help="the parameters local to a group, comma-separated: family hierarchical (the globals full "
                           "rank, each group's parameters independent given them) [default: none]")
     fit.add_argument("--num-draws", type=positive_int, default=default("num_draws"),
-                     help="draws of q for k̂, log p(x) and the summaries, each on all data [default: 10000, or as "
-                          "many as 30 s allow where the data make a draw slow, at least 1000]")
+                     help=f"draws of q for k̂, log p(x) and the summaries, each on all data [default: 10000, or as "
+                          f"many as {default('diagnostics_seconds'):g} s allow where the data make a draw slow, at "
+                          f"least 1000]")
     fit.add_argument("--seed", type=seed, default=0, help="random seed")
     fit.add_argument("--threads", type=positive_int, default=1,
                      help="torch threads (1 is fastest for small models; more help with large data)")
