@@ -77,3 +77,20 @@ def test_a_start_at_the_mode_stops_at_once():
     model = elbo.Model(params={"x": elbo.Param(())}, log_joint=lambda p: -0.5 * p["x"] ** 2, vectorize=True)
     fit = elbo.fit(model, num_draws=100, seed=0, progress=False)
     assert fit.converged and abs(fit.q.stddev.item() - 1) < 1e-6
+
+
+def test_a_long_path_scores_fewer_iterates_and_its_last():
+    """On a path of a few hundred iterates (an ill-conditioned 60-dimensional Gaussian, condition number 10⁶, two
+    pairs of history), Pathfinder scores all of the first 64 iterates, then half as densely with each doubling, and
+    always the last: 10 draws for each scored iterate, O(log L) of them past the start, against L before."""
+    dim = 60
+    sd = torch.logspace(-3, 0, dim)
+    result = pathfinder.pathfinder(lambda z: -0.5 * ((z / sd) ** 2).sum(-1), torch.ones(dim), history=2,
+                                   max_iters=400)
+    num_iterates = result.path.num_iterates
+    expected = [index for index in range(1, num_iterates) if pathfinder.scored(index)]
+    if expected[-1] != num_iterates - 1:
+        expected.append(num_iterates - 1)
+    assert num_iterates > 200 and result.num_density_evals == 10 * len(expected) < 10 * num_iterates / 2
+    assert [pathfinder.scored(i) for i in (63, 64, 65, 130, 132, 260, 264)] == [True, True, False, False, True,
+                                                                                False, True]

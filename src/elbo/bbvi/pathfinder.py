@@ -3,7 +3,8 @@
 L-BFGS climbs ``log p(z)`` from an initial point; at each iterate ``z_l`` its inverse-Hessian estimate ``H_l``
 (built from the last ``history`` pairs of steps ``s`` and gradient changes ``y``, Nocedal & Wright 2006, 7.2)
 defines the Gaussian ``q_l = N(z_l + H_l ∇log p(z_l), H_l)``, a Newton step's mean with the local curvature as
-covariance. Each ``q_l`` is scored by a Monte Carlo ELBO with ``num_elbo_draws`` draws, and the best is returned.
+covariance. Each ``q_l`` is scored by a Monte Carlo ELBO with ``num_elbo_draws`` draws, and the best is returned;
+on long paths, the scored iterates thin out past the first 64 (``scored``), the last one always scored.
 On a Gaussian target with at least ``D`` pairs the estimate is exact and so is the best ``q_l``.
 
 This is single-path Pathfinder with the classic L-BFGS initial scaling ``H_0 = (sᵀy / yᵀy) I`` where the paper uses
@@ -242,17 +243,31 @@ class PathfinderResult:
         return torch.linalg.cholesky(self.gaussian.covariance())
 
 
+ALL_SCORED = 64  # iterates scored one and all; beyond, the scored ones thin out as the path doubles
+
+
+def scored(index: int) -> bool:
+    """Whether Pathfinder scores iterate ``index``: every one of the first ``ALL_SCORED``, then every 2nd up to
+    ``2 ALL_SCORED``, every 4th up to ``4 ALL_SCORED``, ...: ``ALL_SCORED / 2`` more for each doubling of the path, so
+    a path of ``L`` iterates costs ``O(log L)`` ELBO estimates past its start (L-BFGS on MNIST's 785 pixels takes
+    about 900 iterates, whose scores cost six times the path itself) and the last iterate is scored all the same."""
+    if index < ALL_SCORED:
+        return True
+    return index % (1 << (index // ALL_SCORED).bit_length()) == 0
+
+
 def pathfinder(log_density, z0: torch.Tensor, *, num_elbo_draws: int = 10, history: int = 6,
                max_iters: int = 1000, rel_tol: float = 1e-10, progress: bool = False) -> PathfinderResult:
     """Single-path Pathfinder from ``z0: (D,)``: L-BFGS on ``log_density`` (``(S, D) -> (S,)``), a Gaussian at each
     iterate, the one with the highest ELBO estimate (``num_elbo_draws`` draws each). Where no iterate has a pair
     (the start is the mode), the result is ``N(z0, I)`` with an ELBO of -inf."""
-    best = SimpleNamespace(q=None, elbo=-math.inf, index=0, num_scored=0)
+    best = SimpleNamespace(q=None, elbo=-math.inf, index=0, num_scored=0, last=-1)
 
-    def score(index: int, z: torch.Tensor, grad: torch.Tensor, pairs: list) -> None:
+    def score(index: int, z: torch.Tensor, grad: torch.Tensor, pairs: list, every: bool = False) -> None:
         """The Gaussian at iterate ``index``, scored by its ELBO estimate; kept if it is the best so far."""
-        if not pairs:
+        if not pairs or not (every or scored(index)):
             return
+        best.last = index
         alpha, beta, gamma = compact_inverse_hessian(pairs[-history:], len(z0))
         loc = z + alpha * grad + beta @ (gamma @ (beta.T @ grad))  # z + H ∇log p
         q = LowRankGaussian(loc, alpha, beta, gamma)
@@ -269,5 +284,7 @@ def pathfinder(log_density, z0: torch.Tensor, *, num_elbo_draws: int = 10, histo
     # each iterate is scored as L-BFGS reaches it, and only the last pairs and the best Gaussian are kept
     path = lbfgs(log_density, z0, max_iters=max_iters, history=history, rel_tol=rel_tol, progress=progress,
                  visit=score, keep_path=False)
+    if best.last < path.num_iterates - 1:  # the last iterate, thinned out, is scored all the same
+        score(path.num_iterates - 1, path.z[-1], path.grad[-1], path.pairs, every=True)
     best_index = best.index if best.q is not None else path.num_iterates - 1
     return PathfinderResult(best.q, best.elbo, best_index, path, path.num_evals, best.num_scored)
