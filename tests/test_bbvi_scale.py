@@ -165,19 +165,30 @@ def test_the_control_variate_leaves_little_noise_near_its_point():
     assert (model.log_density(z_hat, rows) - model.log_density(z_hat)).abs().item() > 1e-3
 
 
-def test_a_memory_mapped_data_set_gives_the_in_memory_log_density(tmp_path):
+@pytest.mark.parametrize("on_disk", ["memmap", "read_rows"])
+def test_a_data_set_on_the_disk_gives_the_in_memory_log_density(tmp_path, on_disk):
+    """Mapped (``memmap``) or read row by row (``read_rows``): the same log density and gradient on all rows, by
+    chunks of 64 rows, and on a minibatch of scattered rows; ``read_rows`` counts the rows it read (one pass for the
+    value and gradient, the minibatch's rows for the minibatch)."""
     import numpy as np
 
     model = _regression(num_data=300, dim=3)
     x, y = model.data
     np.save(tmp_path / "x.npy", x.numpy())
     np.save(tmp_path / "y.npy", y.numpy())
+    read = getattr(elbo.bbvi, on_disk)
+    data = (read(tmp_path / "x.npy"), read(tmp_path / "y.npy"))
     mapped = elbo.Model(params=model.params, log_prior=model.log_prior, log_likelihood=model.log_likelihood,
-                        data=(elbo.bbvi.memmap(tmp_path / "x.npy"), elbo.bbvi.memmap(tmp_path / "y.npy")))
+                        data=data)
     mapped.chunk_elements = 5 * 64  # chunks of 64 rows read from the file
-    z = torch.randn(5, model.dim)
-    torch.testing.assert_close(mapped.log_density(z), model.log_density(z), rtol=1e-12, atol=1e-9)
+    z, rows = torch.randn(5, model.dim), torch.tensor([299, 3, 150, 3, 0])
     torch.testing.assert_close(mapped.value_and_grad(z)[1], model.value_and_grad(z)[1], rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(mapped.log_density(z, rows), model.log_density(z, rows), rtol=1e-12, atol=1e-9)
+    if on_disk == "read_rows":
+        assert data[0].rows_read == 300 + 5 and mapped.num_data == 300
+        (tmp_path / "text.npy").write_text("not an array")
+        with pytest.raises(elbo.InputError, match="not a .npy file"):
+            elbo.bbvi.read_rows(tmp_path / "text.npy")
 
 
 def _exact_regression(num_data: int, seed: int = 5):
@@ -202,6 +213,23 @@ def test_minibatch_advi_converges_to_the_exact_posterior_and_does_not_stop_on_no
     model, mean, sd = _exact_regression(10_000)
     fit = elbo.fit(model, family="meanfield", batch_size=100, init=init, seed=0, num_draws=1000, progress=False)
     assert fit.converged and fit.num_steps < fit.config.max_steps
+    assert ((fit.q.mean[0] - mean) / sd).abs().max() < 0.1
+    assert ((fit.q.stddev[0] / sd) - 1).abs().max() < 0.1
+
+
+def test_a_minibatch_fit_of_many_rows_starts_from_a_subsample_and_still_reaches_the_exact_posterior(monkeypatch):
+    """With more rows than ``START_ROWS`` (here 1,000 of 10,000), a minibatch fit's start sees a random subsample,
+    its log-likelihood scaled by N/n, and not the data: its gradients are those of the subsample (counted), the
+    reason says so, and the fit goes on from there to the exact posterior (mean within 0.1 sd, sds within 10%)."""
+    from elbo.bbvi import driver
+
+    model, mean, sd = _exact_regression(10_000)
+    sub = model.subsample(1000)
+    assert sub.num_data == 1000 and abs(sub.log_density(mean[None]) - model.log_density(mean[None])).item() < \
+        0.05 * model.log_density(mean[None]).abs().item()  # N/n-scaled: the same order as the full density
+    monkeypatch.setattr(driver, "START_ROWS", 1000)
+    fit = elbo.fit(model, family="meanfield", batch_size=100, seed=0, num_draws=1000, progress=False)
+    assert "on 1,000 of the rows" in fit.reason and fit.converged
     assert ((fit.q.mean[0] - mean) / sd).abs().max() < 0.1
     assert ((fit.q.stddev[0] / sd) - 1).abs().max() < 0.1
 

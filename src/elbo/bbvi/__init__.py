@@ -19,17 +19,19 @@ from __future__ import annotations
 
 from .._lazy import lazy_attributes
 
-__all__ = ["Param", "Model", "memmap", "FitConfig", "Method", "Fit", "fit", "load_model", "summarize", "has_converged",
+__all__ = ["Param", "Model", "memmap", "read_rows", "FitConfig", "Method", "Fit", "fit", "load_model", "summarize",
+           "has_converged",
            "ordered_vector", "OrderedTransform", "FAMILIES", "FAMILY_CLASSES", "ESTIMATORS", "METHODS", "INITS",
            "NumericalError", "seeded"]
 
-_NAMES = {"Param": "model", "Model": "model", "memmap": "model", "FitConfig": "config", "Method": "config",
+_NAMES = {"Param": "model", "Model": "model", "memmap": "model", "read_rows": "rows", "FitConfig": "config",
+          "Method": "config",
           "FAMILIES": "config", "ESTIMATORS": "config", "METHODS": "config", "INITS": "config", "Fit": "result",
           "summarize": "result", "fit": "driver", "load_model": "model_file", "has_converged": "stopping",
           "ordered_vector": "constraints", "OrderedTransform": "constraints", "FAMILY_CLASSES": "gaussians",
           "NumericalError": "gaussians", "seeded": "context"}
 _SUBMODULES = ("config", "constraints", "context", "control_variate", "driver", "gaussians", "mcmc", "methods", "model",
-               "model_file", "pathfinder", "posteriordb", "psis", "result", "stopping")
+               "model_file", "pathfinder", "posteriordb", "psis", "result", "rows", "stopping")
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, {name: name for name in _SUBMODULES}, _NAMES,

@@ -80,21 +80,33 @@ def initial_point(model: Model, init) -> torch.Tensor:
     return z
 
 
+START_ROWS = 2**16  # the rows a minibatch fit's start sees, at most
+
+
 def _start(model: Model, config: FitConfig, log_density: CountedDensity) -> Start:
-    """q's starting Gaussian, and a line saying where it came from."""
+    """q's starting Gaussian, and a line saying where it came from. A fit on minibatches of a data set of more than
+    ``START_ROWS`` rows finds it on a random ``START_ROWS`` of them (``Model.subsample``), held in memory, so that
+    the start costs no pass over the data; its gradients count in ``log_density``'s."""
     z0 = initial_point(model, config.init)
     scale = torch.full_like(z0, config.init_scale)
-    if config.init == "pathfinder" or config.method == "pathfinder":
-        # the counter counts its gradients and its ELBO draws
-        result = pathfinder.pathfinder(log_density, z0, progress=config.progress)
-        covariance = None if result.gaussian is None else result.gaussian.covariance
-        return Start(model, config, log_density, result.loc, result.variance.sqrt(), covariance,
-                     f"Pathfinder: best of {result.path.num_iterates} L-BFGS iterates, ELBO {result.elbo:.4g}; "
-                     f"{result.path.reason}")
-    if config.init == "map":
-        path = pathfinder.lbfgs(log_density, z0, progress=config.progress)
-        if path.pairs:  # the curvature at the mode, from L-BFGS's last pairs, scales q (never init_scale alone)
-            scale = pathfinder.compact_variance(path.pairs[-6:], model.dim).sqrt()
-        return Start(model, config, log_density, path.z[-1], scale, None,
-                     f"the mode by L-BFGS, scaled by its inverse-Hessian estimate: {path.reason}")
-    return Start(model, config, log_density, z0, scale, None, "the initial point")
+    density, rows = log_density, ""
+    if config.batch_size is not None and model.num_data > START_ROWS and config.init in ("pathfinder", "map"):
+        density, rows = CountedDensity(model.subsample(START_ROWS)), f", on {START_ROWS:,} of the rows"
+    try:
+        if config.init == "pathfinder" or config.method == "pathfinder":
+            result = pathfinder.pathfinder(density, z0, progress=config.progress)  # counts gradients, ELBO draws
+            covariance = None if result.gaussian is None else result.gaussian.covariance
+            return Start(model, config, log_density, result.loc, result.variance.sqrt(), covariance,
+                         f"Pathfinder{rows}: best of {result.path.num_iterates} L-BFGS iterates, ELBO "
+                         f"{result.elbo:.4g}; {result.path.reason}")
+        if config.init == "map":
+            path = pathfinder.lbfgs(density, z0, progress=config.progress)
+            if path.pairs:  # the curvature at the mode, from L-BFGS's last pairs, scales q (never init_scale alone)
+                scale = pathfinder.compact_variance(path.pairs[-6:], model.dim).sqrt()
+            return Start(model, config, log_density, path.z[-1], scale, None,
+                         f"the mode by L-BFGS{rows}, scaled by its inverse-Hessian estimate: {path.reason}")
+        return Start(model, config, log_density, z0, scale, None, "the initial point")
+    finally:
+        if density is not log_density:
+            log_density.num_grad += density.num_grad
+            log_density.num_density += density.num_density

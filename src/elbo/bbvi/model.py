@@ -30,6 +30,7 @@ from torch.distributions.constraints import Constraint
 
 from .. import distributed
 from ..errors import InputError
+from .rows import Rows
 
 __all__ = ["Param", "Model", "memmap"]
 
@@ -97,7 +98,7 @@ class Param:
 
 def _index(data, indices: torch.Tensor):
     """Rows ``indices`` of ``data``: a tensor, or a tuple or dict of tensors with the same first dimension."""
-    if isinstance(data, torch.Tensor):
+    if isinstance(data, (torch.Tensor, Rows)):
         return data[indices]
     if isinstance(data, dict):
         return {key: value[indices] for key, value in data.items()}
@@ -109,15 +110,18 @@ def _length(rows) -> int:
 
 
 def _first_tensor(data) -> torch.Tensor:
-    return data if isinstance(data, torch.Tensor) else next(iter(data.values() if isinstance(data, dict) else data))
+    if isinstance(data, (torch.Tensor, Rows)):
+        return data
+    return next(iter(data.values() if isinstance(data, dict) else data))
 
 
 def _num_data(data) -> int:
-    tensors = list(data.values()) if isinstance(data, dict) else [data] if isinstance(data, torch.Tensor) else data
-    if not isinstance(data, (torch.Tensor, tuple, list, dict)) or not tensors or not all(
-            isinstance(t, torch.Tensor) and t.dim() >= 1 for t in tensors):
-        raise InputError(f"data must be a tensor, or a tuple or dict of tensors, with the data points along "
-                         f"dimension 0; got {type(data).__name__}")
+    tensors = list(data.values()) if isinstance(data, dict) else [data] if isinstance(data, (torch.Tensor, Rows)) \
+        else data
+    if not isinstance(data, (torch.Tensor, Rows, tuple, list, dict)) or not tensors or not all(
+            isinstance(t, (torch.Tensor, Rows)) and t.dim() >= 1 for t in tensors):
+        raise InputError(f"data must be a tensor (or rows on the disk, read_rows), or a tuple or dict of them, with "
+                         f"the data points along dimension 0; got {type(data).__name__}")
     sizes = {t.shape[0] for t in tensors}
     if len(sizes) != 1 or 0 in sizes:
         raise InputError(f"data tensors must have the same number N >= 1 of data points along dimension 0, "
@@ -237,6 +241,15 @@ class Model:
         value, grad = self._value_and_grad(z, None, "likelihood")  # this process's rows
         summed = distributed.all_reduce_sum(torch.cat([value[:, None], grad], 1))  # one collective for both
         return prior[0] + summed[:, 0], prior[1] + summed[:, 1:]
+
+    def subsample(self, num_rows: int) -> Model:
+        """This model on ``num_rows`` of its rows drawn at random (torch's generator), held in memory, its
+        log-likelihood scaled by ``N / num_rows``: the posterior a start can be found on when N is large (its mode
+        near the full data's, its curvature theirs, to sampling error)."""
+        rows = torch.randperm(self.num_data)[:num_rows].sort().values
+        scale, log_likelihood = self.num_data / num_rows, self.log_likelihood
+        return Model(params=self.params, log_prior=self.log_prior, data=_index(self.data, rows),
+                     log_likelihood=lambda p, batch: scale * log_likelihood(p, batch), vectorize=self.vectorize)
 
     def _value_and_grad(self, z: torch.Tensor, indices: torch.Tensor | None, part: str):
         value, grad = z.new_zeros(z.shape[0]), torch.zeros_like(z)

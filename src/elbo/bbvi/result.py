@@ -116,8 +116,9 @@ class Fit:
                 leave=False) as bar:
             target, done, log_w, z = most, 0, None, None
             while done < target:
-                # chunks of draws, and the model's chunks of rows, bound the memory of an (M, N) log-likelihood
-                size = min(1000 if self.config.num_draws else 100 if done == 0 else 1000, target - done)
+                # the model's chunks of rows bound the memory of an (M, N) log-likelihood; the draws go in two
+                # chunks (100 to time them where num_draws is left to the budget, then the rest), each a pass
+                size = min(100, target) if done == 0 and self.config.num_draws is None else target - done
                 chunk_log_w, chunk_z = bounds.log_weights(self.model, self.guide, self.model.data_indices(), size,
                                                           validate_args=False)
                 if self.config.num_draws is None and done == 0:

@@ -33,7 +33,7 @@ def run(start: Start) -> MethodResult:
     whitened, guide = _whitened_guide(config, start)
     counted = _CountedModel(model, whitened)
     adam = _RestartableAdam(guide, config)
-    trace, average, num_dropped, restarts = [], None, 0, 0
+    trace, average, num_dropped, restarts, anchored = [], None, 0, 0, 0
     converged, reason = False, f"reached max_steps = {config.max_steps}"
     with tqdm(total=config.max_steps, desc=f"fit {config.family}", disable=not config.progress, leave=False) as bar:
         step = 0
@@ -56,7 +56,10 @@ def run(start: Start) -> MethodResult:
             if step % window == 0:
                 adam.save(step)
                 bar.set_postfix(elbo=f"{sum(trace[-window:]) / window:.4g}")
-                if has_converged(trace, window):
+                if whitened.moved_anchor(guide):  # a new control variate: the window rule starts afresh
+                    anchored = step
+                    continue
+                if has_converged(trace[anchored:], window):
                     converged, reason = True, f"converged at step {step}: the ELBO estimate stopped improving"
                     break
     if average is not None:
@@ -146,6 +149,7 @@ def _running_average(average, guide, step: int, window: int):
 
 
 MIN_SCALE = 1e-6  # the floor of a full-rank factor's diagonal in ADVI's whitened coordinates
+ANCHOR_DISTANCE = 0.5  # starting sds between q's mean and the control variate's point that move the point
 
 
 class _Whitened:
@@ -163,6 +167,22 @@ class _Whitened:
         self.log_density, self.loc, self.scale_tril = log_density, loc, scale_tril
         self.diagonal = scale_tril.dim() == 1
         self.log_det = (scale_tril if self.diagonal else torch.diagonal(scale_tril)).log().sum()
+        self.anchor = torch.zeros_like(loc)  # the control variate's point, in u (the start's mean: u = 0)
+
+    def moved_anchor(self, guide) -> bool:
+        """On minibatches, where q's mean has moved more than ``ANCHOR_DISTANCE`` starting sds (in u, in some
+        coordinate) from the control variate's point, move the point to it (a pass over all rows) and say so: the
+        estimates' noise grows with the square of that distance, and a start found on a subsample of the rows can
+        be several posterior sds from the mode."""
+        if not isinstance(self.log_density, ControlVariate) or not isinstance(getattr(guide, "loc", None),
+                                                                              torch.Tensor):
+            return False
+        u = guide.loc.detach().reshape(-1)
+        if (u - self.anchor).abs().max() <= ANCHOR_DISTANCE:
+            return False
+        self.anchor = u.clone()
+        self.log_density = ControlVariate(self.log_density.density, self._z(u))
+        return True
 
     def _z(self, u: torch.Tensor) -> torch.Tensor:
         return self.loc + (u * self.scale_tril if self.diagonal else u @ self.scale_tril.T)
