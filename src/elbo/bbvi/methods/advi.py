@@ -86,7 +86,7 @@ class _RestartableAdam:
 
     def __init__(self, guide, config: FitConfig):
         self.guide = guide
-        self.optimizer = torch.optim.Adam(guide.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(guide.parameters(), lr=config.adam_lr())
         # Robbins–Monro step sizes: their sum diverges, the sum of their squares does not
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
                                                           lambda t: 1 / (1 + t / config.lr_decay_steps))
