@@ -186,6 +186,8 @@ def test_a_data_set_on_the_disk_gives_the_in_memory_log_density(tmp_path, on_dis
     torch.testing.assert_close(mapped.log_density(z, rows), model.log_density(z, rows), rtol=1e-12, atol=1e-9)
     if on_disk == "read_rows":
         assert data[0].rows_read == 300 + 5 and mapped.num_data == 300
+        mapped.chunk_bytes = 32 * 4 * 8  # rows of 3 + 1 float64s: chunks of 32 rows read whatever the draws
+        assert {c.stop - c.start for c in mapped.row_chunks(1)[:-1]} == {32}
         (tmp_path / "text.npy").write_text("not an array")
         with pytest.raises(elbo.InputError, match="not a .npy file"):
             elbo.bbvi.read_rows(tmp_path / "text.npy")

@@ -129,6 +129,18 @@ def _num_data(data) -> int:
     return sizes.pop()
 
 
+WITH_REPLACEMENT = 2**20  # above this many rows, minibatches are drawn with replacement
+
+
+def _disk_row_bytes(data) -> int:
+    """The bytes of one row of ``data`` where some of it is rows on the disk (``Rows``), else 0."""
+    tensors = list(data.values()) if isinstance(data, dict) else [data] if isinstance(data, (torch.Tensor, Rows)) \
+        else list(data or [])
+    if not any(isinstance(t, Rows) for t in tensors):
+        return 0
+    return sum(t.row_bytes if isinstance(t, Rows) else t[:1].numel() * t.element_size() for t in tensors)
+
+
 class Model:
     """A user's model: named constrained parameters and a log joint density, in one of two ways.
 
@@ -166,6 +178,7 @@ class Model:
         self.log_joint, self.log_prior, self.log_likelihood = log_joint, log_prior, log_likelihood
         self.data = data
         self.num_data = 0 if data is None else _num_data(data)
+        self._row_bytes = _disk_row_bytes(data)
         self.vectorize = vectorize
         self._transforms = {name: param.transform for name, param in params.items()}
         self._unconstrained_shapes = {name: param.unconstrained_shape for name, param in params.items()}
@@ -303,13 +316,17 @@ class Model:
                 yield (head if number == 0 else 0.0) + scale * log_likelihood.sum(1), z_term
 
     chunk_elements = 2**21  # draws × rows in one chunk of the log-likelihood (16 MiB of float64)
+    chunk_bytes = 2**24  # the data's bytes read into memory for one chunk, where the data are rows on the disk
 
     def row_chunks(self, num_draws: int, num_rows: int | None = None, rows: slice | None = None) -> list[slice]:
         """Slices of ``range(num_rows)`` (all data by default; within ``rows`` if given, this process's block) with at
-        most ``chunk_elements`` draws × rows each."""
+        most ``chunk_elements`` draws × rows each, and, where the data are rows read from the disk, at most
+        ``chunk_bytes`` of them."""
         num_rows = self.num_data if num_rows is None else num_rows
         rows = slice(0, num_rows) if rows is None else rows
         step = max(1, self.chunk_elements // max(num_draws, 1))
+        if self._row_bytes:  # rows read from the disk are copied in: a chunk holds at most chunk_bytes of them
+            step = max(1, min(step, self.chunk_bytes // self._row_bytes))
         return [slice(start, min(start + step, rows.stop)) for start in range(rows.start, rows.stop, step)]
 
     def _call(self, name: str, p: dict, *batch, num_batch: int | None = None) -> torch.Tensor:
@@ -334,10 +351,13 @@ class Model:
 
     def data_indices(self, batch_size: int | None = None) -> torch.Tensor:
         """``x`` for ``elbo.bounds``: shape ``(1, B)``, the indices of all data points, or of ``batch_size`` of
-        them drawn uniformly without replacement; shape ``(1, 0)`` for a model given as a single log_joint."""
+        them drawn uniformly without replacement (with replacement above ``WITH_REPLACEMENT`` rows); shape
+        ``(1, 0)`` for a model given as a single log_joint."""
         device = None if self.data is None else _first_tensor(self.data).device
         if batch_size is None or batch_size >= self.num_data:
             return torch.arange(self.num_data, device=device).unsqueeze(0)
+        if self.num_data > WITH_REPLACEMENT:  # O(B) where a permutation is O(N) a step; as unbiased
+            return torch.randint(self.num_data, (batch_size,), device=device).unsqueeze(0)
         return torch.randperm(self.num_data, device=device)[:batch_size].unsqueeze(0)
 
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -78,6 +78,13 @@ def _whitened_guide(config: FitConfig, start: Start):
     whitened = _Whitened(density, start.loc, start.scale_of(config.family))
     guide = make_guide(config, start.model.dim, torch.zeros_like(start.loc), torch.ones_like(start.loc),
                        min_scale=MIN_SCALE, model=start.model)
+    if isinstance(density, ControlVariate) and isinstance(getattr(guide, "loc", None), torch.Tensor):
+        # the expansion's pass gave the full-data gradient at the start: a Newton step with the start's covariance
+        # (in u, where that is I) moves q's mean to near the mode of all rows when the start saw a subsample
+        _, prior_grad = start.model.value_and_grad(start.loc[None], part="prior")
+        step = whitened.grad_in_u(density.grad + prior_grad[0])
+        with torch.no_grad():
+            guide.loc.copy_(step.reshape(guide.loc.shape))
     return whitened, guide
 
 
@@ -168,6 +175,10 @@ class _Whitened:
         self.diagonal = scale_tril.dim() == 1
         self.log_det = (scale_tril if self.diagonal else torch.diagonal(scale_tril)).log().sum()
         self.anchor = torch.zeros_like(loc)  # the control variate's point, in u (the start's mean: u = 0)
+
+    def grad_in_u(self, grad_z: torch.Tensor) -> torch.Tensor:
+        """A gradient ``∇_z log p`` ``(D,)`` as one in u: ``Lᵀ ∇_z`` (the chain rule of ``z = loc + L u``)."""
+        return grad_z * self.scale_tril if self.diagonal else self.scale_tril.T @ grad_z
 
     def moved_anchor(self, guide) -> bool:
         """On minibatches, where q's mean has moved more than ``ANCHOR_DISTANCE`` starting sds (in u, in some
