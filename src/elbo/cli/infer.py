@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import add_command, positive_int, set_threads
+from ._common import add_command, add_threads, set_threads
 
 __all__ = ["add_infer"]
 
@@ -22,8 +22,7 @@ def add_infer(commands) -> None:
     parser.add_argument("--out", metavar="FILE", required=True, help="the .npz file to write")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument("--device", default="cpu", help="torch device")
-    parser.add_argument("--threads", type=positive_int, metavar="N",
-                        help="CPU threads for torch [default: torch's choice]")
+    add_threads(parser)
     parser.set_defaults(handler=_infer)
 
 

@@ -11,6 +11,7 @@ from ..registry import DATASETS, KINDS, resolve
 from ._common import (
     UsageError,
     add_command,
+    add_threads,
     default_of,
     non_negative_int,
     positive_float,
@@ -103,7 +104,7 @@ def _add_run_directory(parser) -> None:
                        help="continue the interrupted run in DIR with its own settings; to train a finished run "
                             "further, raise epochs in DIR/config.json first (any other edit there is refused)")
     group.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    group.add_argument("--threads", type=positive_int, help="CPU threads for torch [default: torch's choice]")
+    add_threads(group)
 
 
 def _train(args) -> int:
