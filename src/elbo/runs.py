@@ -27,6 +27,7 @@ from ._files import write_atomically, write_json
 from .configs import TrainConfig
 from .errors import InputError
 from .kinds import kind_of, load_data
+from .registry import DATASETS
 
 __all__ = ["RUN_FILES", "LOCK_FILE", "Run", "locked", "load_run", "read_checkpoint", "write_checkpoint",
            "measured_data", "restore_model", "read_metrics", "append_metrics", "keep_metrics", "refuse_existing_run",
@@ -266,8 +267,12 @@ def keep_metrics(out: Path, epoch: int) -> None:
 
 
 def load_run_data(config: TrainConfig, data_dir=None):
-    """The data a run was trained on (looked for in ``data_dir``, else where the run's own was)."""
-    return load_data(config.data, data_dir=config.data_dir if data_dir is None else data_dir,
+    """The data a run was trained on (looked for in ``data_dir``, else where the run's own was; a data set that reads
+    no files is loaded without it: the commands that measure the run on another data set give ``data_dir`` for that
+    one, and ``measured_data`` refuses it for one that reads none)."""
+    if data_dir is None or not DATASETS[config.data].reads_files:
+        data_dir = config.data_dir
+    return load_data(config.data, data_dir=data_dir,
                      val_size=config.val_size, options=config.data_options)
 
 

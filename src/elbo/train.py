@@ -238,10 +238,8 @@ def _setup(config: TrainConfig, device: torch.device):
         for split in (data.train, data.val, data.test):  # once, here: the loop skips validation (a host sync)
             if not isinstance(split, BatchStream):  # a stream checks its lines as it reads them
                 model.check_data(split)
-    if isinstance(model, ConjugateUpdates) and (config.objective != "elbo" or config.num_samples != 1):
-        raise InputError(f"{type(model).__name__} is fitted by its closed-form steps, which maximise the ELBO: "
-                         f"objective must be 'elbo' and num_samples 1, got {config.objective!r} and "
-                         f"{config.num_samples}", argument="objective")
+    if isinstance(model, ConjugateUpdates):
+        _check_conjugate(config, model)
     if isinstance(data.train, BatchStream) and not isinstance(model, ConjugateUpdates):
         raise InputError(f"a streamed training set trains only a model with conjugate updates (LDA), not "
                          f"{type(model).__name__}: read the data into memory instead", argument="data_options")
@@ -250,6 +248,20 @@ def _setup(config: TrainConfig, device: torch.device):
     if isinstance(model, InitFromData):
         model.init_from_data(data.train.to(device))
     return config, data, model
+
+
+def _check_conjugate(config: TrainConfig, model) -> None:
+    """A model with closed-form steps (LDA by SVI) maximises the ELBO with its own step sizes: the settings of a
+    gradient step (objective, K, Adam's learning rate and its schedule, compilation) are refused, not ignored."""
+    if config.objective != "elbo" or config.num_samples != 1:
+        raise InputError(f"{type(model).__name__} is fitted by its closed-form steps, which maximise the ELBO: "
+                         f"objective must be 'elbo' and num_samples 1, got {config.objective!r} and "
+                         f"{config.num_samples}", argument="objective")
+    unused = [name for name in ("lr", "schedule", "compile")
+              if getattr(config, name) != getattr(TrainConfig, name)]
+    if unused:
+        raise InputError(f"{' and '.join(unused)}: settings of a gradient step, and {type(model).__name__} takes "
+                         f"closed-form steps of size (tau0 + t)^-kappa: leave them out", argument=unused[0])
 
 
 def resume(out, *, nproc: int = 1, progress: bool = True, time_limit: float | None = None):

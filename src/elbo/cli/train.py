@@ -56,10 +56,14 @@ def add_train(commands) -> None:
            help=f"samples of z per data point [default: {_default('num_samples')}]")
     option(model, "--estimator", choices=IWAE_ESTIMATORS,
            help=f"gradient estimator of the IWAE bound [default: {_default('estimator')}]")
-    _add_registered(parser, KINDS, "model kind", settings)
+    option(model, "--latent", type=positive_int, nargs="+", metavar="D",
+           help="the size of the latents, for the kinds that take it: images, each stochastic layer's, bottom first "
+                "(overrides --layers' preset) [default: 50]; spikes, each bin's z_t [default: 3]; the topics kind's "
+                "latents are its --topics")
+    kind_options = _add_registered(parser, KINDS, "model kind", settings)
     _add_optimization(parser, option)
     _add_run_directory(parser)
-    parser.set_defaults(handler=_train, settings=settings, data_set_options=data_options)
+    parser.set_defaults(handler=_train, settings=settings, data_set_options=data_options, kind_options=kind_options)
 
 
 def _add_registered(parser, registry, title: str, settings: list) -> dict:
@@ -129,14 +133,43 @@ def _train(args) -> int:
 
 
 def _config(args) -> TrainConfig:
+    if args.data is None and args.data_dir is not None:
+        raise UsageError("--data-dir without --data: say which data set is in it (your own: --data images, corpus or "
+                         "spikes); the default, digits, reads no files")
     data = args.data or _default("data")
     kind = KINDS[args.model or DATASETS[data].kind]
-    model = kind.config() if kind.config_from_arguments is None else resolve(kind.config_from_arguments)(args)
+    model = _model_config(args, kind, data)
     fields = ("data_dir", "val_size", "objective", "num_samples", "estimator", "lr", "schedule", "batch_size", "seed",
               "device", "compile")
     given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     epochs = args.epochs or (IWAE_SCHEDULE_EPOCHS if args.schedule == "iwae" else _default("epochs"))
     return TrainConfig(data=data, data_options=_data_options(args, data), model=model, epochs=epochs, **given)
+
+
+class _Reads:
+    """``args`` as a kind's ``config_from_arguments`` sees it, noting the options it reads."""
+
+    def __init__(self, args):
+        self._args, self.read = args, set()
+
+    def __getattr__(self, name):
+        self.read.add(name)
+        return getattr(self._args, name)
+
+
+def _model_config(args, kind, data: str):
+    """The config of ``kind`` from the options; an option given that the kind does not read (another kind's, or one
+    the kinds share that this one has not) is refused in one line naming the kind it belongs to."""
+    reads = _Reads(args)
+    model = kind.config() if kind.config_from_arguments is None else resolve(kind.config_from_arguments)(reads)
+    owners = {action.dest: name for name, actions in args.kind_options.items() for action in actions}
+    shared = [action for action in args.settings if action.dest == "latent"]
+    for action in [action for actions in args.kind_options.values() for action in actions] + shared:
+        if getattr(args, action.dest) is not None and action.dest not in reads.read:
+            flag, of = action.option_strings[0], f"the {kind.name} kind (--data {data}'s)"
+            raise UsageError(f"{flag}: an option of the {owners[action.dest]} kind, not of {of}; leave it out"
+                             if action.dest in owners else f"{flag}: not an option of {of}; leave it out")
+    return model
 
 
 def _data_options(args, data: str):

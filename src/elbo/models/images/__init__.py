@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ...errors import InputError
 from ...kinds import Dataset, Kind
 from .config import PRESETS, VAEConfig
 
@@ -17,8 +18,15 @@ __all__ = ["KIND", "VAEConfig", "PRESETS", "configure", "DIGITS", "MNIST", "BINA
 
 
 def configure(config: VAEConfig, data) -> VAEConfig:
-    """The config with the data's image shape, and its likelihood where the config names none."""
-    return dataclasses.replace(config, image_shape=data.image_shape, likelihood=config.likelihood or data.likelihood)
+    """The config with the data's image shape, and its likelihood where the config names none; a Gaussian head's
+    settings changed from their defaults for another likelihood are refused, not ignored."""
+    likelihood = config.likelihood or data.likelihood
+    gaussian = [name for name in ("gaussian_scale", "fixed_scale")
+                if getattr(config, name) != getattr(VAEConfig, name)]
+    if likelihood != "gaussian" and gaussian:
+        raise InputError(f"{' and '.join(gaussian)}: settings of a gaussian likelihood, and this run's is "
+                         f"{likelihood} (data set {data.name!r}): leave them out, or ask for likelihood 'gaussian'", argument=gaussian[0])
+    return dataclasses.replace(config, image_shape=data.image_shape, likelihood=likelihood)
 
 
 KIND = Kind(name="images", config=VAEConfig, unit="image", configure=configure,
@@ -28,7 +36,8 @@ KIND = Kind(name="images", config=VAEConfig, unit="image", configure=configure,
             description="VAEs and IWAEs on images (Burda et al. 2015's architectures)")
 
 _DATASETS = "elbo.models.images.datasets"
-DIGITS = Dataset("images", f"{_DATASETS}:load_digits", "scikit-learn's 8x8 digits, dynamically binarized")
+DIGITS = Dataset("images", f"{_DATASETS}:load_digits", "scikit-learn's 8x8 digits, dynamically binarized",
+                 reads_files=False)
 MNIST = Dataset("images", f"{_DATASETS}:load_mnist", "MNIST, dynamically binarized")
 BINARIZED_MNIST = Dataset("images", f"{_DATASETS}:load_binarized_mnist", "MNIST, Larochelle's fixed binarization")
 FREY = Dataset("images", f"{_DATASETS}:load_frey", "Frey faces, grey levels, Gaussian likelihood")
