@@ -2,8 +2,9 @@
 
 ``config`` (``VAEConfig``, ``PRESETS``; no torch), ``model`` (``VAE``, ``HierarchicalVAE``, ``make_vae``),
 ``networks`` (MLP and convolutional encoders and decoders), ``datasets`` (digits, MNIST, binarized MNIST, Frey
-faces) and ``figures`` (reconstructions, samples, traversals, the 2-D manifold: the report's figures). Registered
-in ``elbo.registry`` as kind ``"images"`` with its four data sets; results are in nats per image.
+faces), ``own`` (your own images: an array file or a folder of image files) and ``figures`` (reconstructions, samples,
+traversals, the 2-D manifold: the report's figures). Registered in ``elbo.registry`` as kind ``"images"`` with its
+five data sets; results are in nats per image.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from ...errors import InputError
 from ...kinds import Dataset, Kind
 from .config import PRESETS, VAEConfig
 
-__all__ = ["KIND", "VAEConfig", "PRESETS", "configure", "DIGITS", "MNIST", "BINARIZED_MNIST", "FREY"]
+__all__ = ["KIND", "VAEConfig", "PRESETS", "configure", "DIGITS", "MNIST", "BINARIZED_MNIST", "FREY", "IMAGES"]
 
 
 def configure(config: VAEConfig, data) -> VAEConfig:
@@ -40,4 +41,7 @@ DIGITS = Dataset("images", f"{_DATASETS}:load_digits", "scikit-learn's 8x8 digit
                  reads_files=False)
 MNIST = Dataset("images", f"{_DATASETS}:load_mnist", "MNIST, dynamically binarized")
 BINARIZED_MNIST = Dataset("images", f"{_DATASETS}:load_binarized_mnist", "MNIST, Larochelle's fixed binarization")
+IMAGES = Dataset("images", "elbo.models.images.own:load_images",
+                 "your own images: --data-dir FILE.npy, FILE.npz (array 'images', optionally 'labels') or a folder of "
+                 "image files (PNG, JPEG, ...; or one subfolder a class), one size, grey or colour (read as grey)")
 FREY = Dataset("images", f"{_DATASETS}:load_frey", "Frey faces, grey levels, Gaussian likelihood")
