@@ -157,16 +157,26 @@ def _surgery_section(surgery: dict | None, path: Path, epoch: int, one_layer: bo
             + _table(("term", "value"), rows))
 
 
+def _collapse(kl, activity) -> str | None:
+    """``posterior_collapse``'s warning, where the units can be counted (``activity`` a vector)."""
+    return None if activity is None else posterior_collapse(kl, activity)
+
+
 def _diagnostics_section(warning: str | None, activity, kl, diagnostics: dict | None, path: Path, epoch: int,
                          unit: str) -> str:
-    parts = [_warning(warning) if warning else
-             _note(f"No posterior collapse: some unit has a KL of {KL_THRESHOLD} nats or more, and at most half the "
-                   f"units are inactive.")]
-    active = int((activity > ACTIVITY_THRESHOLD).sum())
-    summary = f"{active} of {len(activity)} latent units active (Cov_x E_q[z_j] > {ACTIVITY_THRESHOLD}, test set)"
-    if kl is not None:
-        summary += f"; KL(q(z|x) ‖ p(z)) = {float(kl.sum()):.3f} nats per {unit}, summed over the units"
-    parts.append(_note(summary + "."))
+    """The collapse check and the units' activity (``None``: q's latent is not a vector, nothing counted), and the
+    gradient SNR of ``diagnostics.json``."""
+    if activity is None:
+        parts = [_note("Active units and posterior collapse not counted: q's latent is not a vector of units.")]
+    else:
+        parts = [_warning(warning) if warning else
+                 _note(f"No posterior collapse: some unit has a KL of {KL_THRESHOLD} nats or more, and at most half "
+                       f"the units are inactive.")]
+        active = int((activity > ACTIVITY_THRESHOLD).sum())
+        summary = f"{active} of {len(activity)} latent units active (Cov_x E_q[z_j] > {ACTIVITY_THRESHOLD}, test set)"
+        if kl is not None:
+            summary += f"; KL(q(z|x) ‖ p(z)) = {float(kl.sum()):.3f} nats per {unit}, summed over the units"
+        parts.append(_note(summary + "."))
     if diagnostics is None:
         parts.append(_note(f"No diagnostics.json: `elbo diagnose {path}` measures the gradient signal-to-noise ratio."))
     else:
@@ -291,6 +301,7 @@ def _write_report(path: Path, *, compute: bool, data_dir, device, seed: int, pro
     test, labels = run.data.scored("test")
     test = test.to(device)
     activity = latent_activity(run.model, run.model.guide, test)
+    activity = activity if activity.dim() == 1 else None  # q's latent is not a vector (a trajectory): not counted
     kl = kl_per_dimension(run.model, run.model.guide, test) if one_gaussian_layer(run.model) else None
     figures, skipped = _figures(run, test, labels, kl, activity, surgery)
     blocks = _figure_blocks(path, figures) + [_note(text) for text in skipped]
@@ -308,7 +319,7 @@ def _write_report(path: Path, *, compute: bool, data_dir, device, seed: int, pro
 <h2>ELBO surgery</h2>
 {_surgery_section(surgery, path, run.epoch, one_gaussian_layer(run.model))}
 <h2>Diagnostics</h2>
-{_diagnostics_section(posterior_collapse(kl, activity), activity, kl, found["diagnostics"], path, run.epoch, run.unit)}
+{_diagnostics_section(_collapse(kl, activity), activity, kl, found["diagnostics"], path, run.epoch, run.unit)}
 {sections}<h2>Figures</h2>
 {"".join(blocks)}
 <h2>Configuration</h2>
