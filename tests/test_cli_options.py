@@ -40,7 +40,7 @@ def _train_args(*extra):
 
 # a value for every option of `elbo train` that takes one and has no choices, other than its default
 VALUES = {"data_dir": "/nowhere", "val_size": "7", "min_df": "3", "max_df": "0.3", "max_features": "100",
-          "bin_size": "0.01", "num_samples": "3", "latent": "4", "hidden": "16", "fixed_scale": "0.5",
+          "bin_size": "0.01", "held_out": "2", "num_samples": "3", "latent": "4", "hidden": "16", "fixed_scale": "0.5",
           "num_topics": "7", "encoder_hidden": "17", "dropout": "0.3", "alpha": "0.3", "eta": "0.3", "tau0": "3",
           "kappa": "0.9", "local_iterations": "7", "timescale": "0.3", "gru_size": "9", "epochs": "3", "lr": "0.01",
           "batch_size": "7", "seed": "5", "device": "cpu:0"}

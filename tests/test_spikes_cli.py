@@ -172,7 +172,7 @@ def test_spike_times_train_with_bin_size_and_infer_bins_them_as_the_run_did(tmp_
     assert cli.main(["train", "--data", "spikes", "--data-dir", str(data), "--bin-size", "0.05", "--batch-size", "4",
                      "--epochs", "2", "--out", str(run), "--quiet"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["data_options"] == {"bin_size": 0.05} and config["model"]["num_bins"] == 8
+    assert config["data_options"] == {"bin_size": 0.05, "held_out": None} and config["model"]["num_bins"] == 8
     assert cli.main(["evaluate", str(run), "--k", "5", "--iwae-k", "--quiet"]) == 0
     assert cli.main(["infer", str(run), "--data", str(data), "--out", str(tmp_path / "rates.npz")]) == 0
     with np.load(tmp_path / "rates.npz") as result:
@@ -247,3 +247,18 @@ def test_the_report_counts_no_units_of_a_trajectory_and_names_no_missing_conditi
     assert "latent units active" not in document and "latent units are inactive" not in document
     assert cli.main(["report", str(spikes_run[1]), "--quiet"]) == 0  # a simulation with conditions
     assert "coloured by condition" in (spikes_run[1] / "report.html").read_text()
+
+
+def test_held_out_neurons_are_optional(spikes_run, tmp_path):
+    data, _ = spikes_run
+    run, out = tmp_path / "run", tmp_path / "rates.npz"
+    assert cli.main(_train_on(data, run, "--held-out", "0")) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["held_in"] == config["model"]["num_neurons"] == 10
+    assert config["data_options"] == {"bin_size": None, "held_out": 0}
+    assert cli.main(["evaluate", str(run), "--k", "5", "--iwae-k", "--quiet"]) == 0
+    assert "co_bps" not in json.loads((run / "evaluation.json").read_text())["metrics"]  # nothing held out
+    assert cli.main(["infer", str(run), "--data", str(data), "--out", str(out)]) == 0
+    assert int(np.load(out)["held_in"]) == 10  # every neuron read
+    assert cli.main(_train_on(data, tmp_path / "three", "--held-out", "3")) == 0
+    assert json.loads((tmp_path / "three" / "config.json").read_text())["model"]["held_in"] == 7

@@ -4,7 +4,7 @@ the size of each bin's latent."""
 
 from __future__ import annotations
 
-from ...argtypes import default_of, positive_float, positive_int
+from ...argtypes import default_of, non_negative_int, positive_float, positive_int
 from ...errors import InputError
 from .config import SpikeConfig, SpikeOptions
 
@@ -35,7 +35,10 @@ def add_arguments(group) -> None:
     group.add_argument("--bin-size", metavar="SECONDS", type=positive_float,
                        help="the width of the bins a recording's spike times are counted in [default: the file's "
                             "bin_size]")
+    group.add_argument("--held-out", metavar="N", type=non_negative_int,
+                       help="the last N neurons are held out of the encoder, for co-smoothing (co-bps); 0 reads every "
+                            "neuron [default: a fifth of them]")
 
 
 def options_from_arguments(args) -> SpikeOptions:
-    return SpikeOptions(bin_size=args.bin_size)
+    return SpikeOptions(bin_size=args.bin_size, held_out=args.held_out)
