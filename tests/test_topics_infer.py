@@ -96,3 +96,19 @@ def test_infer_refuses_what_a_run_does_not_read(tmp_path, capsys):
     assert cli.main(["infer", str(run), "--data", str(tmp_path / "new.txt"), "--out", str(tmp_path / "t.txt")]) == 2
     assert "--out must end in .npz or .csv" in capsys.readouterr().err
     assert json.loads((run / "config.json").read_text())["model"]["model"] == "lda"
+
+
+@pytest.mark.e2e
+def test_evaluate_prints_the_topics_with_their_coherence(tmp_path, capsys):
+    corpus, run = tmp_path / "corpus", tmp_path / "run"
+    _write_text_corpus(corpus)
+    assert cli.main(["train", "--data", "corpus", "--data-dir", str(corpus), "--min-df", "1", "--topics", "2",
+                     "--epochs", "2", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(run), "--k", "5", "--iwae-k", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("topics, best NPMI first (NPMI of the top 10 words in the training documents):")
+    topics = json.loads((run / "evaluation.json").read_text())["details"]["topics"]
+    best = sorted(range(2), key=lambda k: -topics[k]["npmi"])
+    assert lines[start + 1:start + 3] == [f"{k:>5} {topics[k]['npmi']:>7.3f}  {' '.join(topics[k]['words'])}"
+                                          for k in best]
