@@ -4,6 +4,7 @@ vocabulary, written as .npz or .csv."""
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -112,3 +113,31 @@ def test_evaluate_prints_the_topics_with_their_coherence(tmp_path, capsys):
     best = sorted(range(2), key=lambda k: -topics[k]["npmi"])
     assert lines[start + 1:start + 3] == [f"{k:>5} {topics[k]['npmi']:>7.3f}  {' '.join(topics[k]['words'])}"
                                           for k in best]
+
+
+@pytest.mark.e2e
+def test_a_topic_run_s_report_fits_its_model(tmp_path, capsys):
+    """LDA's report: no ELBO (K, estimator) header, no lr, no settings of the neural models or of a gradient step,
+    no surgery or gradient-SNR advice; ProdLDA's lists no LDA setting; a run without validation promises none."""
+    corpus = tmp_path / "corpus"
+    _write_text_corpus(corpus)
+    documents = {}
+    for model in ("lda", "prodlda"):
+        run = tmp_path / model
+        assert cli.main(["train", "--data", "corpus", "--data-dir", str(corpus), "--min-df", "1", "--topics", "2",
+                         "--topic-model", model, "--epochs", "1", "--out", str(run)]) == 0
+        progress = capsys.readouterr()
+        assert "epoch 1/1" in progress.out + progress.err
+        assert ("  lr " in progress.out + progress.err) == (model != "lda")  # SVI has no learning rate
+        assert cli.main(["report", str(run), "--compute", "--quiet"]) == 0
+        documents[model] = (run / "report.html").read_text()
+    lda, prodlda = documents["lda"], documents["prodlda"]
+    assert "The ELBO by LDA&#x27;s closed-form steps on corpus" in lda and "reparam" not in lda
+    for setting in ("<td>lr</td>", "<td>schedule</td>", "model.hidden_dims", "model.dropout", "ELBO surgery",
+                    "elbo diagnose"):
+        assert setting not in lda, setting
+    for setting in ("model.tau0", "model.kappa", "model.eta", "model.local_iterations"):
+        assert setting not in prodlda and setting in lda, setting
+    assert "model.hidden_dims" in prodlda and "<td>lr</td>" in prodlda
+    assert "Training bound per epoch (no validation set" in prodlda and "validation bound" not in prodlda
+    assert not any(len(number) > 12 for number in re.findall(r">(-?[\d.]+)<", prodlda))  # 6 digits, not 16

@@ -334,7 +334,7 @@ def _run_epochs(training: _Training, *, progress: bool, time_limit: float | None
             runs.append_metrics(run.path, record)
             training.save()
         if progress:
-            tqdm.write(_summary(record, run.config))
+            tqdm.write(_summary(record, run.config, isinstance(run.model, ConjugateUpdates)))
         # every process must stop after the same epoch: rank 0's clock may run out while another's has not
         if time_limit is not None and distributed.any_rank(time.perf_counter() - started > time_limit, device):
             break
@@ -385,10 +385,13 @@ def _process_batches(run: runs.Run, x_train, generators: dict):
         yield x[distributed.block(len(x) - len(x) % world_size)]  # this process's rows of the global batch
 
 
-def _summary(record: dict, config: TrainConfig) -> str:
+def _summary(record: dict, config: TrainConfig, conjugate: bool = False) -> str:
+    """An epoch's line; without the learning rate for a model with closed-form steps (``conjugate``), which has
+    none."""
     elbo = "" if config.objective == "elbo" else f" (ELBO {record['elbo']:.2f})"
     val = f"  val {record['val_bound']:.2f}" if "val_bound" in record else ""
-    return (f"epoch {record['epoch']}/{config.epochs}  lr {record['lr']:.2e}  train {record['train_bound']:.2f}{elbo}"
+    lr = "" if conjugate else f"  lr {record['lr']:.2e}"
+    return (f"epoch {record['epoch']}/{config.epochs}{lr}  train {record['train_bound']:.2f}{elbo}"
             f"{val}  ({record['examples_per_sec']:.0f} ex/s)")
 
 

@@ -45,8 +45,9 @@ def add_train(commands) -> None:
            help="where the data files are (DIR/<data set's folder>/ or DIR itself); missing files are downloaded "
                 "there when the machine is online [default: data]")
     option(data, "--val-size", type=non_negative_int, metavar="N",
-           help="points held out of training for the validation bound [default: the data set's: 10000 for MNIST, a "
-                "tenth otherwise]")
+           help="points held out of training for the validation bound [default: the data set's: 10000 for MNIST; "
+                "none for 20news and a corpus of your own (ProdLDA's protocol); BBC News's own split; a tenth "
+                "otherwise]")
     data_options = _add_registered(parser, DATASETS, "data set", settings)
     model = parser.add_argument_group("model")
     option(model, "--model", choices=KINDS.names(), help="model kind [default: the data set's]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ...argtypes import default_of, non_negative_float, positive_float, positive_int, probability_below_one
 from ...errors import InputError
-from .config import STOP_WORDS, TOPIC_MODELS, TextOptions, TopicConfig
+from .config import MODEL_SETTINGS, STOP_WORDS, TOPIC_MODELS, TextOptions, TopicConfig
 
 __all__ = ["add_arguments", "config_from_arguments", "add_text_arguments", "text_options_from_arguments"]
 
@@ -40,20 +40,20 @@ def add_arguments(group) -> None:
                             f"[default: {_default('local_iterations')}]")
 
 
-# the options that only some of the models read, and those models
-_ONLY = {"eta": ("lda",), "tau0": ("lda",), "kappa": ("lda",), "local_iterations": ("lda",),
-         "encoder_hidden": ("prodlda", "nvdm", "dirichlet"), "dropout": ("prodlda", "nvdm", "dirichlet"),
-         "batch_norm": ("prodlda", "dirichlet")}
-_FLAGS = {"eta": "--eta", "tau0": "--tau0", "kappa": "--kappa", "local_iterations": "--local-iterations",
-          "encoder_hidden": "--encoder-hidden", "dropout": "--dropout", "batch_norm": "--no-batch-norm"}
+# each option that only some of the models read: its flag and the setting it gives (``MODEL_SETTINGS``)
+_FLAGS = {"eta": ("--eta", "eta"), "tau0": ("--tau0", "tau0"), "kappa": ("--kappa", "kappa"),
+          "local_iterations": ("--local-iterations", "local_iterations"),
+          "encoder_hidden": ("--encoder-hidden", "hidden_dims"), "dropout": ("--dropout", "dropout"),
+          "batch_norm": ("--no-batch-norm", "batch_norm")}
 
 
 def config_from_arguments(args) -> TopicConfig:
     """``TopicConfig`` with the options given; an option the chosen model does not read is refused."""
     model = args.topic_model or _default("model")
-    for name, models in _ONLY.items():
+    for name, (flag, setting) in _FLAGS.items():
+        models = MODEL_SETTINGS[setting]
         if getattr(args, name) is not None and model not in models:
-            raise InputError(f"{_FLAGS[name]}: an option of --topic-model {', '.join(models)} only, not of {model}; "
+            raise InputError(f"{flag}: an option of --topic-model {', '.join(models)} only, not of {model}; "
                              f"leave it out")
     given = {name: value for name, value in dict(
         model=args.topic_model, num_topics=args.num_topics,
