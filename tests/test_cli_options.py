@@ -122,3 +122,28 @@ def test_settings_a_model_does_not_use_are_refused_at_training(tmp_path):
     result = elbo_in_process("train", *TINY, "--gaussian-scale", "shared", "--out", str(tmp_path / "a"))
     assert result.returncode == 2 and "gaussian_scale" not in result.stderr, result.stderr
     assert "--gaussian-scale: settings of a gaussian likelihood, and this run's is bernoulli" in result.stderr
+
+
+def test_a_data_directory_for_a_run_whose_data_set_reads_none_is_refused(tmp_path):
+    run = tmp_path / "run"
+    assert cli.main(["train", *TINY, "--out", str(run)]) == 0
+    for command in ("evaluate", "report", "diagnose"):
+        result = elbo_in_process(command, str(run), "--data-dir", str(tmp_path), "--quiet")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"elbo {command}: error: --data-dir: the run's data set, digits, reads no files; " \
+                                f"leave it out\n"
+
+
+def test_threads_are_each_data_parallel_process_s(tmp_path, monkeypatch):
+    from elbo import distributed
+
+    class Launched(Exception):
+        pass
+
+    def launch(fn, nproc, *args, threads=None, **kwargs):
+        raise Launched(nproc, threads)
+
+    monkeypatch.setattr(distributed, "launch", launch)
+    with pytest.raises(Launched) as launched:
+        cli.main(["train", *TINY, "--nproc", "2", "--threads", "3", "--out", str(tmp_path / "run")])
+    assert launched.value.args == (2, 3)

@@ -175,13 +175,14 @@ def epoch_batches(x: torch.Tensor, batch_size: int, *, shuffle: torch.Generator,
 
 
 def train(config: TrainConfig, out, *, nproc: int = 1, force: bool = False, progress: bool = True,
-          time_limit: float | None = None):
+          time_limit: float | None = None, threads: int | None = None):
     """Train a model from scratch into run directory ``out``; returns its path.
 
     An ``out`` holding a run is refused unless ``force`` (which replaces the run's files, and only them, once the
     data has loaded). ``time_limit``: seconds after which training stops at the end of an epoch (``resume`` goes
     on from there). ``nproc``: data-parallel processes on this machine (``config.batch_size`` is split evenly over
-    them); under torchrun, each process calls ``train`` with ``nproc=1`` and joins torchrun's group.
+    them); under torchrun, each process calls ``train`` with ``nproc=1`` and joins torchrun's group. ``threads``: the
+    CPU threads of each of the ``nproc`` processes (``None``: this machine's cores shared out).
     """
     out = Path(out)
     check_positive(nproc=nproc)
@@ -192,7 +193,7 @@ def train(config: TrainConfig, out, *, nproc: int = 1, force: bool = False, prog
         with runs.locked(out, create=True):  # the processes launched find it held
             runs.refuse_existing_run(out, force)
             return distributed.launch(train, nproc, config, out, force=force, progress=progress,
-                                      time_limit=time_limit)
+                                      time_limit=time_limit, threads=threads)
     with distributed.joined(config.device):
         return _train(config, out, force=force, progress=progress, time_limit=time_limit)
 
@@ -264,9 +265,10 @@ def _check_conjugate(config: TrainConfig, model) -> None:
                          f"closed-form steps of size (tau0 + t)^-kappa: leave them out", argument=unused[0])
 
 
-def resume(out, *, nproc: int = 1, progress: bool = True, time_limit: float | None = None):
-    """Continue the run in ``out`` from its checkpoint to ``config.epochs``; returns its path. ``nproc`` as in
-    ``train``; it need not be the number the run started with."""
+def resume(out, *, nproc: int = 1, progress: bool = True, time_limit: float | None = None,
+           threads: int | None = None):
+    """Continue the run in ``out`` from its checkpoint to ``config.epochs``; returns its path. ``nproc`` and
+    ``threads`` as in ``train``; ``nproc`` need not be the number the run started with."""
     out = Path(out)
     check_positive(nproc=nproc)
     with runs.locked(out):
@@ -275,7 +277,7 @@ def resume(out, *, nproc: int = 1, progress: bool = True, time_limit: float | No
         config = runs.settings_of_run(out, config)  # epochs raised in config.json: go on to the new number
         _check_processes(config, nproc)
         if nproc != 1:
-            return distributed.launch(resume, nproc, out, progress=progress, time_limit=time_limit)
+            return distributed.launch(resume, nproc, out, progress=progress, time_limit=time_limit, threads=threads)
         with distributed.joined(config.device):
             return _resume(checkpoint, config, model, out, progress=progress, time_limit=time_limit)
 

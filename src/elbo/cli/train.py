@@ -123,11 +123,12 @@ def _train(args) -> int:
         if given or args.out is not None or args.force:
             raise UsageError(f"--resume continues a run with its own settings; drop "
                              f"{', '.join(given + ['--out'] * (args.out is not None) + ['--force'] * args.force)}")
-        path = resume(args.resume, nproc=args.nproc, progress=progress)
+        path = resume(args.resume, nproc=args.nproc, progress=progress, threads=args.threads)
     elif args.out is None:
         raise UsageError("say where the run goes with --out DIR (or continue a run with --resume DIR)")
     else:
-        path = train(_config(args), args.out, nproc=args.nproc, force=args.force, progress=progress)
+        path = train(_config(args), args.out, nproc=args.nproc, force=args.force, progress=progress,
+                     threads=args.threads)
     if is_main_process():  # under torchrun, every process runs this command; one of them reports
         _print_last_epoch(path)
     return 0
