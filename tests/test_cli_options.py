@@ -97,7 +97,9 @@ def test_options_of_another_kind_are_refused_in_one_line():
             (["--data", "digits", "--topics", "5"], "--topics: an option of the topics kind, not of the images"),
             (["--data", "20news", "--eta", "0.1"], "--eta: an option of --topic-model lda only, not of prodlda"),
             (["--data", "lorenz", "--latent", "2", "3"], "--latent: a spike model has one latent trajectory"),
-            (["--data-dir", "pngs"], "--data-dir without --data: say which data set is in it")]:
+            (["--data-dir", "pngs"], "--data-dir without --data: say which data set is in it"),
+            (["--data", "digits", "--model", "topics"], "--model topics: --data digits is of kind images; the data "
+                                                        "sets of kind topics are 20news, bbc, corpus")]:
         result = elbo_in_process("train", *extra, "--out", "unused")
         assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
         assert result.stderr.startswith(f"elbo train: error: {line}"), result.stderr

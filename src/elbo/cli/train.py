@@ -139,6 +139,10 @@ def _config(args) -> TrainConfig:
         raise UsageError("--data-dir without --data: say which data set is in it (your own: --data images, corpus or "
                          "spikes); the default, digits, reads no files")
     data = args.data or _default("data")
+    if args.model is not None and args.model != DATASETS[data].kind:
+        same = [name for name in DATASETS if DATASETS[name].kind == args.model]
+        raise UsageError(f"--model {args.model}: --data {data} is of kind {DATASETS[data].kind}; the data sets of kind "
+                         f"{args.model} are {', '.join(same) or 'none'}")
     kind = KINDS[args.model or DATASETS[data].kind]
     model = _model_config(args, kind, data)
     fields = ("data_dir", "val_size", "objective", "num_samples", "estimator", "lr", "schedule", "batch_size", "seed",

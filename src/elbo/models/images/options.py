@@ -32,7 +32,8 @@ def add_arguments(group) -> None:
     group.add_argument("--network", choices=NETWORKS,
                        help=f"fully connected, or convolutional next to the image [default: {_default('network')}]")
     group.add_argument("--likelihood", choices=LIKELIHOODS.names(),
-                       help="p(x|z) [default: the data set's: gaussian for frey, bernoulli otherwise]")
+                       help="p(x|z) [default: the data set's: gaussian for frey and for your own grey-level images, "
+                            "bernoulli otherwise]")
     group.add_argument("--gaussian-scale", choices=GAUSSIAN_SCALES,
                        help=f"σ of a Gaussian p(x|z): fixed at --sigma, or learned "
                             f"[default: {_default('gaussian_scale')}]")
