@@ -203,8 +203,8 @@ def _check_registered(config, out: Path) -> None:
               if isinstance(name, str) and name not in table]
     if needed:
         table, name = needed[0]
-        registry = "DATASETS" if table is DATASETS else "KINDS"
-        raise InputError(f"{out}: the run was trained on {table.what} {name!r}, which is not registered here: "
+        registry, what = ("DATASETS", "data set") if table is DATASETS else ("KINDS", "model kind")
+        raise InputError(f"{out}: the run was trained on {what} {name!r}, which is not registered here: "
                          f"register it as the code that trained it did (elbo.registry.{registry}.register({name!r}, "
                          f"...)) before reading the run; registered: {', '.join(table.names())}")
 
