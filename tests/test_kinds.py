@@ -13,7 +13,7 @@ from torch.distributions import Independent, MultivariateNormal, Normal
 
 from elbo import cli, registry
 from elbo.kinds import Dataset, Kind
-from helpers import NUM_SE
+from helpers import NUM_SE, elbo_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +115,21 @@ def test_a_kind_registered_from_outside_trains_evaluates_and_reports_from_the_cl
     document = (run / "report.html").read_text()
     assert "nats per vector" in document and 'alt="training_curves"' in document and 'alt="kl_per_unit"' in document
     assert "<h2>Loadings</h2>\n<p>W has shape (3, 2).</p>" in document and "decoder σ" in document
+
+
+def test_a_run_of_a_data_set_registered_from_python_names_the_registration_it_needs(linear_kind, tmp_path):
+    run = tmp_path / "run"
+    assert cli.main(["train", "--data", "vectors", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    entry = registry.DATASETS._entries.pop("vectors")  # a new process, without the code that registered it
+    try:
+        for command in ("evaluate", "report"):
+            result = elbo_in_process(command, str(run), "--quiet")
+            assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+            assert f"{run}: the run was trained on data set 'vectors', which is not registered here: register it as " \
+                   "the code that trained it did (elbo.registry.DATASETS.register('vectors', ...))" in result.stderr
+            assert "checkpoint.pt" not in result.stderr
+    finally:
+        registry.DATASETS.register("vectors", entry)
 
 
 # --- a data set with options of its own ----------------------------------------------------------------------------

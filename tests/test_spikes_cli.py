@@ -172,7 +172,7 @@ def test_spike_times_train_with_bin_size_and_infer_bins_them_as_the_run_did(tmp_
     assert cli.main(["train", "--data", "spikes", "--data-dir", str(data), "--bin-size", "0.05", "--batch-size", "4",
                      "--epochs", "2", "--out", str(run), "--quiet"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["data_options"] == {"bin_size": 0.05} and config["model"]["num_bins"] == 8
+    assert config["data_options"] == {"bin_size": 0.05, "held_out": None} and config["model"]["num_bins"] == 8
     assert cli.main(["evaluate", str(run), "--k", "5", "--iwae-k", "--quiet"]) == 0
     assert cli.main(["infer", str(run), "--data", str(data), "--out", str(tmp_path / "rates.npz")]) == 0
     with np.load(tmp_path / "rates.npz") as result:
@@ -197,3 +197,68 @@ def test_a_small_lorenz_data_set_trained_from_the_command_line_beats_kernel_smoo
     smoothing = max(rate_r2(test.test_rates, kernel_smoothing(test.test, bin_size=test.bin_size, width=width))
                     for width in (0.05, 0.1, 0.15, 0.2))
     assert ours > smoothing + 0.02, (ours, smoothing)  # here 0.583 against 0.491 (0.546 in float64)
+
+
+# --- a recording's file as its owner meets it (issue 25) ------------------------------------------------------------
+
+def _train_on(path, out, *extra):
+    return ["train", "--data", "spikes", "--data-dir", str(path), "--epochs", "1", "--batch-size", "8", "--quiet",
+            "--out", str(out), *extra]
+
+
+def test_an_array_of_objects_is_refused_with_the_flat_layout_of_spike_times(tmp_path, capsys):
+    per_trial = np.empty(3, dtype=object)
+    per_trial[:] = [np.array([0.1, 0.5]), np.array([0.2]), np.array([0.3, 0.4, 0.9])]
+    np.savez(tmp_path / "rec.npz", spike_times=per_trial, duration=np.array(1.0))
+    code = cli.main(_train_on(tmp_path / "rec.npz", tmp_path / "run"))
+    _one_line_error(capsys, code, "the array 'spike_times' holds Python objects",
+                    "spike_times, spike_trials, spike_neurons, and duration")
+
+
+def test_a_missing_bin_size_names_the_array_and_the_flag_apart(tmp_path, capsys):
+    np.savez(tmp_path / "rec.npz", spike_times=np.array([0.1, 0.5]), spike_trials=np.array([0, 1]),
+             spike_neurons=np.array([0, 1]), duration=np.array(1.0))
+    code = cli.main(_train_on(tmp_path / "rec.npz", tmp_path / "run"))
+    err = _one_line_error(capsys, code, "no array 'bin_size' (the width of a bin in seconds), and no --bin-size given")
+    assert "'--bin-size'" not in err
+
+
+def test_counts_of_fewer_trials_than_neurons_warn_that_they_may_be_transposed(tmp_path, capsys):
+    counts = np.random.default_rng(0).poisson(1.0, size=(6, 20, 10))  # saved as if (neurons, bins, trials) were meant
+    np.savez(tmp_path / "rec.npz", counts=counts, bin_size=np.array(0.02))
+    with pytest.warns(UserWarning, match=r"counts read as 6 trials x 20 bins x 10 neurons, fewer trials than "
+                                         r"neurons: if its axes are \(neurons, bins, trials\), save "
+                                         r"counts.transpose\(2, 1, 0\)"):
+        assert cli.main(_train_on(tmp_path / "rec.npz", tmp_path / "run")) == 0
+    np.savez(tmp_path / "labelled.npz", counts=counts, bin_size=np.array(0.02), condition=np.arange(10))
+    code = cli.main(_train_on(tmp_path / "labelled.npz", tmp_path / "run2"))
+    _one_line_error(capsys, code, "one a neuron: are counts saved (neurons, bins, trials)?")
+
+
+def test_the_report_counts_no_units_of_a_trajectory_and_names_no_missing_condition(tmp_path, spikes_run):
+    counts = np.random.default_rng(0).poisson(1.0, size=(12, 20, 5))
+    np.savez(tmp_path / "rec.npz", counts=counts, bin_size=np.array(0.02))
+    run = tmp_path / "run"
+    assert cli.main(_train_on(tmp_path / "rec.npz", run)) == 0
+    assert cli.main(["report", str(run), "--quiet"]) == 0
+    document = (run / "report.html").read_text()
+    assert "coloured by trial (the data have no conditions)" in document and "by condition" not in document
+    assert "Active units and posterior collapse not counted: q&#x27;s latent is not a vector" in document
+    assert "latent units active" not in document and "latent units are inactive" not in document
+    assert cli.main(["report", str(spikes_run[1]), "--quiet"]) == 0  # a simulation with conditions
+    assert "coloured by condition" in (spikes_run[1] / "report.html").read_text()
+
+
+def test_held_out_neurons_are_optional(spikes_run, tmp_path):
+    data, _ = spikes_run
+    run, out = tmp_path / "run", tmp_path / "rates.npz"
+    assert cli.main(_train_on(data, run, "--held-out", "0")) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["held_in"] == config["model"]["num_neurons"] == 10
+    assert config["data_options"] == {"bin_size": None, "held_out": 0}
+    assert cli.main(["evaluate", str(run), "--k", "5", "--iwae-k", "--quiet"]) == 0
+    assert "co_bps" not in json.loads((run / "evaluation.json").read_text())["metrics"]  # nothing held out
+    assert cli.main(["infer", str(run), "--data", str(data), "--out", str(out)]) == 0
+    assert int(np.load(out)["held_in"]) == 10  # every neuron read
+    assert cli.main(_train_on(data, tmp_path / "three", "--held-out", "3")) == 0
+    assert json.loads((tmp_path / "three" / "config.json").read_text())["model"]["held_in"] == 7

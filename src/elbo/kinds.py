@@ -27,7 +27,8 @@ no import of torch. A data set (``Dataset``) names its kind and its loader ``loa
 which returns an object with the ``elbo.protocols.Data`` interface. A data set may have settings of its own (how a
 text is tokenised): ``options``, a frozen dataclass with ``from_dict`` (no torch), held by ``TrainConfig.data_options``
 and given to the loader as ``load(..., options=)``; ``add_arguments(group)`` and ``options_from_arguments(args)``, its
-options of ``elbo train`` and the dataclass from them. A data set without ``options`` is loaded without the argument.
+options of ``elbo train`` and the dataclass from them. A data set without ``options`` is loaded without the argument. A data set that reads no files (generated, or bundled with a package) says
+so, ``reads_files=False``, and a ``data_dir`` given for it is refused rather than ignored.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Dataset:
     options: type | None = None
     add_arguments: Hook | None = None
     options_from_arguments: Hook | None = None
+    reads_files: bool = True
 
 
 def kind_of(config) -> Kind:
@@ -99,6 +101,9 @@ def load_data(name: str, *, data_dir=None, val_size: int | None = None, download
     """Data set ``name`` (one of ``DATASETS``), loaded by its own loader; ``options``: the data set's settings
     (``None``: its defaults), passed on only to a data set that has ``options``."""
     dataset = DATASETS[name]
+    if not dataset.reads_files and data_dir is not None:
+        raise InputError(f"data_dir: data set {name!r} reads no files ({dataset.description}), got {str(data_dir)!r}",
+                         argument="data_dir")
     if dataset.options is None and options is not None:
         raise InputError(f"data set {name!r} has no options, got {options!r}", argument="options")
     settings = {} if dataset.options is None else {"options": dataset.options() if options is None else options}

@@ -81,7 +81,7 @@ GAUSSIAN_SCALES = ("fixed", "shared", "per_pixel")
 
 # the built-in entries, imported when first used
 KINDS.register("images", "elbo.models.images:KIND")
-for _name in ("digits", "mnist", "binarized_mnist", "frey"):
+for _name in ("digits", "mnist", "binarized_mnist", "frey", "images"):
     DATASETS.register(_name, f"elbo.models.images:{_name.upper()}")
 KINDS.register("topics", "elbo.models.topics:KIND")
 DATASETS.register("20news", "elbo.models.topics:TWENTY_NEWS")

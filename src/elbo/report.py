@@ -27,7 +27,7 @@ from .diagnostics import KL_THRESHOLD, kl_per_dimension, posterior_collapse
 from .errors import InputError
 from .evaluate import ACTIVITY_THRESHOLD, evaluate_run, latent_activity
 from .kinds import kind_of
-from .protocols import LatentLayers, one_gaussian_layer
+from .protocols import ConjugateUpdates, LatentLayers, one_gaussian_layer
 from .runs import Run, load_run, locked
 from .surgery import SURGERY_LABELS, surgery_run
 
@@ -80,6 +80,15 @@ def _estimate(value: dict) -> str:
     return f"{value['mean']:.3f} ± {_number(value['stderr'])}"
 
 
+def _metric_rows(metrics: dict) -> list:
+    """The kind's own measures, to 6 significant digits, each ``NAME`` with its ``NAME_stderr`` beside it."""
+    def text(value):
+        return "—" if value is None or value != value else f"{value:.6g}"
+
+    return [(name, text(value) + (f" ± {text(metrics[name + '_stderr'])}" if name + "_stderr" in metrics else ""))
+            for name, value in metrics.items() if not (name.endswith("_stderr") and name[:-7] in metrics)]
+
+
 def _number(value, digits: int = 3) -> str:
     """``value`` to ``digits`` decimals; "—" for an undefined one (``null`` in the JSON: one point's standard error,
     a gradient with no noise to measure)."""
@@ -127,7 +136,7 @@ def _evaluation_section(evaluation: dict | None, path: Path, epoch: int, unit: s
     rows += [(f"log p(x) (IWAE-{evaluation['log_likelihood']['num_samples']})",
               _estimate(evaluation["log_likelihood"])),
              ("active units", active_units_text(evaluation))]
-    rows += [(name, value) for name, value in evaluation.get("metrics", {}).items()]
+    rows += _metric_rows(evaluation.get("metrics", {}))
     return (_stale(evaluation, epoch, remedy)
             + _note(f"{evaluation['data']} test set, {evaluation['num_points']} {unit}s, epoch {evaluation['epoch']}; "
                     f"nats per {unit}, mean ± standard error.") + _table(("quantity", "value"), rows))
@@ -140,14 +149,15 @@ def active_units_text(evaluation: dict) -> str:
     return ", ".join(f"{a} of {d}" for a, d in zip(evaluation["active_units"], evaluation["latent_dims"]))
 
 
-def _surgery_section(surgery: dict | None, path: Path, epoch: int, one_layer: bool) -> str:
-    if not one_layer:
-        return _note("ELBO surgery needs a model with one stochastic layer (a prior p(z) and a likelihood p(x|z)).")
+def _surgery_section(surgery: dict | None, path: Path, epoch: int) -> str:
+    """The ELBO surgery's heading and table (a model with one Gaussian stochastic layer: for any other the report has
+    no such section, and gives no advice to run it)."""
+    heading = "<h2>ELBO surgery</h2>\n"
     if surgery is None:
-        return _note(f"No surgery.json: run `elbo surgery {path}` (or `elbo report {path} --compute`).")
+        return heading + _note(f"No surgery.json: run `elbo surgery {path}` (or `elbo report {path} --compute`).")
     remedy = f"run `elbo surgery {path}` again (or `elbo report {path} --compute`)"
     rows = [(label, _estimate(surgery[name])) for name, label in SURGERY_LABELS.items()]
-    return (_stale(surgery, epoch, remedy)
+    return (heading + _stale(surgery, epoch, remedy)
             + _note(f"{surgery['data']} {surgery['split']} set, epoch {surgery['epoch']}, N = "
                     f"{surgery['num_points']} points, {surgery['num_samples']} draw(s) of z per point; total "
                     f"correlation and dimension-wise KL from {surgery['dimension_samples']} draws; log N = "
@@ -157,18 +167,30 @@ def _surgery_section(surgery: dict | None, path: Path, epoch: int, one_layer: bo
             + _table(("term", "value"), rows))
 
 
+def _collapse(kl, activity) -> str | None:
+    """``posterior_collapse``'s warning, where the units can be counted (``activity`` a vector)."""
+    return None if activity is None else posterior_collapse(kl, activity)
+
+
 def _diagnostics_section(warning: str | None, activity, kl, diagnostics: dict | None, path: Path, epoch: int,
-                         unit: str) -> str:
-    parts = [_warning(warning) if warning else
-             _note(f"No posterior collapse: some unit has a KL of {KL_THRESHOLD} nats or more, and at most half the "
-                   f"units are inactive.")]
-    active = int((activity > ACTIVITY_THRESHOLD).sum())
-    summary = f"{active} of {len(activity)} latent units active (Cov_x E_q[z_j] > {ACTIVITY_THRESHOLD}, test set)"
-    if kl is not None:
-        summary += f"; KL(q(z|x) ‖ p(z)) = {float(kl.sum()):.3f} nats per {unit}, summed over the units"
-    parts.append(_note(summary + "."))
+                         unit: str, gradients: bool = True) -> str:
+    """The collapse check and the units' activity (``None``: q's latent is not a vector, nothing counted), and the
+    gradient SNR of ``diagnostics.json`` (no advice to measure it for a model without ``gradients``)."""
+    if activity is None:
+        parts = [_note("Active units and posterior collapse not counted: q's latent is not a vector of units.")]
+    else:
+        parts = [_warning(warning) if warning else
+                 _note(f"No posterior collapse: some unit has a KL of {KL_THRESHOLD} nats or more, and at most half "
+                       f"the units are inactive.")]
+        active = int((activity > ACTIVITY_THRESHOLD).sum())
+        summary = f"{active} of {len(activity)} latent units active (Cov_x E_q[z_j] > {ACTIVITY_THRESHOLD}, test set)"
+        if kl is not None:
+            summary += f"; KL(q(z|x) ‖ p(z)) = {float(kl.sum()):.3f} nats per {unit}, summed over the units"
+        parts.append(_note(summary + "."))
     if diagnostics is None:
-        parts.append(_note(f"No diagnostics.json: `elbo diagnose {path}` measures the gradient signal-to-noise ratio."))
+        if gradients:  # a model fitted by closed-form steps has no gradient to measure
+            parts.append(_note(f"No diagnostics.json: `elbo diagnose {path}` measures the gradient signal-to-noise "
+                               f"ratio."))
     else:
         parts.append(_stale(diagnostics, epoch, f"run `elbo diagnose {path}` again"))
         rows = [(row["estimator"], row["k"], _number(row["encoder"]), _number(row["decoder"]))
@@ -186,7 +208,9 @@ def _figures(run: Run, test, labels, kl, activity, surgery: dict | None) -> tupl
     model's device, ``labels`` its labels or ``None``."""
     made, skipped = [], []
     if run.metrics:
-        caption = "Training and validation bound per epoch" + (
+        validated = any("val_bound" in record for record in run.metrics)
+        caption = ("Training and validation bound per epoch" if validated else
+                   "Training bound per epoch (no validation set: the run held none out; --val-size N holds some out)") + (
             "; dashed, the training ELBO of the same draws." if run.config.objective == "iwae" else ".")
         made.append(("training_curves", caption, plots.training_curves(run.metrics, unit=run.unit)))
     kind_figures = kind_of(run.config.model).call("figures", run, test, labels, kl) or ([], [])
@@ -220,9 +244,17 @@ def _figure_blocks(path: Path, figures: list) -> list:
     return blocks
 
 
+_GRADIENT_SETTINGS = ("objective", "num_samples", "estimator", "lr", "schedule", "adam_betas", "adam_eps", "compile")
+
+
 def _config_rows(run: Run) -> list:
+    """The run's settings; a model config's ``unused`` fields (settings of another model of its kind) left out."""
     config = run.config.to_dict()
-    rows = [(f"model.{k}", v) for k, v in config.pop("model").items()] + \
+    unused = getattr(run.config.model, "unused", ())
+    if isinstance(run.model, ConjugateUpdates):  # no gradient step: none of its settings were used
+        for name in _GRADIENT_SETTINGS:
+            config.pop(name)
+    rows = [(f"model.{k}", v) for k, v in config.pop("model").items() if k not in unused] + \
         [(f"data_options.{k}", v) for k, v in (config.pop("data_options") or {}).items()] + list(config.items())
     return [(key, "—" if value is None else value) for key, value in rows]
 
@@ -230,7 +262,9 @@ def _config_rows(run: Run) -> list:
 def _summary(run: Run) -> str:
     config, last = run.config, run.metrics[-1] if run.metrics else None
     latent = f", latent dims {run.model.latent_dims}" if isinstance(run.model, LatentLayers) else ""
-    return (f"{config.objective.upper()} (K = {config.num_samples}, {config.estimator}) on {config.data}{latent}, "
+    fitted = (f"The ELBO by {type(run.model).__name__}'s closed-form steps" if isinstance(run.model, ConjugateUpdates)
+              else f"{config.objective.upper()} (K = {config.num_samples}, {config.estimator})")
+    return (f"{fitted} on {config.data}{latent}, "
             f"epoch {run.epoch} of {config.epochs}"
             + (f"; last training bound {last['train_bound']:.3f} nats per {run.unit}" if last
                else "; no epoch finished yet") + ".")
@@ -291,6 +325,7 @@ def _write_report(path: Path, *, compute: bool, data_dir, device, seed: int, pro
     test, labels = run.data.scored("test")
     test = test.to(device)
     activity = latent_activity(run.model, run.model.guide, test)
+    activity = activity if activity.dim() == 1 else None  # q's latent is not a vector (a trajectory): not counted
     kl = kl_per_dimension(run.model, run.model.guide, test) if one_gaussian_layer(run.model) else None
     figures, skipped = _figures(run, test, labels, kl, activity, surgery)
     blocks = _figure_blocks(path, figures) + [_note(text) for text in skipped]
@@ -305,10 +340,9 @@ def _write_report(path: Path, *, compute: bool, data_dir, device, seed: int, pro
 <p>{html.escape(_summary(run))} Run directory: <code>{html.escape(str(path))}</code>.</p>
 <h2>Evaluation</h2>
 {_evaluation_section(evaluation, path, run.epoch, run.unit)}
-<h2>ELBO surgery</h2>
-{_surgery_section(surgery, path, run.epoch, one_gaussian_layer(run.model))}
-<h2>Diagnostics</h2>
-{_diagnostics_section(posterior_collapse(kl, activity), activity, kl, found["diagnostics"], path, run.epoch, run.unit)}
+{_surgery_section(surgery, path, run.epoch) if one_gaussian_layer(run.model) else ""}<h2>Diagnostics</h2>
+{_diagnostics_section(_collapse(kl, activity), activity, kl, found["diagnostics"], path, run.epoch, run.unit,
+                      not isinstance(run.model, ConjugateUpdates))}
 {sections}<h2>Figures</h2>
 {"".join(blocks)}
 <h2>Configuration</h2>

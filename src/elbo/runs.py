@@ -27,6 +27,7 @@ from ._files import write_atomically, write_json
 from .configs import TrainConfig
 from .errors import InputError
 from .kinds import kind_of, load_data
+from .registry import DATASETS, KINDS
 
 __all__ = ["RUN_FILES", "LOCK_FILE", "Run", "locked", "load_run", "read_checkpoint", "write_checkpoint",
            "measured_data", "restore_model", "read_metrics", "append_metrics", "keep_metrics", "refuse_existing_run",
@@ -175,6 +176,7 @@ def read_checkpoint(out: Path) -> dict:
 
 def restore_model(checkpoint: dict, out: Path):
     """``(config, model)`` of a checkpoint: the model built by its kind from the config, with the saved parameters."""
+    _check_registered(checkpoint["config"], out)
     try:
         config = TrainConfig.from_dict(checkpoint["config"])
         model = kind_of(config.model).call("build", config.model)
@@ -188,6 +190,23 @@ def restore_model(checkpoint: dict, out: Path):
         raise InputError(f"{out / 'checkpoint.pt'} is corrupt: it holds epoch {checkpoint['epoch']} of a run of "
                          f"{config.epochs} epochs")
     return config, model
+
+
+def _check_registered(config, out: Path) -> None:
+    """A run of a data set or model kind that this process has not registered (one registered from Python by the code
+    that trained it) is refused in one line that says which registration it needs, not blamed on its checkpoint."""
+    if not isinstance(config, dict):
+        return  # from_dict says what is wrong with it
+    model = config.get("model")
+    needed = [(table, name) for table, name in ((DATASETS, config.get("data")),
+                                                (KINDS, model.get("kind") if isinstance(model, dict) else None))
+              if isinstance(name, str) and name not in table]
+    if needed:
+        table, name = needed[0]
+        registry, what = ("DATASETS", "data set") if table is DATASETS else ("KINDS", "model kind")
+        raise InputError(f"{out}: the run was trained on {what} {name!r}, which is not registered here: "
+                         f"register it as the code that trained it did (elbo.registry.{registry}.register({name!r}, "
+                         f"...)) before reading the run; registered: {', '.join(table.names())}")
 
 
 def _check_tensors(saved, expected: dict, what: str) -> None:
@@ -266,8 +285,12 @@ def keep_metrics(out: Path, epoch: int) -> None:
 
 
 def load_run_data(config: TrainConfig, data_dir=None):
-    """The data a run was trained on (looked for in ``data_dir``, else where the run's own was)."""
-    return load_data(config.data, data_dir=config.data_dir if data_dir is None else data_dir,
+    """The data a run was trained on (looked for in ``data_dir``, else where the run's own was; a data set that reads
+    no files is loaded without it: the commands that measure the run on another data set give ``data_dir`` for that
+    one, and ``measured_data`` refuses it for one that reads none)."""
+    if data_dir is None or not DATASETS[config.data].reads_files:
+        data_dir = config.data_dir
+    return load_data(config.data, data_dir=data_dir,
                      val_size=config.val_size, options=config.data_options)
 
 

@@ -175,13 +175,14 @@ def epoch_batches(x: torch.Tensor, batch_size: int, *, shuffle: torch.Generator,
 
 
 def train(config: TrainConfig, out, *, nproc: int = 1, force: bool = False, progress: bool = True,
-          time_limit: float | None = None):
+          time_limit: float | None = None, threads: int | None = None):
     """Train a model from scratch into run directory ``out``; returns its path.
 
     An ``out`` holding a run is refused unless ``force`` (which replaces the run's files, and only them, once the
     data has loaded). ``time_limit``: seconds after which training stops at the end of an epoch (``resume`` goes
     on from there). ``nproc``: data-parallel processes on this machine (``config.batch_size`` is split evenly over
-    them); under torchrun, each process calls ``train`` with ``nproc=1`` and joins torchrun's group.
+    them); under torchrun, each process calls ``train`` with ``nproc=1`` and joins torchrun's group. ``threads``: the
+    CPU threads of each of the ``nproc`` processes (``None``: this machine's cores shared out).
     """
     out = Path(out)
     check_positive(nproc=nproc)
@@ -192,7 +193,7 @@ def train(config: TrainConfig, out, *, nproc: int = 1, force: bool = False, prog
         with runs.locked(out, create=True):  # the processes launched find it held
             runs.refuse_existing_run(out, force)
             return distributed.launch(train, nproc, config, out, force=force, progress=progress,
-                                      time_limit=time_limit)
+                                      time_limit=time_limit, threads=threads)
     with distributed.joined(config.device):
         return _train(config, out, force=force, progress=progress, time_limit=time_limit)
 
@@ -238,10 +239,8 @@ def _setup(config: TrainConfig, device: torch.device):
         for split in (data.train, data.val, data.test):  # once, here: the loop skips validation (a host sync)
             if not isinstance(split, BatchStream):  # a stream checks its lines as it reads them
                 model.check_data(split)
-    if isinstance(model, ConjugateUpdates) and (config.objective != "elbo" or config.num_samples != 1):
-        raise InputError(f"{type(model).__name__} is fitted by its closed-form steps, which maximise the ELBO: "
-                         f"objective must be 'elbo' and num_samples 1, got {config.objective!r} and "
-                         f"{config.num_samples}", argument="objective")
+    if isinstance(model, ConjugateUpdates):
+        _check_conjugate(config, model)
     if isinstance(data.train, BatchStream) and not isinstance(model, ConjugateUpdates):
         raise InputError(f"a streamed training set trains only a model with conjugate updates (LDA), not "
                          f"{type(model).__name__}: read the data into memory instead", argument="data_options")
@@ -252,9 +251,24 @@ def _setup(config: TrainConfig, device: torch.device):
     return config, data, model
 
 
-def resume(out, *, nproc: int = 1, progress: bool = True, time_limit: float | None = None):
-    """Continue the run in ``out`` from its checkpoint to ``config.epochs``; returns its path. ``nproc`` as in
-    ``train``; it need not be the number the run started with."""
+def _check_conjugate(config: TrainConfig, model) -> None:
+    """A model with closed-form steps (LDA by SVI) maximises the ELBO with its own step sizes: the settings of a
+    gradient step (objective, K, Adam's learning rate and its schedule, compilation) are refused, not ignored."""
+    if config.objective != "elbo" or config.num_samples != 1:
+        raise InputError(f"{type(model).__name__} is fitted by its closed-form steps, which maximise the ELBO: "
+                         f"objective must be 'elbo' and num_samples 1, got {config.objective!r} and "
+                         f"{config.num_samples}", argument="objective")
+    unused = [name for name in ("lr", "schedule", "compile")
+              if getattr(config, name) != getattr(TrainConfig, name)]
+    if unused:
+        raise InputError(f"{' and '.join(unused)}: settings of a gradient step, and {type(model).__name__} takes "
+                         f"closed-form steps of size (tau0 + t)^-kappa: leave them out", argument=unused[0])
+
+
+def resume(out, *, nproc: int = 1, progress: bool = True, time_limit: float | None = None,
+           threads: int | None = None):
+    """Continue the run in ``out`` from its checkpoint to ``config.epochs``; returns its path. ``nproc`` and
+    ``threads`` as in ``train``; ``nproc`` need not be the number the run started with."""
     out = Path(out)
     check_positive(nproc=nproc)
     with runs.locked(out):
@@ -263,7 +277,7 @@ def resume(out, *, nproc: int = 1, progress: bool = True, time_limit: float | No
         config = runs.settings_of_run(out, config)  # epochs raised in config.json: go on to the new number
         _check_processes(config, nproc)
         if nproc != 1:
-            return distributed.launch(resume, nproc, out, progress=progress, time_limit=time_limit)
+            return distributed.launch(resume, nproc, out, progress=progress, time_limit=time_limit, threads=threads)
         with distributed.joined(config.device):
             return _resume(checkpoint, config, model, out, progress=progress, time_limit=time_limit)
 
@@ -322,7 +336,7 @@ def _run_epochs(training: _Training, *, progress: bool, time_limit: float | None
             runs.append_metrics(run.path, record)
             training.save()
         if progress:
-            tqdm.write(_summary(record, run.config))
+            tqdm.write(_summary(record, run.config, isinstance(run.model, ConjugateUpdates)))
         # every process must stop after the same epoch: rank 0's clock may run out while another's has not
         if time_limit is not None and distributed.any_rank(time.perf_counter() - started > time_limit, device):
             break
@@ -373,10 +387,13 @@ def _process_batches(run: runs.Run, x_train, generators: dict):
         yield x[distributed.block(len(x) - len(x) % world_size)]  # this process's rows of the global batch
 
 
-def _summary(record: dict, config: TrainConfig) -> str:
+def _summary(record: dict, config: TrainConfig, conjugate: bool = False) -> str:
+    """An epoch's line; without the learning rate for a model with closed-form steps (``conjugate``), which has
+    none."""
     elbo = "" if config.objective == "elbo" else f" (ELBO {record['elbo']:.2f})"
     val = f"  val {record['val_bound']:.2f}" if "val_bound" in record else ""
-    return (f"epoch {record['epoch']}/{config.epochs}  lr {record['lr']:.2e}  train {record['train_bound']:.2f}{elbo}"
+    lr = "" if conjugate else f"  lr {record['lr']:.2e}"
+    return (f"epoch {record['epoch']}/{config.epochs}{lr}  train {record['train_bound']:.2f}{elbo}"
             f"{val}  ({record['examples_per_sec']:.0f} ex/s)")
 
 

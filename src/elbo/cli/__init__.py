@@ -56,8 +56,9 @@ def _in_flags(message: str, parser, argument: str | None) -> str:
         message = re.sub(rf"(?<![\w.]){re.escape(dest)}\(([^)]*)\)", lambda m, flag=flag: f"{flag} {m[1]}", message)
         message = re.sub(rf"(?<![\w.]){re.escape(dest)}=True\b", flag, message)
         if dest == argument or "_" in dest:  # the argument the error names: where it names it first; never a part
-            # of a path the message quotes (/runs/out/x, out.npz)
-            message = re.sub(rf"(?<![\w./-]){re.escape(dest)}(?![\w(/]|\.\w)", flag, message, count="_" not in dest)
+            # of a path the message quotes (/runs/out/x, out.npz), nor a name in quotes (a file's array 'bin_size')
+            message = re.sub(rf"(?<![\w./'-]){re.escape(dest)}(?![\w(/']|\.\w)", flag, message,
+                             count="_" not in dest)
     return message
 
 

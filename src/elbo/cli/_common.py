@@ -19,7 +19,12 @@ from ..argtypes import (
 
 __all__ = ["UsageError", "Formatter", "Parser", "add_command", "positive_int", "non_negative_int", "positive_float",
            "seed", "probability_below_one", "positive_int_list", "choice_list", "default_of", "add_run_arguments",
-           "set_threads", "measure"]
+           "add_threads", "set_threads", "check_data_dir", "measure"]
+
+THREADS_HELP = ("CPU threads for torch. 1 by default, as for `elbo fit`: these models' matrix products are small, and "
+                "threads that wait for each other on a core another program holds slow each step many times (the "
+                "README's digits IWAE for 10 epochs on 2 cores, one of them busy: 12 s with 1 thread, 50 s with 2); "
+                "raise it on a quiet machine with large batches. With --nproc N, each process's")
 
 
 class UsageError(Exception):
@@ -69,14 +74,36 @@ def add_run_arguments(parser, config: type, *, other_data: bool = True, batch_si
     if json:
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--threads", type=positive_int, help="CPU threads for torch [default: torch's choice]")
+    add_threads(parser)
+
+
+def add_threads(parser) -> None:
+    """``--threads N``, default 1 (``THREADS_HELP`` says why)."""
+    parser.add_argument("--threads", type=positive_int, default=1, metavar="N", help=THREADS_HELP)
 
 
 def set_threads(args) -> None:
-    if args.threads is not None:
-        import torch
+    import torch
 
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+
+
+def check_data_dir(args) -> None:
+    """``--data-dir`` for a run whose data set reads no files (and no ``--data`` of another) is refused, not
+    ignored."""
+    from pathlib import Path
+
+    from ..registry import DATASETS
+
+    config = Path(args.run_dir) / "config.json"
+    if args.data_dir is None or getattr(args, "data", None) is not None or not config.is_file():
+        return
+    try:
+        data = json.loads(config.read_text()).get("data")
+    except (ValueError, AttributeError):
+        return  # the run's loading says what is wrong with it
+    if data in DATASETS and not DATASETS[data].reads_files:
+        raise UsageError(f"--data-dir: the run's data set, {data}, reads no files; leave it out")
 
 
 def measure(args, function, **settings) -> dict | None:
@@ -86,6 +113,7 @@ def measure(args, function, **settings) -> dict | None:
     from ..distributed import is_main_process
 
     set_threads(args)
+    check_data_dir(args)
     result = function(args.run_dir, data_dir=args.data_dir, device=args.device, seed=args.seed,
                       progress=not args.quiet, **settings)
     if not is_main_process():  # under torchrun every process runs the command; rank 0 reports

@@ -50,8 +50,18 @@ def _evaluate(args) -> int:
     print(f"{'active units':<24} {active_units_text(result)}")
     for name, value in result.get("metrics", {}).items():
         print(f"{name:<24} {'—' if value is None else format(value, '.6g')}")
+    _print_topics(result.get("details", {}).get("topics"))
     print(f"written to {args.run_dir}/evaluation.json")
     return 0
+
+
+def _print_topics(topics: list | None) -> None:
+    """A topic model's topics, best NPMI first: each one's number, NPMI and top words."""
+    if not topics:
+        return
+    print(f"topics, best NPMI first (NPMI of the top {len(topics[0]['words'])} words in the training documents):")
+    for number, topic in sorted(enumerate(topics), key=lambda pair: -pair[1]["npmi"]):
+        print(f"{number:>5} {topic['npmi']:>7.3f}  {' '.join(topic['words'])}")
 
 
 def add_surgery(commands) -> None:

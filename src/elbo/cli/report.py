@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..configs import EvaluateConfig
-from ._common import add_command, add_run_arguments, set_threads
+from ._common import add_command, add_run_arguments, check_data_dir, set_threads
 
 __all__ = ["add_report"]
 
@@ -25,6 +25,7 @@ def _report(args) -> int:
     from ..report import write_report
 
     set_threads(args)
+    check_data_dir(args)
     print(write_report(args.run_dir, compute=args.compute, data_dir=args.data_dir, device=args.device,
                        seed=args.seed, progress=not args.quiet))
     return 0

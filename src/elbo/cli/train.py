@@ -11,6 +11,7 @@ from ..registry import DATASETS, KINDS, resolve
 from ._common import (
     UsageError,
     add_command,
+    add_threads,
     default_of,
     non_negative_int,
     positive_float,
@@ -44,8 +45,9 @@ def add_train(commands) -> None:
            help="where the data files are (DIR/<data set's folder>/ or DIR itself); missing files are downloaded "
                 "there when the machine is online [default: data]")
     option(data, "--val-size", type=non_negative_int, metavar="N",
-           help="points held out of training for the validation bound [default: the data set's: 10000 for MNIST, a "
-                "tenth otherwise]")
+           help="points held out of training for the validation bound [default: the data set's: 10000 for MNIST; "
+                "none for 20news and a corpus of your own (ProdLDA's protocol); BBC News's own split; a tenth "
+                "otherwise]")
     data_options = _add_registered(parser, DATASETS, "data set", settings)
     model = parser.add_argument_group("model")
     option(model, "--model", choices=KINDS.names(), help="model kind [default: the data set's]")
@@ -55,10 +57,14 @@ def add_train(commands) -> None:
            help=f"samples of z per data point [default: {_default('num_samples')}]")
     option(model, "--estimator", choices=IWAE_ESTIMATORS,
            help=f"gradient estimator of the IWAE bound [default: {_default('estimator')}]")
-    _add_registered(parser, KINDS, "model kind", settings)
+    option(model, "--latent", type=positive_int, nargs="+", metavar="D",
+           help="the size of the latents, for the kinds that take it: images, each stochastic layer's, bottom first "
+                "(overrides --layers' preset) [default: 50]; spikes, each bin's z_t [default: 3]; the topics kind's "
+                "latents are its --topics")
+    kind_options = _add_registered(parser, KINDS, "model kind", settings)
     _add_optimization(parser, option)
     _add_run_directory(parser)
-    parser.set_defaults(handler=_train, settings=settings, data_set_options=data_options)
+    parser.set_defaults(handler=_train, settings=settings, data_set_options=data_options, kind_options=kind_options)
 
 
 def _add_registered(parser, registry, title: str, settings: list) -> dict:
@@ -103,7 +109,7 @@ def _add_run_directory(parser) -> None:
                        help="continue the interrupted run in DIR with its own settings; to train a finished run "
                             "further, raise epochs in DIR/config.json first (any other edit there is refused)")
     group.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    group.add_argument("--threads", type=positive_int, help="CPU threads for torch [default: torch's choice]")
+    add_threads(group)
 
 
 def _train(args) -> int:
@@ -117,25 +123,59 @@ def _train(args) -> int:
         if given or args.out is not None or args.force:
             raise UsageError(f"--resume continues a run with its own settings; drop "
                              f"{', '.join(given + ['--out'] * (args.out is not None) + ['--force'] * args.force)}")
-        path = resume(args.resume, nproc=args.nproc, progress=progress)
+        path = resume(args.resume, nproc=args.nproc, progress=progress, threads=args.threads)
     elif args.out is None:
         raise UsageError("say where the run goes with --out DIR (or continue a run with --resume DIR)")
     else:
-        path = train(_config(args), args.out, nproc=args.nproc, force=args.force, progress=progress)
+        path = train(_config(args), args.out, nproc=args.nproc, force=args.force, progress=progress,
+                     threads=args.threads)
     if is_main_process():  # under torchrun, every process runs this command; one of them reports
         _print_last_epoch(path)
     return 0
 
 
 def _config(args) -> TrainConfig:
+    if args.data is None and args.data_dir is not None:
+        raise UsageError("--data-dir without --data: say which data set is in it (your own: --data images, corpus or "
+                         "spikes); the default, digits, reads no files")
     data = args.data or _default("data")
+    if args.model is not None and args.model != DATASETS[data].kind:
+        same = [name for name in DATASETS if DATASETS[name].kind == args.model]
+        raise UsageError(f"--model {args.model}: --data {data} is of kind {DATASETS[data].kind}; the data sets of kind "
+                         f"{args.model} are {', '.join(same) or 'none'}")
     kind = KINDS[args.model or DATASETS[data].kind]
-    model = kind.config() if kind.config_from_arguments is None else resolve(kind.config_from_arguments)(args)
+    model = _model_config(args, kind, data)
     fields = ("data_dir", "val_size", "objective", "num_samples", "estimator", "lr", "schedule", "batch_size", "seed",
               "device", "compile")
     given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     epochs = args.epochs or (IWAE_SCHEDULE_EPOCHS if args.schedule == "iwae" else _default("epochs"))
     return TrainConfig(data=data, data_options=_data_options(args, data), model=model, epochs=epochs, **given)
+
+
+class _Reads:
+    """``args`` as a kind's ``config_from_arguments`` sees it, noting the options it reads."""
+
+    def __init__(self, args):
+        self._args, self.read = args, set()
+
+    def __getattr__(self, name):
+        self.read.add(name)
+        return getattr(self._args, name)
+
+
+def _model_config(args, kind, data: str):
+    """The config of ``kind`` from the options; an option given that the kind does not read (another kind's, or one
+    the kinds share that this one has not) is refused in one line naming the kind it belongs to."""
+    reads = _Reads(args)
+    model = kind.config() if kind.config_from_arguments is None else resolve(kind.config_from_arguments)(reads)
+    owners = {action.dest: name for name, actions in args.kind_options.items() for action in actions}
+    shared = [action for action in args.settings if action.dest == "latent"]
+    for action in [action for actions in args.kind_options.values() for action in actions] + shared:
+        if getattr(args, action.dest) is not None and action.dest not in reads.read:
+            flag, of = action.option_strings[0], f"the {kind.name} kind (--data {data}'s)"
+            raise UsageError(f"{flag}: an option of the {owners[action.dest]} kind, not of {of}; leave it out"
+                             if action.dest in owners else f"{flag}: not an option of {of}; leave it out")
+    return model
 
 
 def _data_options(args, data: str):

@@ -148,7 +148,12 @@ def load_frey(*, data_dir=None, val_size: int | None = None, download: bool = Tr
 
 
 def _directory(data_dir) -> Path:
-    return Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
+    """The data directory; a file given for it is refused (the built-in data sets read their own files in it)."""
+    directory = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir)
+    if directory.is_file():
+        raise InputError(f"data_dir: {directory} is a file, and this data set reads its own files from a directory; "
+                         f"your own images in an array file are data set 'images'", argument="data_dir")
+    return directory
 
 
 def _image_data(name: str, pool: np.ndarray, test: np.ndarray, image_shape, likelihood: str, dynamic: bool,

@@ -32,11 +32,13 @@ def configure(config: SpikeConfig, data) -> SpikeConfig:
 _HERE = "elbo.models.spikes"
 KIND = Kind(name="spikes", config=SpikeConfig, unit="trial", configure=configure, num_samples=1000,
             build=f"{_HERE}.model:make_spike_model", metrics=f"{_HERE}.evaluation:metrics",
-            figures=f"{_HERE}.figures:figures",
+            figures=f"{_HERE}.figures:figures", add_arguments=f"{_HERE}.options:add_model_arguments",
+            config_from_arguments=f"{_HERE}.options:config_from_arguments",
             description="Gaussian-process latent trajectories of spike counts (Poisson readout, GRU encoder)")
 
 LORENZ = Dataset("spikes", f"{_HERE}.datasets:load_lorenz",
-                 "the Lorenz benchmark of LFADS, generated: 65 conditions x 4 trials of 50 bins of 20 ms, 30 neurons")
+                 "the Lorenz benchmark of LFADS, generated: 65 conditions x 4 trials of 50 bins of 20 ms, 30 neurons",
+                 reads_files=False)
 RECORDINGS = Dataset("spikes", f"{_HERE}.datasets:load_recordings",
                      "your own recordings: --data-dir FILE.npz (or a directory holding spikes.npz) with counts "
                      "(trials, bins, neurons), bin_size and, optionally, condition and time; or spike times "

@@ -62,13 +62,19 @@ class SpikeConfig:
 @dataclass(frozen=True)
 class SpikeOptions:
     """How the data set ``"spikes"`` reads a recording: ``bin_size``, the width in seconds of the bins its spike
-    times are counted in (``None``: the file's own ``bin_size``; a file of counts is binned already)."""
+    times are counted in (``None``: the file's own ``bin_size``; a file of counts is binned already); ``held_out``,
+    how many of the last neurons are held out of the encoder for co-smoothing (``None``: a fifth; 0: none, every
+    neuron read, as for inference on all of them)."""
 
     bin_size: float | None = None
+    held_out: int | None = None
 
     def __post_init__(self):
         if self.bin_size is not None:
             check_positive_float(bin_size=self.bin_size)
+        if self.held_out is not None and (not isinstance(self.held_out, int) or isinstance(self.held_out, bool)
+                                          or self.held_out < 0):
+            raise InputError(f"held_out must be an integer >= 0, got {self.held_out!r}", argument="held_out")
 
     @classmethod
     def from_dict(cls, values: dict) -> SpikeOptions:

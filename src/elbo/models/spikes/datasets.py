@@ -21,6 +21,7 @@ its readout, trained on all of the training trials' neurons, predicts the held-o
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,7 +172,19 @@ def load_npz(path, *, val_size: int | None = None, held_out: int | None = None, 
     ``argument``: the name of the caller's argument that gave the path, for its errors."""
     path = Path(path)
     arrays = _with_counts(_read_npz(path, argument), bin_size, str(path))
-    return from_arrays(path.stem, arrays, val_size=val_size, held_out=held_out, seed=seed, source=str(path))
+    data = from_arrays(path.stem, arrays, val_size=val_size, held_out=held_out, seed=seed, source=str(path))
+    if "counts" in arrays and "condition" not in arrays:  # spike times and conditions say which axis is which
+        _warn_if_transposed(np.shape(arrays["counts"]), str(path))
+    return data
+
+
+def _warn_if_transposed(shape: tuple, source: str) -> None:
+    """A warning where counts of fewer trials than neurons may be a file saved as (neurons, bins, trials)."""
+    trials, bins, neurons = shape
+    if trials < neurons:
+        warnings.warn(f"{source}: counts read as {trials} trials x {bins} bins x {neurons} neurons, fewer trials "
+                      f"than neurons: if its axes are (neurons, bins, trials), save counts.transpose(2, 1, 0)",
+                      stacklevel=4)
 
 
 def _with_counts(arrays: dict, bin_size: float | None, source: str, *, fallback: float | None = None) -> dict:
@@ -205,25 +218,40 @@ def read_recording(path, *, argument: str = "path", bin_size: float | None = Non
 def _read_npz(path: Path, argument: str) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: no such file (expected a .npz file of spike counts)", argument=argument)
+    key = None
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as error:
-        raise InputError(f"{path}: not a readable .npz file ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0] if str(error) else 'no detail'})", argument=argument) from None
+            arrays = {}
+            for key in archive.files:
+                arrays[key] = archive[key]
+            return arrays
+    except ValueError as error:
+        if key is not None and "allow_pickle" in str(error):  # an array of objects: the usual list of trials
+            raise InputError(f"{path}: the array '{key}' holds Python objects (a list of trials or of spike trains?), "
+                             f"which are not read (no pickles); save numbers: counts (trials, bins, neurons), or "
+                             f"spike times flat, one entry a spike: spike_times, spike_trials, spike_neurons, and "
+                             f"duration", argument=argument) from None
+        raise _unreadable(path, error, argument) from None
+    except (OSError, EOFError) as error:
+        raise _unreadable(path, error, argument) from None
+
+
+def _unreadable(path: Path, error: Exception, argument: str) -> InputError:
+    return InputError(f"{path}: not a readable .npz file ({type(error).__name__}: "
+                      f"{str(error).splitlines()[0] if str(error) else 'no detail'})", argument=argument)
 
 
 def load_recordings(*, data_dir=None, val_size: int | None = None, download: bool = True,
                     options: SpikeOptions | None = None) -> SpikeTrains:
     """A user's recordings: ``data_dir`` is a ``.npz`` file, or a directory holding ``spikes.npz``
-    (``load_npz``), with ``options.bin_size`` for spike times. ``download`` is not used (the data are the user's)."""
+    (``load_npz``), with ``options.bin_size`` for spike times and ``options.held_out`` neurons held out. ``download`` is not used (the data are the user's)."""
     if data_dir is None:
         raise InputError(f"the recordings are your own: give data_dir, a .npz file or a directory holding "
                          f"{RECORDINGS_FILE}", argument="data_dir")
     path = Path(data_dir)
-    bin_size = None if options is None else options.bin_size
+    options = options or SpikeOptions()
     return load_npz(path / RECORDINGS_FILE if path.is_dir() else path, val_size=val_size, argument="data_dir",
-                    bin_size=bin_size)
+                    bin_size=options.bin_size, held_out=options.held_out)
 
 
 # --- checks ------------------------------------------------------------------------------------------------------
@@ -260,11 +288,16 @@ def _counts(arrays: dict, source: str) -> np.ndarray:
 
 
 def _bin_size(arrays: dict, source: str) -> float:
+    """The file's array 'bin_size' (its name quoted in errors: the array, not the argument ``bin_size``)."""
     if "bin_size" not in arrays:
-        raise InputError(f"{source}: no array 'bin_size' (the width of a bin in seconds)")
+        spikes = "spike_times" in arrays
+        raise InputError(f"{source}: no array 'bin_size' (the width of a bin in seconds)"
+                         + (", and no bin_size given to count its spike times in" if spikes else ""),
+                         argument="bin_size" if spikes else None)
     value = np.asarray(arrays["bin_size"])
     if value.size != 1 or value.dtype.kind not in "iuf" or not (np.isfinite(value).all() and float(value) > 0):
-        raise InputError(f"{source}: bin_size must be one finite number > 0 (seconds), got {value.tolist()!r}")
+        raise InputError(f"{source}: the array 'bin_size' must be one finite number > 0 (seconds), got "
+                         f"{value.tolist()!r}")
     return float(value)
 
 
@@ -274,8 +307,10 @@ def _conditions(arrays: dict, num_trials: int, source: str) -> tuple[np.ndarray 
         return None, None
     condition = np.asarray(arrays["condition"])
     if condition.shape != (num_trials,):
+        transposed = condition.ndim == 1 and condition.shape[0] == np.shape(arrays["counts"])[-1]
         raise InputError(f"{source}: condition must hold one label per trial, shape ({num_trials},), got "
-                         f"{condition.shape}")
+                         f"{condition.shape}" + ("; one a neuron: are counts saved (neurons, bins, trials)? save "
+                                                 "counts.transpose(2, 1, 0)" if transposed else ""))
     names, index = np.unique(condition, return_inverse=True)
     return index.astype(np.int64), tuple(str(name) for name in names)
 

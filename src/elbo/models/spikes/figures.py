@@ -29,7 +29,8 @@ def figures(run, test: torch.Tensor, labels, kl) -> tuple[list, list]:
                        f"under q{known}.",
              raster(counts, posterior["rates"], posterior["rates_sd"], true_rates, bin_size=data.bin_size,
                     held_in=data.held_in)),
-            ("latent_trajectories", "The posterior mean trajectory of every test trial, coloured by condition"
+            ("latent_trajectories", "The posterior mean trajectory of every test trial, coloured by "
+                                    + ("condition" if labels is not None else "trial (the data have no conditions)")
                                     + ("; mapped affinely onto the true latents (as latent R² maps them), beside "
                                        "them." if true_latents is not None else "."),
              trajectories(posterior["latents"], labels, true_latents)),

@@ -9,12 +9,17 @@ from ..._checks import check_int_at_least, check_positive, check_positive_float,
 from ..._files import tuples_from_json
 from ...errors import InputError
 
-__all__ = ["TopicConfig", "TextOptions", "TOPIC_MODELS", "TOPIC_ACTIVATIONS", "STOP_WORDS"]
+__all__ = ["TopicConfig", "TextOptions", "TOPIC_MODELS", "TOPIC_ACTIVATIONS", "STOP_WORDS", "MODEL_SETTINGS"]
 
 # Srivastava & Sutton 2017; Miao et al. 2016; Burkhardt & Kramer 2019; Hoffman, Blei, Wang & Paisley 2013
 TOPIC_MODELS = ("prodlda", "nvdm", "dirichlet", "lda")
 TOPIC_ACTIVATIONS = ("softplus", "relu", "tanh")
 STOP_WORDS = ("english", None)  # scikit-learn's English list, or none removed
+_NEURAL = ("prodlda", "nvdm", "dirichlet")
+# the settings that only some of the models read, and those models
+MODEL_SETTINGS = {"hidden_dims": _NEURAL, "activation": _NEURAL, "dropout": _NEURAL,
+                  "batch_norm": ("prodlda", "dirichlet"), "eta": ("lda",), "tau0": ("lda",), "kappa": ("lda",),
+                  "local_iterations": ("lda",), "local_tolerance": ("lda",), "total_documents": ("lda",)}
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,11 @@ class TopicConfig:
             if getattr(self, name) is not None:
                 check_positive(**{name: getattr(self, name)})
         _check_steps(self)
+
+    @property
+    def unused(self) -> tuple[str, ...]:
+        """The settings of another model of the kind, which this one does not read (``MODEL_SETTINGS``)."""
+        return tuple(name for name, models in MODEL_SETTINGS.items() if self.model not in models)
 
     @property
     def prior_concentration(self) -> float:

@@ -115,7 +115,7 @@ def figures(run, test: torch.Tensor, labels, kl) -> tuple[list, list]:
     axes.set_yticks(range(len(weights)), [str(k) for k in range(len(weights))], fontsize=6)
     axes.set_xlabel("the top three words of every topic")
     axes.set_ylabel("topic")
-    figure.colorbar(image, ax=axes, label="softmax(β_k), the word's share in topic k")
+    figure.colorbar(image, ax=axes, label="the word's share in topic k")  # short: a long label is clipped
     caption = ("The topic-word matrix over each topic's top three words: softmax of the decoder's weights of each "
                "topic, one topic a row.")
     return [("topic_words", caption, figure)], []

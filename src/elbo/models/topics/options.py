@@ -4,7 +4,8 @@ and its ``TextOptions`` from them (no torch)."""
 from __future__ import annotations
 
 from ...argtypes import default_of, non_negative_float, positive_float, positive_int, probability_below_one
-from .config import STOP_WORDS, TOPIC_MODELS, TextOptions, TopicConfig
+from ...errors import InputError
+from .config import MODEL_SETTINGS, STOP_WORDS, TOPIC_MODELS, TextOptions, TopicConfig
 
 __all__ = ["add_arguments", "config_from_arguments", "add_text_arguments", "text_options_from_arguments"]
 
@@ -39,7 +40,21 @@ def add_arguments(group) -> None:
                             f"[default: {_default('local_iterations')}]")
 
 
+# each option that only some of the models read: its flag and the setting it gives (``MODEL_SETTINGS``)
+_FLAGS = {"eta": ("--eta", "eta"), "tau0": ("--tau0", "tau0"), "kappa": ("--kappa", "kappa"),
+          "local_iterations": ("--local-iterations", "local_iterations"),
+          "encoder_hidden": ("--encoder-hidden", "hidden_dims"), "dropout": ("--dropout", "dropout"),
+          "batch_norm": ("--no-batch-norm", "batch_norm")}
+
+
 def config_from_arguments(args) -> TopicConfig:
+    """``TopicConfig`` with the options given; an option the chosen model does not read is refused."""
+    model = args.topic_model or _default("model")
+    for name, (flag, setting) in _FLAGS.items():
+        models = MODEL_SETTINGS[setting]
+        if getattr(args, name) is not None and model not in models:
+            raise InputError(f"{flag}: an option of --topic-model {', '.join(models)} only, not of {model}; "
+                             f"leave it out")
     given = {name: value for name, value in dict(
         model=args.topic_model, num_topics=args.num_topics,
         hidden_dims=args.encoder_hidden and tuple(args.encoder_hidden), dropout=args.dropout, alpha=args.alpha,
