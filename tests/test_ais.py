@@ -1,0 +1,135 @@
+"""AIS and BDMC (``elbo.ais``) against the exact evidence of the linear-Gaussian model; HMC's invariance; the
+weights' summary. Statistical comparisons use ``NUM_SE`` standard errors (false failure below 7e-6 each)."""
+
+import math
+
+import pytest
+import torch
+from torch.distributions import MultivariateNormal
+
+from elbo import ais, exact
+from elbo.errors import InputError
+from helpers import NUM_SE, assert_within_se
+
+
+class _Amortized(exact.LinearGaussian):
+    """The linear-Gaussian model with an amortized q(z|x): the exact posterior shifted by ``shift`` and ``width``
+    times as wide (``shift = 0``, ``width = 1``: the posterior itself)."""
+
+    def __init__(self, *args, shift=0.4, width=2.0):
+        super().__init__(*args)
+        self.shift, self.width = shift, width
+
+    def guide(self, x):
+        posterior = self.posterior(x)
+        return MultivariateNormal(posterior.loc + self.shift,
+                                  covariance_matrix=self.width**2 * posterior.covariance_matrix)
+
+
+def _model(seed=0, latent_dim=3, data_dim=6, **guide):
+    generator = torch.Generator().manual_seed(seed)
+    weight = torch.randn(data_dim, latent_dim, generator=generator, dtype=torch.float64)
+    bias = torch.randn(data_dim, generator=generator, dtype=torch.float64)
+    return _Amortized(weight, bias, 0.5, **guide).requires_grad_(False)
+
+
+def test_the_schedule_rises_from_zero_to_one():
+    betas = ais.schedule(50)
+    assert betas.shape == (51,) and betas[0] == 0 and betas[-1] == 1 and bool((betas.diff() > 0).all())
+    assert betas[1] < 1 / 50 and betas[25] == pytest.approx(0.5)  # dense at the ends, symmetric
+
+
+def test_hmc_leaves_a_gaussian_target_invariant():
+    """Exact draws of N(m, S) stay N(m, S) through 10 transitions (β = 1, the posterior); checked on the mean and
+    variance of each coordinate over 4000 chains (12 comparisons at NUM_SE)."""
+    torch.manual_seed(0)
+    model = _model()
+    x = model.marginal().sample((1,))
+    posterior = model.posterior(x)
+    log_joint = lambda z: model.prior().log_prob(z) + model.likelihood(z).log_prob(x)  # noqa: E731
+    initial = model.prior().expand((1,))
+    state = ais._evaluate(log_joint, initial, posterior.sample((4000,)))
+    for _ in range(10):
+        state, accept = ais.hmc_step(log_joint, initial, state, 1.0, torch.tensor([0.3], dtype=torch.float64),
+                                     torch.ones(1, 3, dtype=torch.float64), 5)
+    assert 0.2 < float(accept.mean()) < 1  # the transitions moved
+    z = state.z[:, 0]
+    mean, var = posterior.loc[0], posterior.covariance_matrix[0].diagonal()
+    assert_within_se(z.mean(0), (var / len(z)).sqrt(), mean, what="mean")
+    assert_within_se(z.var(0), (2 * var**2 / (len(z) - 1)).sqrt(), var, what="variance")
+
+
+def test_from_the_exact_posterior_every_weight_is_the_evidence():
+    """With q₀ = p(z|x), f(z) = log p(x, z) − log p(z|x) = log p(x) everywhere, so log w = Σ Δβ log p(x)."""
+    torch.manual_seed(0)
+    model = _model(shift=0.0, width=1.0)
+    x = model.marginal().sample((5,))
+    result = ais.ais_per_point(model, x, 7, num_chains=3)
+    torch.testing.assert_close(result["log_mean_weight"], model.log_evidence(x), rtol=0, atol=1e-9)
+    torch.testing.assert_close(result["ess"], torch.full((5,), 3.0, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("start", ["guide", pytest.param("prior", marks=pytest.mark.slow)])  # prior: 18 s
+def test_ais_and_bdmc_agree_with_the_exact_evidence(start):
+    """A long schedule (100 steps from q(z|x), 400 from the prior): the mean over 60 simulated points of each bound
+    minus the exact log p(x) is within NUM_SE standard errors (over the points) of zero; the gap between them is
+    small and not negative beyond its error."""
+    torch.manual_seed(1)
+    model = _model()
+    x, z = ais.simulate(model, 60)
+    result = ais.bdmc_per_point(model, x, z, {"guide": 100, "prior": 400}[start], start=start, num_chains=8,
+                                batch_size=30)
+    log_px = model.log_evidence(x)
+    for name in ("lower", "upper"):
+        error = result[name] - log_px
+        assert_within_se(error.mean(), error.std() / math.sqrt(len(error)), 0.0, what=name)
+    gap = result["upper"] - result["lower"]
+    assert -NUM_SE * float(gap.std()) / math.sqrt(len(gap)) < float(gap.mean()) < 0.2
+    assert bool((result["ess"] >= 1).all() and (result["ess"] <= 8 + 1e-9).all())
+
+
+def test_short_schedules_bound_from_below_and_above():
+    """Five steps from the prior: over 200 points (as many seeds of the chains), E[lower] < log p(x) < E[upper], each
+    by more than NUM_SE standard errors, and the gap closes as the schedule grows."""
+    torch.manual_seed(2)
+    model = _model()
+    x, z = ais.simulate(model, 200)
+    log_px = model.log_evidence(x)
+    gaps = []
+    for num_steps in (5, 50):
+        result = ais.bdmc_per_point(model, x, z, num_steps, start="prior", num_chains=4, batch_size=200)
+        below, above = log_px - result["lower"], result["upper"] - log_px
+        if num_steps == 5:
+            for side in (below, above):
+                assert float(side.mean()) > NUM_SE * float(side.std()) / math.sqrt(len(side))
+        gaps.append(result["upper"] - result["lower"])
+    difference = gaps[0] - gaps[1]
+    assert float(difference.mean()) > NUM_SE * float(difference.std()) / math.sqrt(len(difference))
+
+
+def test_summary_of_known_weights():
+    equal = ais.summary(torch.zeros(4, 2))
+    torch.testing.assert_close(equal["ess"], torch.full((2,), 4.0, dtype=torch.float64))
+    torch.testing.assert_close(equal["mc_stderr"], torch.zeros(2, dtype=torch.float64))
+    log_w = torch.tensor([[0.0], [math.log(3.0)]])  # w = (1, 3): ESS = 16 / 10; sd / (mean √C) = √2 / (2 √2)
+    result = ais.summary(log_w)
+    assert float(result["ess"]) == pytest.approx(1.6)
+    assert float(result["log_mean_weight"]) == pytest.approx(math.log(2.0))
+    assert float(result["mc_stderr"]) == pytest.approx(math.sqrt(2.0) / (2.0 * math.sqrt(2.0)))
+    assert math.isnan(float(ais.summary(torch.zeros(1, 3))["mc_stderr"][0]))
+
+
+def test_bad_settings_are_one_line():
+    model = _model()
+    x = model.marginal().sample((2,))
+    with pytest.raises(InputError, match="num_steps"):
+        ais.ais_per_point(model, x, 0)
+    with pytest.raises(InputError, match="start"):
+        ais.ais_per_point(model, x, 3, start="posterior")
+    with pytest.raises(InputError, match="z must have shape"):
+        ais.anneal(lambda z: z.sum(-1), model.prior().expand((2,)), torch.zeros(2, 3), ais.schedule(3))
+    simplex = torch.distributions.Dirichlet(torch.ones(2, 3))
+    with pytest.raises(InputError, match="real line"):
+        ais.anneal(lambda z: z.sum(-1), simplex, simplex.sample((1,)), ais.schedule(3))
+    with pytest.raises(InputError, match="same number of points"):
+        ais.bdmc_per_point(model, x, torch.zeros(3, 3), 3)
