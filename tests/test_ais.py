@@ -133,3 +133,31 @@ def test_bad_settings_are_one_line():
         ais.anneal(lambda z: z.sum(-1), simplex, simplex.sample((1,)), ais.schedule(3))
     with pytest.raises(InputError, match="same number of points"):
         ais.bdmc_per_point(model, x, torch.zeros(3, 3), 3)
+
+
+def test_evaluate_adds_the_ladder_and_the_kl_bracket():
+    """``evaluate(..., ais_steps, bdmc_steps)`` on the linear-Gaussian model with a poor q(z|x): AIS's mean is within
+    NUM_SE Monte Carlo standard errors of the exact mean log p(x) of the same points, and above IWAE-5 and the ELBO;
+    on simulated points the bracket on KL(q ‖ p) is ordered and consistent with its rungs; the schema takes it all."""
+    from elbo import evaluate, schemas
+    from elbo.configs import AIS_STARTS
+
+    assert AIS_STARTS == ais.START
+    torch.manual_seed(3)
+    model = _model()
+    test = model.marginal().sample((40,))
+    result = evaluate.evaluate(model, test, num_samples=5, iwae_samples=(), ais_steps=100, bdmc_steps=100,
+                               ais_chains=8)
+    exact_mean = float(model.log_evidence(test).mean())
+    difference = float(result["ais"]["mean"]) - exact_mean
+    assert abs(difference) < NUM_SE * result["ais"]["mc_stderr"]  # the points are the same: Monte Carlo error only
+    assert result["elbo"]["mean"] < result["log_likelihood"]["mean"] < result["ais"]["mean"]
+    assert result["ais"]["minus_log_likelihood"]["mean"] > 0 and result["ais"]["minus_elbo"]["mean"] > 0
+    bdmc = result["bdmc"]
+    assert bdmc["num_points"] == 40 and bdmc["kl_lower"]["mean"] <= bdmc["kl_upper"]["mean"] + 0.05
+    assert bdmc["lower"]["mean"] == pytest.approx(bdmc["elbo"]["mean"] + bdmc["kl_lower"]["mean"])
+    run = {"run": "r", "epoch": 1, "data": "d", "unit": "point", "seed": 0, "processes": 1, **result}
+    schemas.check("evaluation", run, "r/evaluation.json")
+    broken = {**run, "ais": {**run["ais"], "ess": "many"}}
+    with pytest.raises(InputError, match='"ais.ess" must be a number'):
+        schemas.check("evaluation", broken, "r/evaluation.json")
