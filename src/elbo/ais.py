@@ -9,7 +9,8 @@ sigmoid schedule of Grosse et al. 2015, dense at both ends). Each chain carries 
     reverse:  ``z_T ~ p(z|x)``,      ``log w = Σ_{t=T..1} (β_{t−1} − β_t) f(z_t)``,     ``E[w] = 1 / p(x)``;
 
 with ``f = log p(x, z) − log q₀(z)`` and ``z_t`` from ``z_{t±1}`` by HMC transitions that leave ``γ_{β_t}``
-invariant. By Jensen, ``log (1/C) Σ_c w_c`` of C forward chains is a stochastic lower bound on ``log p(x)`` (it is
+invariant (``log_joint``: a function, differentiated by autograd, or a ``WithGradient``). By Jensen,
+``log (1/C) Σ_c w_c`` of C forward chains is a stochastic lower bound on ``log p(x)`` (it is
 the log of an unbiased estimate of p(x)), and ``−log (1/C) Σ_c w_c`` of reverse chains a stochastic upper bound
 (Grosse et al. 2016); the gap between the two bounds the error of either, and closes as T grows.
 
@@ -37,7 +38,7 @@ from .errors import InputError
 from .protocols import LatentModel, check_capability
 
 __all__ = ["schedule", "hmc_step", "anneal", "ais", "bdmc", "log_mean_weight", "summary", "ais_per_point",
-           "bdmc_per_point", "simulate", "START", "TARGET_ACCEPT"]
+           "bdmc_per_point", "simulate", "WithGradient", "START", "TARGET_ACCEPT"]
 
 TARGET_ACCEPT = 0.65  # Neal (2011): the optimal acceptance of HMC is about 0.65
 ADAPT_FACTOR = 1.1  # the step size is multiplied or divided by this after each transition
@@ -51,6 +52,16 @@ def schedule(num_steps: int, *, sharpness: float = 4.0, dtype=torch.float64) -> 
     check_positive_float(sharpness=sharpness)
     s = torch.sigmoid(sharpness * (2 * torch.arange(num_steps + 1, dtype=dtype) / num_steps - 1))
     return (s - s[0]) / (s[-1] - s[0])
+
+
+class WithGradient:
+    """A log joint given with its own gradient: ``value_and_grad(z) -> (log p(x, z) (C, B), its gradient in z)``, for
+    a model that computes them better than autograd over one graph (``elbo.Model.value_and_grad`` sums its
+    log-likelihood a chunk of rows at a time, each chunk's graph freed before the next). ``anneal`` takes it where it
+    takes a ``log_joint``."""
+
+    def __init__(self, value_and_grad):
+        self.value_and_grad = value_and_grad
 
 
 class _State:
@@ -80,8 +91,11 @@ def _evaluate(log_joint, initial: Distribution, z: torch.Tensor) -> _State:
     """The ``_State`` at ``z``: one pass of the model forward and back (the start's gradient apart, cheap)."""
     with torch.enable_grad():
         z = z.detach().requires_grad_(True)
-        log_p = log_joint(z)
-        grad_p, = torch.autograd.grad(log_p.sum(), z)
+        if isinstance(log_joint, WithGradient):
+            log_p, grad_p = log_joint.value_and_grad(z.detach())
+        else:
+            log_p = log_joint(z)
+            grad_p, = torch.autograd.grad(log_p.sum(), z)
         log_q = initial.log_prob(z)
         grad_q, = torch.autograd.grad(log_q.sum(), z)
     # non-finite values (a proposal far in a tail) are rejected by the Metropolis step below
