@@ -161,3 +161,24 @@ def test_evaluate_adds_the_ladder_and_the_kl_bracket():
     broken = {**run, "ais": {**run["ais"], "ess": "many"}}
     with pytest.raises(InputError, match='"ais.ess" must be a number'):
         schemas.check("evaluation", broken, "r/evaluation.json")
+
+
+def test_simulated_documents_take_the_test_documents_lengths():
+    """A topic model's likelihood has no length: BDMC's simulated documents are as long as the test documents, and
+    the bracket comes out for them; a Dirichlet q (on the simplex) is refused in one line."""
+    from elbo import evaluate
+    from elbo.models.topics.config import TopicConfig
+    from elbo.models.topics.model import make_topic_model
+
+    torch.manual_seed(4)
+    model = make_topic_model(TopicConfig(model="nvdm", num_topics=3, vocab_size=12, hidden_dims=(8,))).eval()
+    test = torch.distributions.Multinomial(30, torch.ones(12)).sample((6,))
+    test[2] = torch.tensor([1.0] * 5 + [0.0] * 7)
+    x, z = evaluate._simulate(model, test)
+    assert x.shape == test.shape and z.shape == (6, 3)
+    torch.testing.assert_close(x.sum(-1), test.sum(-1))
+    result = evaluate.evaluate(model, test, num_samples=5, iwae_samples=(), bdmc_steps=5, ais_chains=2)
+    assert result["bdmc"]["num_points"] == 6 and math.isfinite(result["bdmc"]["gap"]["mean"])
+    dirichlet = make_topic_model(TopicConfig(model="dirichlet", num_topics=3, vocab_size=12, hidden_dims=(8,)))
+    with pytest.raises(InputError, match="real line"):
+        ais.ais_per_point(dirichlet.eval(), test, 3)

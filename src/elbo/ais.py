@@ -230,14 +230,16 @@ def ais_per_point(model, data: torch.Tensor, num_steps: int, *, start: str = "gu
     return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
 
 
-def simulate(model, num_points: int) -> tuple[torch.Tensor, torch.Tensor]:
+def simulate(model, num_points: int, *, sample=None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x, z)`` with ``z ~ p(z)`` and ``x ~ p(x|z)``, ``num_points`` of each: ``z`` is an exact sample of the
-    posterior ``p(z|x)`` of its ``x``."""
+    posterior ``p(z|x)`` of its ``x``. ``sample(likelihood) -> x``: how to draw from ``p(x|z)`` where its
+    ``sample()`` will not do (a likelihood over documents of any length needs their lengths)."""
     check_capability(model, LatentModel, "simulating data for BDMC")
     check_positive(num_points=num_points)
     with torch.no_grad():
         z = model.prior().sample((num_points,))
-        return model.likelihood(z).sample(), z
+        likelihood = model.likelihood(z)
+        return (likelihood.sample() if sample is None else sample(likelihood)), z
 
 
 def bdmc_per_point(model, x: torch.Tensor, z: torch.Tensor, num_steps: int, *, start: str = "guide",

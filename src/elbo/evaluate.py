@@ -36,6 +36,7 @@ from ._files import write_json
 from .configs import AIS_CHAINS, AIS_STARTS, EvaluateConfig
 from .data import batches, check_data
 from .kinds import kind_of
+from .likelihoods import DocumentMultinomial
 from .protocols import LatentLayers, LatentModel, MeanEstimate
 from .runs import load_run, locked
 
@@ -163,7 +164,7 @@ def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples
     if ais_steps is not None:
         result["ais"] = _ais(model, test, per_point, ais_steps, **chains)
     if bdmc_steps is not None:
-        result["bdmc"] = _bdmc(model, len(test), bdmc_steps, num_samples=num_samples,
+        result["bdmc"] = _bdmc(model, test, bdmc_steps, num_samples=num_samples,
                                iwae_options=dict(options, progress=False), **chains)
     result["seconds"] = time.perf_counter() - started
     return result
@@ -196,24 +197,40 @@ def _ais(model, test: torch.Tensor, per_point: dict, num_steps: int, *, num_chai
             "seconds": time.perf_counter() - started}
 
 
-def _bdmc(model, num_points: int, num_steps: int, *, num_samples: int, iwae_options: dict, num_chains: int,
+def _simulate(model, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, z)``, ``z ~ p(z)``, ``x ~ p(x|z)``, as many as ``like`` has points (``elbo.ais.simulate``); a likelihood
+    over documents holds no length, so each simulated document takes the length of its row of ``like``."""
+    lengths = like.sum(-1).round().long().tolist() if like.dim() == 2 else None
+
+    def sample(likelihood):
+        if not isinstance(likelihood, DocumentMultinomial):
+            return likelihood.sample()
+        return torch.stack([torch.bincount(torch.multinomial(p, n, replacement=True), minlength=len(p)) if n else
+                            torch.zeros(len(p), dtype=torch.long, device=p.device)
+                            for p, n in zip(likelihood.probs, lengths)]).to(like.dtype)
+
+    return ais.simulate(model, len(like), sample=sample)
+
+
+def _bdmc(model, test: torch.Tensor, num_steps: int, *, num_samples: int, iwae_options: dict, num_chains: int,
           start: str, batch_size: int, progress: bool) -> dict:
-    """BDMC on ``num_points`` points simulated from the model (each process simulates its own block): the ELBO,
+    """BDMC on as many points simulated from the model as ``test`` has (each process simulates its own block; a
+    document model takes the test documents' lengths): the ELBO,
     IWAE-K (``K = num_samples``), AIS's lower bound and the reverse chains' upper bound on ``log p(x)``, the gap
     between the two (the schedule's: it bounds the error of either), and the bracket on ``KL(q ‖ p)``:
     ``kl_lower`` = AIS − ELBO, ``kl_upper`` = upper − ELBO, per point; each as mean and standard error."""
     started = time.perf_counter()
 
-    def block(indices):
-        x, z = ais.simulate(model, len(indices))
+    def block(like):
+        x, z = _simulate(model, like)
         result = ais.bdmc_per_point(model, x, z, num_steps, start=start, num_chains=num_chains,
                                     batch_size=batch_size, progress=progress)
         elbo = elbo_per_point(model, model.guide, x, batch_size=batch_size)
         iwae = iwae_per_point(model, model.guide, x, num_samples, **iwae_options)
         return torch.stack([elbo.double(), iwae.double(), result["lower"], result["upper"]], 1)
 
-    elbo, iwae, lower, upper = distributed.map_blocks(block, torch.arange(num_points)).unbind(1)
-    return {"num_points": num_points, "num_steps": num_steps, "num_chains": num_chains, "start": start,
+    elbo, iwae, lower, upper = distributed.map_blocks(block, test).unbind(1)
+    return {"num_points": len(test), "num_steps": num_steps, "num_chains": num_chains, "start": start,
             "num_samples": num_samples, "elbo": _estimate(elbo), "iwae": _estimate(iwae), "lower": _estimate(lower),
             "upper": _estimate(upper), "gap": _estimate(upper - lower), "kl_lower": _estimate(lower - elbo),
             "kl_upper": _estimate(upper - elbo), "seconds": time.perf_counter() - started}
