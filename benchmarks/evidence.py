@@ -11,7 +11,10 @@ Cases, one row each:
 - each run of ``--runs`` (``results/mnist/``): AIS on the first ``--images`` test images against IWAE-K on the same
   images (the difference per image, mean and standard error), the ELBO, and BDMC on ``--sim-images`` images
   simulated from the model (the gap, the target: below 0.5 nats per image); the AIS evaluation's own time is the
-  issue's certifying-AIS target (≤ 15 minutes for 1,000 images on 2 cores).
+  issue's certifying-AIS target (≤ 15 minutes for 1,000 images on 2 cores);
+- ``topics-bbc``, ``spikes-lorenz``: ProdLDA on BBC News and the Poisson GP-VAE on the Lorenz simulation, trained
+  here first (not timed), then ``elbo.evaluate.evaluate(..., ais_steps, bdmc_steps)`` on ``--kind-points`` test
+  points and as many simulated ones: the ladder on both, and the BDMC gap against the target of 1% of |log p(x)|.
 
     python benchmarks/evidence.py                 # one thread
     python benchmarks/evidence.py --quick         # smoke: 50 images, short schedules, one run
@@ -32,15 +35,21 @@ from torch.distributions import MultivariateNormal, Normal
 
 import elbo
 from elbo import ais, evaluate, exact
+from elbo.configs import TrainConfig
+from elbo.models.spikes.config import SpikeConfig
+from elbo.models.topics.config import TopicConfig
 from elbo.runs import load_run
+from elbo.train import train
 
 GAP_TARGET = 0.5  # nats per image: the BDMC gap that certifies a schedule on MNIST
 AIS_MINUTES_TARGET = 15  # a certifying 1,000-image AIS evaluation, 2 cores
 EXACT = ("linear-gaussian", "regression")
+KINDS = ("topics-bbc", "spikes-lorenz")
+KIND_GAP_TARGET = 0.01  # the BDMC gap of the topic and spike models, as a fraction of |log p(x)|
 
 
 def cases(settings) -> list[str]:
-    return [*EXACT, *settings.runs]
+    return [*EXACT, *settings.kinds, *settings.runs]
 
 
 def load(case, settings):
@@ -52,8 +61,24 @@ def load(case, settings):
         return SimpleNamespace(case=case, model=model.requires_grad_(False))
     if case == "regression":
         return SimpleNamespace(case=case, **_regression(settings.seed))
+    if case in KINDS:
+        return SimpleNamespace(case=case, run=_trained(case, settings))
     run = load_run(REPO / "results" / "mnist" / case, data_dir=str(settings.data_dir))
     return SimpleNamespace(case=case, run=run)
+
+
+def _trained(case: str, settings):
+    """ProdLDA (20 topics) on BBC News, or the Poisson GP-VAE on the Lorenz simulation, trained into runs/bench/."""
+    out = REPO / "runs" / "bench" / f"evidence-{case}"
+    if case == "topics-bbc":
+        config = TrainConfig(data="bbc", data_dir=str(settings.data_dir), model=TopicConfig(num_topics=20),
+                             epochs=settings.kind_epochs, batch_size=200, lr=2e-3, seed=settings.seed)
+    else:
+        config = TrainConfig(data="lorenz", model=SpikeConfig(), epochs=4 * settings.kind_epochs, batch_size=182,
+                             lr=1e-2, schedule="cosine", seed=settings.seed)
+    print(f"training {case} for {config.epochs} epochs into {out} (not timed)", file=sys.stderr, flush=True)
+    train(config, out, progress=False, force=True)
+    return load_run(out, data_dir=str(settings.data_dir))
 
 
 def _regression(seed: int, n: int = 100, d: int = 5, noise: float = 0.5) -> dict:
@@ -133,11 +158,28 @@ def _mnist(data, settings) -> dict:
                      "seconds": bdmc_seconds}}
 
 
+def _kind(data, settings) -> dict:
+    """``evaluate`` with AIS and BDMC: the ladder on the test points and on as many simulated ones."""
+    model = data.run.model.eval().requires_grad_(False)
+    test = data.run.data.test[:settings.kind_points]
+    result = evaluate.evaluate(model, test, num_samples=settings.iwae_k, iwae_samples=(), ais_steps=settings.steps,
+                               bdmc_steps=settings.bdmc_steps, ais_chains=settings.chains)
+    bdmc = result["bdmc"]
+    return {"epoch": data.run.epoch, "unit": data.run.unit, "points": len(test), "steps": settings.steps,
+            "chains": settings.chains, "iwae_k": settings.iwae_k, "elbo": result["elbo"],
+            "iwae": result["log_likelihood"], "ais": {k: result["ais"][k] for k in ("mean", "stderr", "mc_stderr",
+                                                                                      "ess", "seconds")},
+            "ais_minus_iwae": result["ais"]["minus_log_likelihood"], "ais_minus_elbo": result["ais"]["minus_elbo"],
+            "bdmc": bdmc, "relative_gap": bdmc["gap"]["mean"] / abs(bdmc["lower"]["mean"])}
+
+
 def run(data, settings) -> dict:
     if data.case == "regression":
         return _regression_row(data, settings)  # elbo.fit trains q: gradients on
     with torch.no_grad():
-        return _linear_gaussian(data, settings) if data.case == "linear-gaussian" else _mnist(data, settings)
+        if data.case == "linear-gaussian":
+            return _linear_gaussian(data, settings)
+        return _kind(data, settings) if data.case in KINDS else _mnist(data, settings)
 
 
 def _pm(value: dict, digits: int = 3) -> str:
@@ -194,10 +236,34 @@ def _mnist_tables(rows: list) -> list[str]:
                      gaps, [False] + [True] * 7), ""]
 
 
+def _kind_tables(rows: list) -> list[str]:
+    lines = []
+    for row in rows:
+        if "bdmc" not in row:
+            lines.append([row["model"], row.get("error") or row.get("skipped", "")] + ["-"] * 9)
+            continue
+        bdmc = row["bdmc"]
+        lines.append([row["model"], str(row["points"]), _pm(row["elbo"], 1), _pm(row["iwae"], 1), _pm(row["ais"], 1),
+                      _pm(row["ais_minus_iwae"], 2), _pm(bdmc["lower"], 1), _pm(bdmc["upper"], 1),
+                      _pm(bdmc["gap"], 2), f"{100 * row['relative_gap']:.2f}%",
+                      f"[{bdmc['kl_lower']['mean']:.1f}, {bdmc['kl_upper']['mean']:.1f}]"])
+    if not lines:
+        return []
+    first = next((row for row in rows if "bdmc" in row), rows[0])
+    return [f"### Topic and spike models: the ladder (AIS-{first.get('steps')}, {first.get('chains')} chains from "
+            f"q(z|x); IWAE-{first.get('iwae_k')}) on test points and on as many simulated ones", "",
+            f"Nats per document or trial, mean ± standard error over the points. Target: a BDMC gap below "
+            f"{100 * KIND_GAP_TARGET:.0f}% of |log p(x)| on simulated data.", "",
+            markdown(["model", "points", "test ELBO", "test IWAE-K", "test AIS", "AIS − IWAE-K", "simulated AIS",
+                      "BDMC upper", "gap", "gap / abs log p(x)", "KL(q ‖ p) bracket"],
+                     lines, [False] + [True] * 10), ""]
+
+
 def table(result: dict) -> str:
     rows = {row["model"]: row for row in result["rows"]}
-    mnist = [row for row in result["rows"] if row["model"] not in EXACT]
-    return "\n".join(_exact_tables(rows) + _mnist_tables(mnist))
+    kinds = [row for row in result["rows"] if row["model"] in KINDS]
+    mnist = [row for row in result["rows"] if row["model"] not in EXACT + KINDS]
+    return "\n".join(_exact_tables(rows) + _kind_tables(kinds) + _mnist_tables(mnist))
 
 
 BENCHMARK = Benchmark(
@@ -215,6 +281,10 @@ BENCHMARK = Benchmark(
                                      text: [int(part) for part in text.split(",")]),
               "exact_points": Setting(200, "points simulated from the linear-Gaussian model", quick=50),
               "exact_chains": Setting(16, "chains per point on the exact models"),
+              "kinds": Setting(list(KINDS), "topic and spike cases to run", quick=["topics-bbc"]),
+              "kind_epochs": Setting(50, "epochs of ProdLDA (the GP-VAE trains 4x as many)", quick=2),
+              "kind_points": Setting(100, "test points (and simulated ones) of the topic and spike models",
+                                     quick=10),
               "seed": Setting(0, "seed")},
     contestants=[Contestant("elbo.ais", run, key="ais")])
 
