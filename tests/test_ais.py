@@ -49,9 +49,10 @@ def test_hmc_leaves_a_gaussian_target_invariant():
     log_joint = lambda z: model.prior().log_prob(z) + model.likelihood(z).log_prob(x)  # noqa: E731
     initial = model.prior().expand((1,))
     state = ais._evaluate(log_joint, initial, posterior.sample((4000,)))
+    metric = ais._metric(initial, state.z)
     for _ in range(10):
         state, accept = ais.hmc_step(log_joint, initial, state, 1.0, torch.tensor([0.3], dtype=torch.float64),
-                                     torch.ones(1, 3, dtype=torch.float64), 5)
+                                     metric, 5)
     assert 0.2 < float(accept.mean()) < 1  # the transitions moved
     z = state.z[:, 0]
     mean, var = posterior.loc[0], posterior.covariance_matrix[0].diagonal()
@@ -182,3 +183,22 @@ def test_simulated_documents_take_the_test_documents_lengths():
     dirichlet = make_topic_model(TopicConfig(model="dirichlet", num_topics=3, vocab_size=12, hidden_dims=(8,)))
     with pytest.raises(InputError, match="real line"):
         ais.ais_per_point(dirichlet.eval(), test, 3)
+
+
+def test_a_markov_gaussian_colors_with_a_factor_of_its_covariance():
+    """The spike model's q (``MarkovGaussian``, a ``Colors``): ``color`` is a factor L with L Lᵀ = Λ⁻¹ (its dense
+    precision inverted), and ``color_transpose`` is Lᵀ; HMC then moves in its whitened coordinates."""
+    from elbo.models.spikes.distributions import MarkovGaussian
+
+    generator = torch.Generator().manual_seed(0)
+    T, d = 5, 2
+    q = MarkovGaussian(torch.randn(1, T, d, generator=generator, dtype=torch.float64),
+                       torch.rand(1, T, d, generator=generator, dtype=torch.float64) + 0.5,
+                       torch.randn(1, T - 1, d, generator=generator, dtype=torch.float64))
+    assert isinstance(q, ais.Colors)
+    basis = torch.eye(T, dtype=torch.float64)  # column t: a unit vector at time t, for each latent dimension at once
+    columns = torch.stack([q.color(basis[t][None, :, None].expand(1, T, d)) for t in range(T)], -1)  # (1, T, d, T)
+    factor = columns[0].permute(1, 0, 2)  # (d, T, T): L of each latent dimension
+    torch.testing.assert_close(factor @ factor.transpose(-1, -2), torch.linalg.inv(q.precision_matrix[0]))
+    transposed = torch.stack([q.color_transpose(basis[t][None, :, None].expand(1, T, d)) for t in range(T)], -1)
+    torch.testing.assert_close(transposed[0].permute(1, 0, 2), factor.transpose(-1, -2))

@@ -14,13 +14,13 @@ invariant (``log_joint``: a function, differentiated by autograd, or a ``WithGra
 the log of an unbiased estimate of p(x)), and ``−log (1/C) Σ_c w_c`` of reverse chains a stochastic upper bound
 (Grosse et al. 2016); the gap between the two bounds the error of either, and closes as T grows.
 
-HMC: ``num_leapfrog`` leapfrog steps with a diagonal mass matrix ``1/scale²`` (``scale``: q₀'s standard deviation
-where it has one, so the chain moves in q₀'s units), the step size of each data point adapted after every transition
-toward an acceptance rate of 0.65 over its chains (Wu et al. 2017's adaptation): each temperature gets its own step
-size, set by the transitions before it. Every transition leaves its ``γ_β`` invariant whatever its step size, but
-the step size depends on the chains' past moves, which the proof that ``E[w] = p(x)`` does not allow for; the tests
-against exact evidence find no bias from it at their precision (a schedule of step sizes fixed by a pilot run
-would remove the question, at twice the cost).
+HMC: ``num_leapfrog`` leapfrog steps in q₀'s whitened coordinates (the mass matrix is q₀'s precision: a full-rank
+Gaussian's, a ``Colors`` start's own, else the diagonal of q₀'s standard deviations), the step size of each data
+point adapted after every transition toward an acceptance rate of 0.65 over its chains (Wu et al. 2017's
+adaptation): each temperature gets its own step size, set by the transitions before it. Every transition leaves its
+``γ_β`` invariant whatever its step size, but the step size depends on the chains' past moves, which the proof that
+``E[w] = p(x)`` does not allow for; the tests against exact evidence find no bias from it at their precision (a
+schedule of step sizes fixed by a pilot run would remove the question, at twice the cost).
 
 Shapes: ``z: (C, B, *event)`` for C chains of B data points; ``log_joint(z) -> (C, B)``; log-weights ``(C, B)``.
 """
@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Protocol, runtime_checkable
 
 import torch
-from torch.distributions import Distribution, constraints
+from torch.distributions import Distribution, MultivariateNormal, constraints
 from tqdm.auto import tqdm
 
 from . import bounds
@@ -41,7 +42,7 @@ from .errors import InputError
 from .protocols import LatentModel, check_capability
 
 __all__ = ["schedule", "hmc_step", "anneal", "ais", "bdmc", "log_mean_weight", "summary", "ais_per_point",
-           "bdmc_per_point", "simulate", "WithGradient", "START", "TARGET_ACCEPT"]
+           "bdmc_per_point", "simulate", "WithGradient", "Colors", "START", "TARGET_ACCEPT"]
 
 TARGET_ACCEPT = 0.65  # Neal (2011): the optimal acceptance of HMC is about 0.65
 ADAPT_FACTOR = 1.1  # the step size is multiplied or divided by this after each transition
@@ -105,35 +106,63 @@ def _evaluate(log_joint, initial: Distribution, z: torch.Tensor) -> _State:
     return _State(z.detach(), log_q.detach(), log_p.detach(), grad_q, grad_p)
 
 
+@runtime_checkable
+class Colors(Protocol):
+    """A Gaussian start ``q₀ = N(μ, L Lᵀ)`` that applies its factor: ``color(v) = L v`` (a standard normal ``v`` to a
+    draw less its mean) and ``color_transpose(g) = Lᵀ g``, with ``L`` structured (a Markov Gaussian's is the inverse
+    of a bidiagonal matrix, applied in ``O(T)``). HMC then moves in q₀'s whitened coordinates: the mass matrix is
+    q₀'s precision, not only its diagonal, which a posterior correlated as q₀ is (a trajectory) needs."""
+
+    def color(self, v: torch.Tensor) -> torch.Tensor: ...
+
+    def color_transpose(self, g: torch.Tensor) -> torch.Tensor: ...
+
+
+class _Metric:
+    """HMC's mass matrix ``(L Lᵀ)⁻¹`` through ``L``: ``color(v) = L v``, ``color_transpose(g) = Lᵀ g``."""
+
+    def __init__(self, color, color_transpose):
+        self.color, self.color_transpose = color, color_transpose
+
+
+def _metric(initial: Distribution, like: torch.Tensor) -> _Metric:
+    """q₀'s factor ``L``: its own (``Colors``), a full-rank Gaussian's ``scale_tril``, else its standard deviations
+    (ones where it has none in closed form, e.g. a chain of Gaussians, a hierarchical VAE's q)."""
+    if isinstance(initial, Colors):
+        return _Metric(initial.color, initial.color_transpose)
+    if isinstance(initial, MultivariateNormal):
+        factor = initial.scale_tril.detach().to(like.dtype)
+        return _Metric(lambda v: (factor @ v.unsqueeze(-1)).squeeze(-1),
+                       lambda g: (factor.transpose(-1, -2) @ g.unsqueeze(-1)).squeeze(-1))
+    try:
+        scale = initial.stddev.detach().to(like.dtype).expand_as(like[0])
+    except NotImplementedError:
+        scale = torch.ones_like(like[0])
+    return _Metric(lambda v: scale * v, lambda g: scale * g)
+
+
 def hmc_step(log_joint, initial: Distribution, state: _State, beta: float, step_size: torch.Tensor,
-             scale: torch.Tensor, num_leapfrog: int) -> tuple[_State, torch.Tensor]:
-    """One HMC transition leaving ``γ_β`` invariant: momentum ``p = r / scale``, ``r ~ N(0, I)``; ``num_leapfrog``
-    leapfrog steps of size ``step_size`` (shape ``(B,)``, one per data point); a Metropolis correction per chain.
+             metric: _Metric, num_leapfrog: int) -> tuple[_State, torch.Tensor]:
+    """One HMC transition leaving ``γ_β`` invariant, in q₀'s whitened coordinates ``z = μ + L u`` (``metric``):
+    momentum ``p ~ N(0, I)``, ``num_leapfrog`` leapfrog steps of size ``step_size`` (shape ``(B,)``, one per data
+    point; ``u += ε p`` is ``z += ε L p``, the gradient in u is ``Lᵀ ∇_z``), a Metropolis correction per chain.
     Returns the new state and the acceptance probability of each chain, ``(C, B)``."""
     event_dims = state.z.dim() - state.log_p.dim()
     eps = step_size.reshape(step_size.shape + (1,) * event_dims)
-    momentum = torch.randn_like(state.z) / scale
-    kinetic = lambda p: 0.5 * (scale * p).square().reshape(*p.shape[:2], -1).sum(-1)  # noqa: E731  (C, B)
+    kinetic = lambda p: 0.5 * p.square().reshape(*p.shape[:2], -1).sum(-1)  # noqa: E731  (C, B)
+    momentum = torch.randn_like(state.z)
     h0 = kinetic(momentum) - state.log_gamma(beta)
-    new, p = state, momentum + 0.5 * eps * state.grad(beta)
+    new, p = state, momentum + 0.5 * eps * metric.color_transpose(state.grad(beta))
     for i in range(num_leapfrog):
-        new = _evaluate(log_joint, initial, new.z + eps * scale.square() * p)
-        p = p + (eps if i < num_leapfrog - 1 else 0.5 * eps) * new.grad(beta)
+        new = _evaluate(log_joint, initial, new.z + eps * metric.color(p))
+        p = p + (eps if i < num_leapfrog - 1 else 0.5 * eps) * metric.color_transpose(new.grad(beta))
     log_accept = (h0 - kinetic(p) + new.log_gamma(beta)).clamp(max=0.0)
     accept_prob = torch.nan_to_num(log_accept.exp(), nan=0.0)  # a NaN energy: a rejected proposal
     accepted = torch.rand_like(accept_prob) < accept_prob
     return new.where(accepted, state, event_dims), accept_prob
 
 
-def _scale(initial: Distribution, like: torch.Tensor) -> torch.Tensor:
-    """The start's standard deviation where it has one in closed form, else ones; broadcastable to ``like``."""
-    try:
-        scale = initial.stddev.detach()
-    except NotImplementedError:  # e.g. a chain of Gaussians (a hierarchical VAE's q): no closed-form stddev
-        return torch.ones_like(like[0])
-    return scale.to(like.dtype).expand_as(like[0])
-
-
+@torch.no_grad()  # the chains' moves build no graph (each evaluation differentiates by itself)
 def anneal(log_joint, initial: Distribution, z: torch.Tensor, betas: torch.Tensor, *, num_leapfrog: int = 10,
            step_size: float = 0.05, progress: bool = False, what: str = "AIS") -> torch.Tensor:
     """The log-weights ``(C, B)`` of chains started at ``z: (C, B, *event)`` and moved along ``betas`` (increasing:
@@ -150,7 +179,7 @@ def anneal(log_joint, initial: Distribution, z: torch.Tensor, betas: torch.Tenso
     if support is not constraints.real:
         raise InputError(f"AIS moves z by HMC on the real line; q₀ ({type(initial).__name__}) has support "
                          f"{initial.support}", argument="initial")
-    scale = _scale(initial, z)
+    metric = _metric(initial, z)
     step = torch.full(z.shape[1:2], step_size, dtype=z.dtype, device=z.device)
     state = _evaluate(log_joint, initial, z)
     log_w = torch.zeros(z.shape[:2], dtype=torch.float64, device=z.device)
@@ -158,7 +187,7 @@ def anneal(log_joint, initial: Distribution, z: torch.Tensor, betas: torch.Tenso
     for t in tqdm(range(1, len(betas)), desc=what, disable=not progress, leave=False):
         log_w += (betas[t] - betas[t - 1]) * torch.nan_to_num(state.log_p - state.log_q, nan=-math.inf).double()
         if t < len(betas) - 1:  # the last weight is taken at the end point: no transition after it
-            state, accept_prob = hmc_step(log_joint, initial, state, betas[t], step, scale, num_leapfrog)
+            state, accept_prob = hmc_step(log_joint, initial, state, betas[t], step, metric, num_leapfrog)
             factor = torch.where(accept_prob.mean(0) > TARGET_ACCEPT, ADAPT_FACTOR, 1 / ADAPT_FACTOR)
             step = (step * factor).clamp(*STEP_SIZE_RANGE)
     return log_w
