@@ -202,3 +202,15 @@ def test_a_markov_gaussian_colors_with_a_factor_of_its_covariance():
     torch.testing.assert_close(factor @ factor.transpose(-1, -2), torch.linalg.inv(q.precision_matrix[0]))
     transposed = torch.stack([q.color_transpose(basis[t][None, :, None].expand(1, T, d)) for t in range(T)], -1)
     torch.testing.assert_close(transposed[0].permute(1, 0, 2), factor.transpose(-1, -2))
+
+
+def test_certify_doubles_the_schedule_until_the_gap_is_below_the_tolerance():
+    torch.manual_seed(5)
+    model = _model()
+    x, z = ais.simulate(model, 30)
+    result = ais.certify(model, x, z, 0.3, num_steps=5, num_chains=4, batch_size=30)
+    steps = [s for s, _ in result["tried"]]
+    assert result["certified"] and result["gap"] < 0.3 and steps == [5 * 2**i for i in range(len(steps))]
+    assert len(steps) > 1 and all(gap >= 0.3 for _, gap in result["tried"][:-1])
+    capped = ais.certify(model, x, z, 1e-6, num_steps=5, max_steps=12, num_chains=2, batch_size=30)
+    assert not capped["certified"] and [s for s, _ in capped["tried"]] == [5, 10]

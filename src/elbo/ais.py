@@ -42,7 +42,7 @@ from .errors import InputError
 from .protocols import LatentModel, check_capability
 
 __all__ = ["schedule", "hmc_step", "anneal", "ais", "bdmc", "log_mean_weight", "summary", "ais_per_point",
-           "bdmc_per_point", "simulate", "WithGradient", "Colors", "START", "TARGET_ACCEPT"]
+           "bdmc_per_point", "simulate", "certify", "WithGradient", "Colors", "START", "TARGET_ACCEPT"]
 
 TARGET_ACCEPT = 0.65  # Neal (2011): the optimal acceptance of HMC is about 0.65
 ADAPT_FACTOR = 1.1  # the step size is multiplied or divided by this after each transition
@@ -293,3 +293,23 @@ def bdmc_per_point(model, x: torch.Tensor, z: torch.Tensor, num_steps: int, *, s
     return {"lower": lower["log_mean_weight"], "mc_stderr": lower["mc_stderr"], "ess": lower["ess"],
             "upper": -torch.cat([part["log_mean_weight"] for part in upper]),
             "upper_mc_stderr": torch.cat([part["mc_stderr"] for part in upper])}
+
+
+def certify(model, x: torch.Tensor, z: torch.Tensor, tolerance: float, *, num_steps: int = 10,
+            max_steps: int = 10_000, **options) -> dict:
+    """The shortest schedule of ``num_steps · 2^k`` steps (at most ``max_steps``) whose BDMC gap on simulated ``x``
+    with exact posterior samples ``z`` (``simulate``), averaged over the points, is below ``tolerance`` nats:
+    ``{"num_steps", "gap", "certified", "tried": [(steps, gap), ...]}`` with the last ``bdmc_per_point`` result as
+    ``"bounds"``; ``certified`` is false when ``max_steps`` was reached first. ``options``: those of
+    ``bdmc_per_point``."""
+    check_positive_float(tolerance=tolerance)
+    check_positive(num_steps=num_steps, max_steps=max_steps)
+    tried = []
+    while True:
+        bounds_ = bdmc_per_point(model, x, z, num_steps, **options)
+        gap = float((bounds_["upper"] - bounds_["lower"]).mean())
+        tried.append((num_steps, gap))
+        if gap < tolerance or 2 * num_steps > max_steps:
+            return {"num_steps": num_steps, "gap": gap, "certified": gap < tolerance, "tried": tried,
+                    "bounds": bounds_}
+        num_steps *= 2
