@@ -15,7 +15,9 @@ def add_evaluate(commands) -> None:
         commands, "evaluate", help="test log-likelihood, ELBO, IWAE-K and active units of a trained run",
         description="Evaluate the last checkpoint of a run on its test set: log p(x) estimated by importance "
                     "sampling with K samples (IWAE-K, chunked so memory does not grow with K), the ELBO, IWAE-K for "
-                    "smaller K, and active units (Burda et al.: Cov_x(E_q[u]) > 0.01). Writes RUN/evaluation.json.")
+                    "smaller K, and active units (Burda et al.: Cov_x(E_q[u]) > 0.01); with --ais, annealed importance "
+                    "sampling beside them, and with --bdmc, lower and upper bounds on data simulated from the model "
+                    "(the ladder ELBO <= IWAE-K <= AIS <= log p(x) <= BDMC upper). Writes RUN/evaluation.json.")
     default = lambda field: default_of(EvaluateConfig, field)  # noqa: E731
     per_kind = ", ".join(f"{KINDS[name].num_samples} for {name}" for name in KINDS.names())
     parser.add_argument("--k", dest="num_samples", metavar="K", type=positive_int,
