@@ -200,11 +200,10 @@ def _ais(model, test: torch.Tensor, per_point: dict, num_steps: int, *, num_chai
 def _simulate(model, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x, z)``, ``z ~ p(z)``, ``x ~ p(x|z)``, as many as ``like`` has points (``elbo.ais.simulate``); a likelihood
     over documents holds no length, so each simulated document takes the length of its row of ``like``."""
-    lengths = like.sum(-1).round().long().tolist() if like.dim() == 2 else None
-
     def sample(likelihood):
         if not isinstance(likelihood, DocumentMultinomial):
             return likelihood.sample()
+        lengths = like.sum(-1).round().long().tolist()  # like: word counts (B, V)
         return torch.stack([torch.bincount(torch.multinomial(p, n, replacement=True), minlength=len(p)) if n else
                             torch.zeros(len(p), dtype=torch.long, device=p.device)
                             for p, n in zip(likelihood.probs, lengths)]).to(like.dtype)
@@ -215,10 +214,10 @@ def _simulate(model, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _bdmc(model, test: torch.Tensor, num_steps: int, *, num_samples: int, iwae_options: dict, num_chains: int,
           start: str, batch_size: int, progress: bool) -> dict:
     """BDMC on as many points simulated from the model as ``test`` has (each process simulates its own block; a
-    document model takes the test documents' lengths): the ELBO,
-    IWAE-K (``K = num_samples``), AIS's lower bound and the reverse chains' upper bound on ``log p(x)``, the gap
-    between the two (the schedule's: it bounds the error of either), and the bracket on ``KL(q ‖ p)``:
-    ``kl_lower`` = AIS − ELBO, ``kl_upper`` = upper − ELBO, per point; each as mean and standard error."""
+    document model takes the test documents' lengths): the ELBO, IWAE-K (``K = num_samples``), AIS's lower bound
+    and the reverse chains' upper bound on ``log p(x)``, the gap between the two (the schedule's: it bounds the
+    error of either), and the bracket on ``KL(q ‖ p)``: ``kl_lower`` = AIS − ELBO, ``kl_upper`` = upper − ELBO, per
+    point; each as mean and standard error."""
     started = time.perf_counter()
 
     def block(like):
