@@ -75,7 +75,7 @@ LAYERS = [
     (0, "core", ["elbo.errors", "elbo._checks", "elbo._optional", "elbo._files", "elbo._compiler", "elbo._downloads",
                  "elbo._lazy",
                  "elbo.argtypes", "elbo.registry", "elbo.protocols", "elbo.bounds", "elbo.estimators", "elbo.families",
-                 "elbo.exact", "elbo.distributed", "elbo.data"]),
+                 "elbo.exact", "elbo.distributed", "elbo.data", "elbo.ais"]),
     (1, "black-box VI", ["elbo.bbvi"]),
     (1, "kinds", ["elbo.kinds", "elbo.likelihoods", "elbo.models"]),
     (2, "application", ["elbo.configs", "elbo.runs", "elbo.schemas", "elbo.train", "elbo.evaluate", "elbo.surgery",

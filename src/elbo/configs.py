@@ -20,12 +20,15 @@ from .kinds import SPLITS, kind_of
 from .registry import DATASETS, KINDS
 
 __all__ = ["TrainConfig", "EvaluateConfig", "SurgeryConfig", "DiagnoseConfig", "OBJECTIVES", "SCHEDULES", "SPLITS",
-           "IWAE_ESTIMATORS", "IWAE_SCHEDULE_EPOCHS"]
+           "IWAE_ESTIMATORS", "IWAE_SCHEDULE_EPOCHS", "AIS_STARTS", "AIS_CHAINS"]
 
 OBJECTIVES = ("elbo", "iwae")
 IWAE_ESTIMATORS = ("reparam", "stl", "dreg")  # the IWAE bound's gradient estimators (elbo.estimators)
 SCHEDULES = ("constant", "iwae", "cosine")
 IWAE_SCHEDULE_EPOCHS = sum(3**i for i in range(8))  # 3280
+AIS_CHAINS = 16  # AIS and BDMC chains per point by default
+# AIS's q₀: q(z|x) or p(z) (elbo.ais.START, which imports torch; a test holds the two equal)
+AIS_STARTS = ("guide", "prior")
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,10 @@ class EvaluateConfig:
     the run's kind's ``num_samples``, 5000 for images and 1000 for documents), the IWAE
     bound for each K of ``iwae_samples``, on the first ``max_points`` test points (``None``: all), ``batch_size``
     points at a time and the K samples ``chunk_size`` at a time; ``compile``: the log joint through
-    ``torch.compile``; ``seed``: the samples'."""
+    ``torch.compile``; ``seed``: the samples'. ``ais_steps``: also AIS with that many steps (``elbo.ais``;
+    ``None``: none); ``bdmc_steps``: also BDMC with that many steps on as many points simulated from the model as
+    are evaluated; both with ``ais_chains`` chains a point (``None``: ``AIS_CHAINS``), started at ``ais_start`` (one of
+    ``AIS_STARTS``; ``None``: the first, ``q(z|x)``); those two only with one of the others."""
 
     num_samples: int | None = None
     iwae_samples: tuple[int, ...] = (5, 50)
@@ -130,11 +136,22 @@ class EvaluateConfig:
     chunk_size: int = 20
     compile: bool = False
     seed: int = 0
+    ais_steps: int | None = None
+    bdmc_steps: int | None = None
+    ais_chains: int | None = None
+    ais_start: str | None = None
 
     def __post_init__(self):
         check_positive(batch_size=self.batch_size, chunk_size=self.chunk_size)
-        if self.num_samples is not None:
-            check_positive(num_samples=self.num_samples)
+        if self.ais_start is not None:
+            one_of("ais_start", self.ais_start, AIS_STARTS)
+        for name in ("ais_chains", "ais_start"):
+            if getattr(self, name) is not None and self.ais_steps is None and self.bdmc_steps is None:
+                raise InputError(f"{name} is a setting of AIS and BDMC: give ais_steps or bdmc_steps too",
+                                 argument=name)
+        for name in ("num_samples", "ais_steps", "bdmc_steps", "ais_chains"):
+            if getattr(self, name) is not None:
+                check_positive(**{name: getattr(self, name)})
         check_seed(self.seed)
         check_positive(**{f"iwae_samples[{i}]": k for i, k in enumerate(self.iwae_samples)})
         if self.max_points is not None:

@@ -7,6 +7,9 @@
 - ``elbo_per_point``: the ELBO, with the closed-form KL for a ``LatentModel`` (one stochastic layer).
 - ``latent_activity`` / ``active_units``: Burda et al.'s activity ``A_u = Cov_x(E_{q(u|x)}[u])``; a unit is active
   when ``A_u > 0.01``.
+- ``evaluate(..., ais_steps=T)``: annealed importance sampling (``elbo.ais``) beside them, a stochastic lower bound
+  on ``log p(x)`` that tightens as T grows; ``bdmc_steps=T``: on points simulated from the model, the ladder
+  ``ELBO ≤ IWAE-K ≤ AIS ≤ log p(x) ≤ BDMC upper`` and so a bracket on ``KL(q(z|x) ‖ p(z|x)) = log p(x) − ELBO``.
 - ``evaluate`` gathers all of these on a test set, with the kind's own metrics where it has any;
   ``evaluate_run`` does it for a run directory (settings: ``elbo.configs.EvaluateConfig``) and writes
   ``evaluation.json``. In a group of processes (``evaluate_run(..., nproc=N)``, or torchrun), each process takes a
@@ -26,13 +29,14 @@ from types import SimpleNamespace
 
 import torch
 
-from . import bounds, distributed, schemas
+from . import ais, bounds, distributed, schemas
 from ._checks import check_device, check_positive
 from ._compiler import compiled
 from ._files import write_json
-from .configs import EvaluateConfig
+from .configs import AIS_CHAINS, AIS_STARTS, EvaluateConfig
 from .data import batches, check_data
 from .kinds import kind_of
+from .likelihoods import DocumentMultinomial
 from .protocols import LatentLayers, LatentModel, MeanEstimate
 from .runs import load_run, locked
 
@@ -125,13 +129,16 @@ def active_units(model, guide, data: torch.Tensor, *, batch_size: int = 100,
 
 
 def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples=(5, 50), batch_size: int = 100,
-             chunk_size: int = 20, compile: bool = False, progress: bool = False,
-             per_point: dict | None = None) -> dict:
+             chunk_size: int = 20, compile: bool = False, progress: bool = False, per_point: dict | None = None,
+             ais_steps: int | None = None, bdmc_steps: int | None = None, ais_chains: int | None = None,
+             ais_start: str | None = None) -> dict:
     """Test log-likelihood (``L_K``, ``K = num_samples``), ELBO and ``L_K`` for each K in ``iwae_samples``
     (mean and standard error, nats per data point), and active units (``active_units``). Each estimate draws its
     own samples. ``compile``: as in ``iwae_per_point``. ``per_point``: a dict that receives each estimate's
-    values for every point (``"log_likelihood"``, ``"elbo"``, ``"iwae-K"``), for measures that combine them
-    otherwise than by their mean (a topic model's perplexity)."""
+    values for every point (``"log_likelihood"``, ``"elbo"``, ``"iwae-K"``, ``"ais"``), for measures that combine
+    them otherwise than by their mean (a topic model's perplexity). ``ais_steps``, ``bdmc_steps``: AIS on the test
+    points (``"ais"``: ``_ais``) and BDMC on as many simulated points (``"bdmc"``: ``_bdmc``), with ``ais_chains``
+    chains a point (``None``: ``AIS_CHAINS``) started at ``ais_start`` (``None``: ``q(z|x)``)."""
     model.eval()
     started = time.perf_counter()
     options = dict(batch_size=batch_size, chunk_size=chunk_size, compile=compile, progress=progress)
@@ -139,8 +146,7 @@ def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples
 
     def summary(name, fn):  # each process computes its block of the points; all get every point's value back
         per_point[name] = distributed.map_blocks(fn, test)
-        mean, stderr = mean_and_stderr(per_point[name])
-        return {"mean": mean, "stderr": stderr}
+        return _estimate(per_point[name])
 
     result = {
         "num_points": len(test),
@@ -153,8 +159,80 @@ def evaluate(model, test: torch.Tensor, *, num_samples: int = 5000, iwae_samples
                  for k in iwae_samples},
         **_active_units_by_layer(model, test, batch_size=batch_size),
     }
+    chains = dict(num_chains=ais_chains or AIS_CHAINS, start=ais_start or AIS_STARTS[0], batch_size=batch_size,
+                  progress=progress)
+    if ais_steps is not None:
+        result["ais"] = _ais(model, test, per_point, ais_steps, **chains)
+    if bdmc_steps is not None:
+        result["bdmc"] = _bdmc(model, test, bdmc_steps, num_samples=num_samples,
+                               iwae_options=dict(options, progress=False), **chains)
     result["seconds"] = time.perf_counter() - started
     return result
+
+
+def _estimate(values: torch.Tensor) -> dict:
+    mean, stderr = mean_and_stderr(values)
+    return {"mean": mean, "stderr": stderr}
+
+
+def _ais(model, test: torch.Tensor, per_point: dict, num_steps: int, *, num_chains: int, start: str,
+         batch_size: int, progress: bool) -> dict:
+    """AIS on the test points: the mean lower bound and its standard error over the points; ``mc_stderr``, the Monte
+    Carlo standard error of that mean (``√(Σ_n se_n²) / N``, ``se_n`` from ``elbo.ais.summary``); the mean ESS of
+    the final weights (of ``num_chains``); ``minus_elbo``, AIS − ELBO per point (≤ ``KL(q ‖ p)`` in expectation:
+    the inference gap, bounded from below); ``minus_log_likelihood``, AIS − IWAE-K (the importance-sampling gap)."""
+    started = time.perf_counter()
+
+    def block(x):
+        result = ais.ais_per_point(model, x, num_steps, start=start, num_chains=num_chains, batch_size=batch_size,
+                                   progress=progress)
+        return torch.stack([result["log_mean_weight"], result["mc_stderr"], result["ess"]], 1)
+
+    lower, mc_stderr, ess = distributed.map_blocks(block, test).unbind(1)
+    per_point["ais"] = lower
+    return {**_estimate(lower), "mc_stderr": float(mc_stderr.square().sum().sqrt() / len(lower)),
+            "ess": float(ess.mean()), "num_steps": num_steps, "num_chains": num_chains, "start": start,
+            "minus_elbo": _estimate(lower - per_point["elbo"]),
+            "minus_log_likelihood": _estimate(lower - per_point["log_likelihood"]),
+            "seconds": time.perf_counter() - started}
+
+
+def _simulate(model, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, z)``, ``z ~ p(z)``, ``x ~ p(x|z)``, as many as ``like`` has points (``elbo.ais.simulate``); a likelihood
+    over documents holds no length, so each simulated document takes the length of its row of ``like``."""
+    def sample(likelihood):
+        if not isinstance(likelihood, DocumentMultinomial):
+            return likelihood.sample()
+        lengths = like.sum(-1).round().long().tolist()  # like: word counts (B, V)
+        return torch.stack([torch.bincount(torch.multinomial(p, n, replacement=True), minlength=len(p)) if n else
+                            torch.zeros(len(p), dtype=torch.long, device=p.device)
+                            for p, n in zip(likelihood.probs, lengths)]).to(like.dtype)
+
+    return ais.simulate(model, len(like), sample=sample)
+
+
+def _bdmc(model, test: torch.Tensor, num_steps: int, *, num_samples: int, iwae_options: dict, num_chains: int,
+          start: str, batch_size: int, progress: bool) -> dict:
+    """BDMC on as many points simulated from the model as ``test`` has (each process simulates its own block; a
+    document model takes the test documents' lengths): the ELBO, IWAE-K (``K = num_samples``), AIS's lower bound
+    and the reverse chains' upper bound on ``log p(x)``, the gap between the two (the schedule's: it bounds the
+    error of either), and the bracket on ``KL(q ‖ p)``: ``kl_lower`` = AIS − ELBO, ``kl_upper`` = upper − ELBO, per
+    point; each as mean and standard error."""
+    started = time.perf_counter()
+
+    def block(like):
+        x, z = _simulate(model, like)
+        result = ais.bdmc_per_point(model, x, z, num_steps, start=start, num_chains=num_chains,
+                                    batch_size=batch_size, progress=progress)
+        elbo = elbo_per_point(model, model.guide, x, batch_size=batch_size)
+        iwae = iwae_per_point(model, model.guide, x, num_samples, **iwae_options)
+        return torch.stack([elbo.double(), iwae.double(), result["lower"], result["upper"]], 1)
+
+    elbo, iwae, lower, upper = distributed.map_blocks(block, test).unbind(1)
+    return {"num_points": len(test), "num_steps": num_steps, "num_chains": num_chains, "start": start,
+            "num_samples": num_samples, "elbo": _estimate(elbo), "iwae": _estimate(iwae), "lower": _estimate(lower),
+            "upper": _estimate(upper), "gap": _estimate(upper - lower), "kl_lower": _estimate(lower - elbo),
+            "kl_upper": _estimate(upper - elbo), "seconds": time.perf_counter() - started}
 
 
 def _active_units_by_layer(model, test: torch.Tensor, *, batch_size: int) -> dict:

@@ -149,6 +149,60 @@ def active_units_text(evaluation: dict) -> str:
     return ", ".join(f"{a} of {d}" for a, d in zip(evaluation["active_units"], evaluation["latent_dims"]))
 
 
+# --- the ladder of bounds on log p(x) (evaluation.json's "ais" and "bdmc", written by `elbo evaluate --ais/--bdmc`) ---
+
+def ladder_rows(evaluation: dict) -> list:
+    """``(quantity, value, what it means)`` for the ladder ``ELBO ≤ IWAE-K ≤ AIS ≤ log p(x)`` on the test set and
+    ``ELBO ≤ IWAE-K ≤ AIS ≤ log p(x) ≤ BDMC upper`` on simulated points, with the gaps between the rungs and the
+    bracket on ``KL(q(z|x) ‖ p(z|x))``; no rows when the evaluation has neither."""
+    rows = []
+    if "ais" in evaluation:
+        ais, likelihood = evaluation["ais"], evaluation["log_likelihood"]
+        rows += [(f"test set, {evaluation['num_points']} points", "", ""),
+                 (" ELBO", _estimate(evaluation["elbo"]), "log p(x) − KL(q ‖ p)"),
+                 (f" IWAE-{likelihood['num_samples']}", _estimate(likelihood), "importance sampling with q(z|x)"),
+                 (f" AIS-{ais['num_steps']}", _estimate(ais), _ais_run(ais)
+                  + f"; Monte Carlo error of the mean ± {_number(ais['mc_stderr'])}, ESS {ais['ess']:.1f} of "
+                  f"{ais['num_chains']}"),
+                 (f" AIS − IWAE-{likelihood['num_samples']}", _estimate(ais["minus_log_likelihood"]),
+                  "the importance-sampling gap: what IWAE misses of log p(x), at least"),
+                 (" KL(q ‖ p) ≥ AIS − ELBO", _estimate(ais["minus_elbo"]), "the inference gap, bounded from below")]
+    if "bdmc" in evaluation:
+        bdmc = evaluation["bdmc"]
+        rows += [(f"simulated from the model, {bdmc['num_points']} points", "", ""),
+                 (" ELBO", _estimate(bdmc["elbo"]), "log p(x) − KL(q ‖ p)"),
+                 (f" IWAE-{bdmc['num_samples']}", _estimate(bdmc["iwae"]), "importance sampling with q(z|x)"),
+                 (f" AIS-{bdmc['num_steps']}", _estimate(bdmc["lower"]), _ais_run(bdmc) + "; ≤ log p(x)"),
+                 (" BDMC upper", _estimate(bdmc["upper"]), "reverse chains from the true z; ≥ log p(x)"),
+                 (" BDMC upper − AIS", _estimate(bdmc["gap"]),
+                  "the schedule's gap: bounds the error of either bound; more steps close it"),
+                 (" KL(q ‖ p)", f"[{_estimate(bdmc['kl_lower'])}, {_estimate(bdmc['kl_upper'])}]",
+                  "the inference gap, bracketed: [AIS − ELBO, upper − ELBO]")]
+    return rows
+
+
+def _ais_run(ais: dict) -> str:
+    start = "q(z|x)" if ais["start"] == "guide" else "the prior"
+    return f"{ais['num_chains']} chains from {start}, {ais['num_steps']} HMC steps"
+
+
+def ladder_lines(evaluation: dict) -> list:
+    """``ladder_rows`` as lines of text, for ``elbo evaluate``'s table."""
+    return [f"{name:<38} {value:>22}  {meaning}".rstrip() if value else name
+            for name, value, meaning in ladder_rows(evaluation)]
+
+
+def _ladder_section(evaluation: dict | None, unit: str) -> str:
+    rows = ladder_rows(evaluation or {})
+    if not rows:
+        return ""
+    return ("<h2>Bounds on log p(x)</h2>\n"
+            + _note(f"Nats per {unit}, mean ± standard error over the points. AIS (annealed importance sampling) "
+                    f"and BDMC (bidirectional Monte Carlo) bound log p(x) from below and, on data simulated from the "
+                    f"model, from above; the bounds hold in expectation.")
+            + _table(("quantity", "value", "what it means"), rows))
+
+
 def _surgery_section(surgery: dict | None, path: Path, epoch: int) -> str:
     """The ELBO surgery's heading and table (a model with one Gaussian stochastic layer: for any other the report has
     no such section, and gives no advice to run it)."""
@@ -340,6 +394,7 @@ def _write_report(path: Path, *, compute: bool, data_dir, device, seed: int, pro
 <p>{html.escape(_summary(run))} Run directory: <code>{html.escape(str(path))}</code>.</p>
 <h2>Evaluation</h2>
 {_evaluation_section(evaluation, path, run.epoch, run.unit)}
+{_ladder_section(evaluation, run.unit)}
 {_surgery_section(surgery, path, run.epoch) if one_gaussian_layer(run.model) else ""}<h2>Diagnostics</h2>
 {_diagnostics_section(_collapse(kl, activity), activity, kl, found["diagnostics"], path, run.epoch, run.unit,
                       not isinstance(run.model, ConjugateUpdates))}

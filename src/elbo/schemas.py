@@ -169,6 +169,11 @@ def _is_sample_size(key: str) -> bool:
 
 ESTIMATE = _Record({"mean": NUMBER, "stderr": NUMBER_OR_NAN})  # stderr is NaN over a single point
 INTEGERS = _Nullable(_List(INTEGER))
+AIS_RUN = {"num_steps": INTEGER, "num_chains": INTEGER, "start": TEXT, "seconds": NUMBER}  # how AIS or BDMC ran
+AIS = _Record({**ESTIMATE.required, "mc_stderr": NUMBER_OR_NAN, "ess": NUMBER, **AIS_RUN,  # mc_stderr: one chain
+               "minus_elbo": ESTIMATE, "minus_log_likelihood": ESTIMATE})
+BDMC = _Record({"num_points": INTEGER, "num_samples": INTEGER, **AIS_RUN,
+                **{name: ESTIMATE for name in ("elbo", "iwae", "lower", "upper", "gap", "kl_lower", "kl_upper")}})
 
 SCHEMAS = {
     "evaluation": _Record(
@@ -179,7 +184,8 @@ SCHEMAS = {
          "iwae": _Map(ESTIMATE, "numbers of samples such as \"5\"", _is_sample_size),
          "active_units": INTEGERS, "latent_dims": INTEGERS, "seconds": NUMBER},
         {"metrics": _Map(NUMBER_OR_NAN, "strings", lambda key: True),
-         "details": _Map(ANYTHING, "strings", lambda key: True)}, rule=_units_per_layer),
+         "details": _Map(ANYTHING, "strings", lambda key: True), "ais": AIS, "bdmc": BDMC},
+        rule=_units_per_layer),
     "surgery": _Record(
         {"run": TEXT, "epoch": INTEGER, "data": TEXT, "split": TEXT, "seed": INTEGER, "num_points": INTEGER,
          "num_samples": INTEGER, "dimension_samples": INTEGER, "latent_dim": INTEGER, "log_num_points": NUMBER,

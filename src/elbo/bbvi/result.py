@@ -14,11 +14,12 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import bounds
-from .._checks import check_fits, check_int_at_least
+from .._checks import check_fits, check_int_at_least, check_positive, one_of
 from .._optional import require
 from . import psis
 from .config import FitConfig
 from .context import default_dtype
+from .evidence import ais_evidence
 from .model import Model
 
 __all__ = ["Fit", "summarize", "MAX_DRAWS", "MIN_DRAWS"]
@@ -245,6 +246,22 @@ class Fit:
                 "num_steps": self.num_steps, "num_grad_evals": self.num_grad_evals, "seconds": self.seconds,
                 "num_dropped": self.num_dropped, "num_nonfinite_draws": self.num_nonfinite_draws,
                 "num_draws": len(self.log_weights), "diagnostics_seconds": self.diagnostics_seconds}
+
+    def evidence(self, method: str = "is", *, num_steps: int = 1000, num_chains: int = 16, num_leapfrog: int = 10,
+                 progress: bool | None = None) -> dict:
+        """``log p(x)`` with its standard error, ``{"method", "log_evidence", "stderr", "ess", ...}``. ``"is"``:
+        importance sampling with q's draws (``log_evidence``, ``log_evidence_stderr``; ESS of their weights);
+        ``"ais"``: annealed importance sampling from q in ``num_steps`` steps of ``num_leapfrog`` leapfrog steps,
+        ``num_chains`` chains (``elbo.bbvi.evidence``), far better where q is poor (k̂ ≥ 0.7); both are stochastic
+        lower bounds, the log of unbiased estimates of p(x). ``progress``: ``None``, the fit's setting."""
+        one_of("method", method, ("is", "ais"))
+        check_positive(num_steps=num_steps, num_chains=num_chains, num_leapfrog=num_leapfrog)
+        if method == "is":
+            ess = 1 / torch.softmax(self.log_weights.double(), 0).square().sum()
+            return {"method": "is", "log_evidence": self.log_evidence, "stderr": self.log_evidence_stderr,
+                    "ess": float(ess), "num_draws": len(self.log_weights)}
+        return ais_evidence(self, num_steps=num_steps, num_chains=num_chains, num_leapfrog=num_leapfrog,
+                            progress=self.config.progress if progress is None else progress)
 
     def to_arviz(self):
         """The draws as an ArviZ ``InferenceData`` (one chain), with the log-weights and the PSIS log-weights in

@@ -3,7 +3,7 @@ run directory and printed as a table."""
 
 from __future__ import annotations
 
-from ..configs import IWAE_ESTIMATORS, SPLITS, DiagnoseConfig, EvaluateConfig, SurgeryConfig
+from ..configs import AIS_CHAINS, AIS_STARTS, IWAE_ESTIMATORS, SPLITS, DiagnoseConfig, EvaluateConfig, SurgeryConfig
 from ..registry import KINDS
 from ._common import add_command, add_run_arguments, choice_list, default_of, measure, positive_int, positive_int_list
 
@@ -15,7 +15,9 @@ def add_evaluate(commands) -> None:
         commands, "evaluate", help="test log-likelihood, ELBO, IWAE-K and active units of a trained run",
         description="Evaluate the last checkpoint of a run on its test set: log p(x) estimated by importance "
                     "sampling with K samples (IWAE-K, chunked so memory does not grow with K), the ELBO, IWAE-K for "
-                    "smaller K, and active units (Burda et al.: Cov_x(E_q[u]) > 0.01). Writes RUN/evaluation.json.")
+                    "smaller K, and active units (Burda et al.: Cov_x(E_q[u]) > 0.01); with --ais, annealed importance "
+                    "sampling beside them, and with --bdmc, lower and upper bounds on data simulated from the model "
+                    "(the ladder ELBO <= IWAE-K <= AIS <= log p(x) <= BDMC upper). Writes RUN/evaluation.json.")
     default = lambda field: default_of(EvaluateConfig, field)  # noqa: E731
     per_kind = ", ".join(f"{KINDS[name].num_samples} for {name}" for name in KINDS.names())
     parser.add_argument("--k", dest="num_samples", metavar="K", type=positive_int,
@@ -29,15 +31,32 @@ def add_evaluate(commands) -> None:
                         help="processes on this machine, each evaluating a block of the test points")
     parser.add_argument("--compile", action="store_true",
                         help="run the decoder through torch.compile (seconds to start; faster for large K)")
+    _add_ais_arguments(parser)
     parser.set_defaults(handler=_evaluate)
+
+
+def _add_ais_arguments(parser) -> None:
+    parser.add_argument("--ais", dest="ais_steps", type=positive_int, metavar="STEPS",
+                        help="also annealed importance sampling with STEPS intermediate distributions (HMC moves): a "
+                             "stochastic lower bound on log p(x) above IWAE-K's [default: none]")
+    parser.add_argument("--bdmc", dest="bdmc_steps", type=positive_int, metavar="STEPS",
+                        help="also bidirectional Monte Carlo with STEPS steps on as many points simulated from the "
+                             "model: lower and upper bounds on log p(x), their gap, and a bracket on KL(q || p) "
+                             "[default: none]")
+    parser.add_argument("--chains", dest="ais_chains", type=positive_int, metavar="C",
+                        help=f"AIS and BDMC chains per point [default: {AIS_CHAINS}]")
+    parser.add_argument("--ais-start", choices=AIS_STARTS,
+                        help=f"where the chains start: q(z|x) or the prior p(z) [default: {AIS_STARTS[0]}]")
 
 
 def _evaluate(args) -> int:
     from ..evaluate import evaluate_run
-    from ..report import active_units_text
+    from ..report import active_units_text, ladder_lines
 
     result = measure(args, evaluate_run, num_samples=args.num_samples, iwae_samples=tuple(args.iwae_samples),
-                     max_points=args.max_points, batch_size=args.batch_size, compile=args.compile, nproc=args.nproc)
+                     max_points=args.max_points, batch_size=args.batch_size, compile=args.compile, nproc=args.nproc,
+                     ais_steps=args.ais_steps, bdmc_steps=args.bdmc_steps, ais_chains=args.ais_chains,
+                     ais_start=args.ais_start)
     if result is None:
         return 0
     unit = result["unit"]
@@ -50,6 +69,8 @@ def _evaluate(args) -> int:
     print(f"{'active units':<24} {active_units_text(result)}")
     for name, value in result.get("metrics", {}).items():
         print(f"{name:<24} {'—' if value is None else format(value, '.6g')}")
+    for line in ladder_lines(result):
+        print(line)
     _print_topics(result.get("details", {}).get("topics"))
     print(f"written to {args.run_dir}/evaluation.json")
     return 0

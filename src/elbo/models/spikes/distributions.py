@@ -132,8 +132,16 @@ class MarkovGaussian(Distribution):
 
     def rsample(self, sample_shape=()) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)
-        eps = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
-        return self.loc + _solve_upper(_time_first(self.diag), _time_first(self.sub), _time_first(eps)).movedim(0, -2)
+        return self.loc + self.color(torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device))
+
+    def color(self, v: torch.Tensor) -> torch.Tensor:
+        """``B⁻ᵀ v``, shape ``v.shape``: standard normal ``v`` to a draw of q less its mean (``elbo.ais.Colors``: AIS
+        moves in these coordinates)."""
+        return _solve_upper(_time_first(self.diag), _time_first(self.sub), _time_first(v)).movedim(0, -2)
+
+    def color_transpose(self, g: torch.Tensor) -> torch.Tensor:
+        """``B⁻¹ g``, the transpose of ``color``: a gradient in z to one in ``v``."""
+        return _solve_lower(_time_first(self.diag), _time_first(self.sub), _time_first(g)).movedim(0, -2)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         r = z - self.loc

@@ -44,14 +44,17 @@ def coherence_table(topic_words: torch.Tensor, data, *, top: int = TOP_WORDS) ->
 
 
 def metrics(run, test: torch.Tensor, per_point: dict) -> dict:
-    """Perplexities (``elbo.models.topics.metrics.perplexities``) from the ELBO and from IWAE-K of every test
-    document; the mean log-likelihood of the counts (IWAE-K plus the multinomial coefficient, nats per document);
+    """Perplexities (``elbo.models.topics.metrics.perplexities``) from the ELBO, from IWAE-K and (where
+    ``elbo evaluate --ais`` ran) from AIS of every test document; the mean log-likelihood of the counts (IWAE-K plus
+    the multinomial coefficient, nats per document);
     the topics' mean NPMI by each protocol of ``topic_table`` and their diversity; classification accuracy where
     there are labels; and, as details, each topic's words and NPMI."""
     model, data = run.model, run.data
     lengths = test.sum(-1).cpu()
     result = {}
-    for name, key in (("elbo", "elbo"), ("iwae", "log_likelihood")):
+    for name, key in (("elbo", "elbo"), ("iwae", "log_likelihood"), ("ais", "ais")):
+        if key not in per_point:  # AIS only where asked
+            continue
         values = measures.perplexities(per_point[key].cpu(), lengths)
         for formula in ("per_document", "corpus"):
             result[f"perplexity_{formula}_{name}"] = values[formula]
