@@ -15,7 +15,7 @@ import torch
 from .. import distributed
 from ..errors import InputError
 from ..registry import resolve
-from . import pathfinder
+from . import guards, pathfinder
 from .config import METHODS, FitConfig
 from .context import default_dtype, seeded
 from .methods import CountedDensity, Start
@@ -49,6 +49,7 @@ def fit(model: Model, **settings) -> Fit:
         log_density = CountedDensity(model)
         start = _start(model, config, log_density)
         fitted = resolve(METHODS[config.method].run)(start)
+        fitted = guards.check_converged(fitted, start, config.steps_per_window())
         seconds = time.perf_counter() - clock
         reason = "; ".join(filter(None, [f"{fitted.reason} (started from {start.origin})", chosen]))
         result = Fit(model, fitted.guide, config=config, elbo_trace=fitted.elbo_trace, converged=fitted.converged,
@@ -88,9 +89,10 @@ def _start(model: Model, config: FitConfig, log_density: CountedDensity) -> Star
         # the counter counts its gradients and its ELBO draws
         result = pathfinder.pathfinder(log_density, z0, progress=config.progress)
         covariance = None if result.gaussian is None else result.gaussian.covariance
-        return Start(model, config, log_density, result.loc, result.variance.sqrt(), covariance,
-                     f"Pathfinder: best of {result.path.num_iterates} L-BFGS iterates, ELBO {result.elbo:.4g}; "
-                     f"{result.path.reason}")
+        return guards.prefer_point(Start(
+            model, config, log_density, result.loc, result.variance.sqrt(), covariance,
+            f"Pathfinder: best of {result.path.num_iterates} L-BFGS iterates, ELBO {result.elbo:.4g}; "
+            f"{result.path.reason}"), z0, result.elbo)
     if config.init == "map":
         path = pathfinder.lbfgs(log_density, z0, progress=config.progress)
         if path.pairs:  # the curvature at the mode, from L-BFGS's last pairs, scales q (never init_scale alone)

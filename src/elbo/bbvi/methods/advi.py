@@ -227,7 +227,10 @@ class _CountedModel:
         one, ``∇_z log p · ∂z/∂φ``, with ``∇_z log p`` from the density's own pass over the data by chunks of rows:
         the graph of a full-data log-likelihood is never held whole."""
         value, grad = self.log_density.value_and_grad(z[:, 0].detach(), self._indices(x))
-        grad = torch.where(torch.isfinite(value)[:, None], grad, 0.0)  # draws left out of the estimate: no gradient
+        # a draw whose value or gradient is not finite (a gradient that overflows float32 in a funnel's neck) is
+        # left out of the estimate (NaN), and gives no gradient
+        finite = torch.isfinite(value) & torch.isfinite(grad).all(1)
+        value, grad = torch.where(finite, value, torch.nan), torch.where(finite[:, None], grad, 0.0)
         # z - z.detach() is zero in value and carries z's gradient: the product's gradient is grad · ∂z/∂φ
         return (value + ((z[:, 0] - z[:, 0].detach()) * grad).sum(-1)).unsqueeze(1)
 
