@@ -27,6 +27,10 @@ __all__ = ["FitConfig", "Method", "FAMILIES", "ESTIMATORS", "METHODS", "INITS", 
 FAMILIES = ("meanfield", "fullrank", "lowrank", "flow", "hierarchical")
 ESTIMATORS = ("stl", "reparam", "score")  # of the ELBO's gradient; stl (the default) for a reparameterizable q
 INITS = ("pathfinder", "map", "point")
+# ADVI's Adam learning rate and draws a step by default: for a Gaussian q, and for a flow's couplings (chosen on
+# benchmarks/flows.py)
+ADVI_LR, FLOW_LR = 0.1, 0.005
+ADVI_SAMPLES, FLOW_SAMPLES = 8, 32
 # the largest D for which fit's default q is full rank (a D × D covariance, batch and match's 2 D + 2 draws a step)
 FULLRANK_MAX_DIM = 500
 
@@ -48,6 +52,8 @@ METHODS.register("bam", Method("elbo.bbvi.methods.bam:run", ("fullrank",),
                                help="batch and match, closed-form steps matching scores (full rank)"))
 METHODS.register("advi", Method("elbo.bbvi.methods.advi:run", FAMILIES, minibatch=True,
                                 help="Adam on the ELBO (any family, minibatches)"))
+METHODS.register("flow", Method("elbo.bbvi.flows:run", ("flow",), minibatch=True,
+                                help="the default Gaussian fit, then a RealNVP flow on top of it by ADVI (flow)"))
 METHODS.register("pathfinder", Method("elbo.bbvi.methods.pathfinder:run", ("fullrank",),
                                       help="Pathfinder's best Gaussian, no further steps (full rank)"))
 
@@ -67,16 +73,18 @@ class FitConfig:
       ``elbo.bam``), closed-form steps that match q's score to the posterior's, ``num_samples`` draws a step;
       ``"advi"``: stochastic-gradient ascent on the ELBO (Kucukelbir et al. 2017) with Adam, the only method for
       the other families and for minibatches; ``"pathfinder"``: the best Gaussian of Pathfinder (Zhang et al. 2022,
-      ``elbo.pathfinder``), full rank, no further steps;
+      ``elbo.pathfinder``), full rank, no further steps; ``"flow"`` (the default for ``family="flow"``): the default
+      Gaussian fit, then a RealNVP flow on top of it, kept where it beats the Gaussian (``elbo.bbvi.flows``);
     - ``init``: where q starts. ``"pathfinder"`` (the default): Pathfinder's best Gaussian (its diagonal for a
       mean-field q); ``"map"``: the mode found by L-BFGS, with the sds of L-BFGS's inverse-Hessian estimate
       there (``init_scale`` where it has none); ``"point"``: the first finite point of ``Model.initial_point`` (0,
       then uniform in [-2, 2] as Stan) with scale ``init_scale``; or a dict
       ``{name: constrained value}`` for some or all parameters (the others from ``"point"``);
-    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate; BaM uses ``max(num_samples, 2 D + 2)``
+    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate, 32 for a flow's; BaM uses ``max(num_samples, 2 D + 2)``
       unless given more);
     - ``estimator``: ADVI's gradient, ``"stl"`` (Roeder et al. 2017), ``"reparam"`` or ``"score"``;
-    - ``lr``, ``lr_decay_steps``: ADVI's Adam, learning rate ``lr / (1 + t / lr_decay_steps)`` at step t;
+    - ``lr``, ``lr_decay_steps``: ADVI's Adam, learning rate ``lr / (1 + t / lr_decay_steps)`` at step t (``lr``
+      ``None``: 0.1 for a Gaussian q, 0.005 for a flow's couplings);
     - ``window``, ``max_steps``: stop when the mean ELBO estimate of the last ``window`` steps is no longer above
       that of the window before by 2 standard errors of their difference, at two checks in a row (``has_converged``;
       the ELBO's Monte Carlo error sets the scale, so the rule works at any size of ELBO), or after ``max_steps``.
@@ -90,7 +98,10 @@ class FitConfig:
     - ``dtype``: the floating-point type of q, its fit and its diagnostics (``None``: torch's default); the model's
       own tensors must be in it too (or promote to it);
     - ``seed``: seeds torch's generator for this fit only (``None``: the caller's generator);
-    - ``progress``: a tqdm progress bar.
+    - ``progress``: a tqdm progress bar;
+    - ``repair``: where k̂ ≥ 0.7, fit a RealNVP flow on top of the Gaussian, and where its k̂ is still ≥ 0.7, run
+      NUTS in the flow's warped space (NeuTra) and return its draws (``elbo.bbvi.repair``); ``Fit.reason`` names the
+      method that produced the numbers.
     """
 
     family: str | None = None  # None: "fullrank" up to D = FULLRANK_MAX_DIM, else "meanfield" (for_model)
@@ -98,7 +109,7 @@ class FitConfig:
     init: object = "pathfinder"
     num_samples: int | None = None  # None: 8 for ADVI, 2 D + 2 for BaM
     estimator: str = "stl"
-    lr: float = 0.1
+    lr: float | None = None  # None: ADVI_LR for a Gaussian q, FLOW_LR for a flow
     lr_decay_steps: int = 300
     init_scale: float = 1.0
     window: int | None = None
@@ -110,6 +121,7 @@ class FitConfig:
     dtype: torch.dtype | None = None
     seed: int | None = None
     progress: bool = True
+    repair: bool = False  # k̂ ≥ 0.7: a flow on the Gaussian, then NeuTra (elbo.bbvi.repair)
 
     def __post_init__(self):
         if self.family is not None and self.family not in FAMILIES:
@@ -124,8 +136,12 @@ class FitConfig:
             one_of("init", self.init, INITS, context="or a dict of constrained values")
         one_of("estimator", self.estimator, ESTIMATORS, context="for elbo.fit")
         self._check_counts(self.method)
-        check_positive_float(lr=self.lr, init_scale=self.init_scale, diagnostics_seconds=self.diagnostics_seconds)
+        check_positive_float(init_scale=self.init_scale, diagnostics_seconds=self.diagnostics_seconds)
+        if self.lr is not None:
+            check_positive_float(lr=self.lr)
         self._check_dtype()
+        if not isinstance(self.repair, bool):
+            raise InputError(f"repair must be True or False, got {self.repair!r}", argument="repair")
         if self.seed is not None and not isinstance(self.seed, int):
             raise InputError(f"seed must be None or an integer, got {self.seed!r}", argument="seed")
 
@@ -144,7 +160,8 @@ class FitConfig:
         object.__setattr__(self, "local", tuple(local))
 
     def _resolve_method(self) -> None:
-        method = self.method or ("bam" if self.family == "fullrank" and self.batch_size is None else "advi")
+        method = self.method or ("bam" if self.family == "fullrank" and self.batch_size is None else
+                                 "flow" if self.family == "flow" else "advi")
         entry = METHODS[method]
         if self.family not in entry.families:
             fits = "a full-rank Gaussian" if entry.families == ("fullrank",) else \
@@ -194,6 +211,14 @@ class FitConfig:
         if not (isinstance(self.dtype, torch.dtype) and self.dtype.is_floating_point):
             raise InputError(f"dtype must be a floating-point torch.dtype (torch.float64, ...), got {self.dtype!r}",
                              argument="dtype")
+
+    def adam_lr(self) -> float:
+        """ADVI's learning rate: ``lr``, or by default ``ADVI_LR`` for a Gaussian q and ``FLOW_LR`` for a flow."""
+        return self.lr if self.lr is not None else FLOW_LR if self.family == "flow" else ADVI_LR
+
+    def advi_samples(self) -> int:
+        """ADVI's draws a step: ``num_samples``, or by default ``ADVI_SAMPLES`` (``FLOW_SAMPLES`` for a flow)."""
+        return self.num_samples or (FLOW_SAMPLES if self.family == "flow" else ADVI_SAMPLES)
 
     def steps_per_window(self) -> int:
         return self.window or (10 if self.method == "bam" else 100)

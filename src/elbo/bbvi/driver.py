@@ -15,7 +15,7 @@ import torch
 from .. import distributed
 from ..errors import InputError
 from ..registry import resolve
-from . import guards, pathfinder
+from . import guards, pathfinder, repair
 from .config import METHODS, FitConfig
 from .context import default_dtype, seeded
 from .methods import CountedDensity, Start
@@ -55,6 +55,8 @@ def fit(model: Model, **settings) -> Fit:
         result = Fit(model, fitted.guide, config=config, elbo_trace=fitted.elbo_trace, converged=fitted.converged,
                      seconds=seconds, reason=reason, num_grad_evals=log_density.num_grad,
                      num_dropped=fitted.num_dropped)
+        if config.repair:
+            result = repair.repair(result, start)
     result.warn()
     return result
 

@@ -91,8 +91,10 @@ class Start:
 
     def scale_of(self, family: str) -> torch.Tensor:
         """What ``gaussians.make_guide`` places q of ``family`` with, and ADVI whitens by: Σ's Cholesky factor for
-        full rank and for a flow (whose couplings then start from the whole Gaussian), else sds."""
-        return self.scale_tril if family in ("fullrank", "flow") else self.scale
+        full rank and for a flow on a Gaussian with a covariance (whose couplings then start from the whole
+        Gaussian), else sds."""
+        full = family == "fullrank" or family == "flow" and self.covariance is not None
+        return self.scale_tril if full else self.scale
 
 
 @dataclass

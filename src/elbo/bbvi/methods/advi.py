@@ -10,7 +10,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ... import bounds, estimators
+from ... import bounds, estimators, families
 from ...errors import InputError
 from ..config import FitConfig
 from ..control_variate import ControlVariate
@@ -29,7 +29,7 @@ def run(start: Start) -> MethodResult:
     most. q is the average of its parameters over the last window."""
     model, config = start.model, start.config
     window = config.steps_per_window()
-    num_samples = config.num_samples or 8
+    num_samples = config.advi_samples()
     whitened, guide = _whitened_guide(config, start)
     counted = _CountedModel(model, whitened)
     adam = _RestartableAdam(guide, config)
@@ -83,7 +83,7 @@ class _RestartableAdam:
 
     def __init__(self, guide, config: FitConfig):
         self.guide = guide
-        self.optimizer = torch.optim.Adam(guide.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(guide.parameters(), lr=config.adam_lr())
         # Robbins–Monro step sizes: their sum diverges, the sum of their squares does not
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
                                                           lambda t: 1 / (1 + t / config.lr_decay_steps))
@@ -180,8 +180,8 @@ class _Whitened:
         loc, tril = self.loc, self.scale_tril
         scale = tril if self.diagonal else torch.diagonal(tril)
         with torch.no_grad():
-            if family == "flow":
-                return _Shifted(guide, loc, scale)
+            if family == "flow":  # the flow over u on top of the whitening Gaussian
+                return _Shifted(guide, loc, tril)
             if family == "hierarchical":  # whitened by its sds (a diagonal map)
                 guide.scale_(loc, scale)
                 return guide
@@ -200,17 +200,17 @@ class _Whitened:
 
 
 class _Shifted(torch.nn.Module):
-    """A flow over ``u`` as a distribution over ``z = loc + scale ⊙ u``."""
+    """A flow over ``u`` as a distribution over ``z = loc + L u`` (``L``: a Cholesky factor, or sds)."""
 
-    def __init__(self, guide, loc: torch.Tensor, scale: torch.Tensor):
+    def __init__(self, guide, loc: torch.Tensor, scale_tril: torch.Tensor):
         super().__init__()
         self.guide = guide
         self.register_buffer("loc", loc)
-        self.register_buffer("scale", scale)
+        self.register_buffer("scale_tril", scale_tril)
 
     def forward(self, x=None):
         return torch.distributions.TransformedDistribution(
-            self.guide(), [torch.distributions.AffineTransform(self.loc, self.scale, event_dim=1)])
+            self.guide(), [families.TriangularAffine(self.loc, self.scale_tril)])
 
 
 class _CountedModel:
