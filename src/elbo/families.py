@@ -308,10 +308,6 @@ def with_detached_parameters(module: nn.Module):
     return lambda h: functional_call(module, params, (h,))
 
 
-# the flow's defaults, chosen on benchmarks/flows.py (elbo.fit's family "flow"; issue 27)
-FLOW_LAYERS, FLOW_HIDDEN, FLOW_CLAMP = 6, 64, 3.0
-
-
 class Flow(nn.Module):
     """RealNVP flow: a learned diagonal Gaussian base pushed through ``num_layers`` affine couplings.
 
@@ -323,8 +319,8 @@ class Flow(nn.Module):
     closed form (bounds estimate it).
     """
 
-    def __init__(self, dim: int, *, num_layers: int = FLOW_LAYERS, hidden: int = FLOW_HIDDEN, batch_shape=(),
-                 init_scale: float = 1.0, clamp: float = FLOW_CLAMP, mask_seed: int | None = 0):
+    def __init__(self, dim: int, *, num_layers: int = 4, hidden: int = 32, batch_shape=(),
+                 init_scale: float = 1.0, clamp: float = 1.0, mask_seed: int | None = None):
         super().__init__()
         dim = _check_dim(dim, least=2)
         check_positive(num_layers=num_layers, hidden=hidden)

@@ -27,10 +27,11 @@ __all__ = ["FitConfig", "Method", "FAMILIES", "ESTIMATORS", "METHODS", "INITS", 
 FAMILIES = ("meanfield", "fullrank", "lowrank", "flow", "hierarchical")
 ESTIMATORS = ("stl", "reparam", "score")  # of the ELBO's gradient; stl (the default) for a reparameterizable q
 INITS = ("pathfinder", "map", "point")
-# ADVI's Adam learning rate and draws a step by default: for a Gaussian q, and for a flow's couplings (chosen on
-# benchmarks/flows.py)
+# ADVI's Adam learning rate and draws a step by default, and those of the method "flow" (its couplings on top of a
+# fitted Gaussian; chosen on benchmarks/flows.py)
 ADVI_LR, FLOW_LR = 0.1, 0.005
 ADVI_SAMPLES, FLOW_SAMPLES = 8, 32
+NUM_PATHS = 4  # Pathfinder paths from dispersed points after a fit, looking for modes q missed
 # the largest D for which fit's default q is full rank (a D × D covariance, batch and match's 2 D + 2 draws a step)
 FULLRANK_MAX_DIM = 500
 
@@ -52,10 +53,10 @@ METHODS.register("bam", Method("elbo.bbvi.methods.bam:run", ("fullrank",),
                                help="batch and match, closed-form steps matching scores (full rank)"))
 METHODS.register("advi", Method("elbo.bbvi.methods.advi:run", FAMILIES, minibatch=True,
                                 help="Adam on the ELBO (any family, minibatches)"))
-METHODS.register("flow", Method("elbo.bbvi.flows:run", ("flow",), minibatch=True,
-                                help="the default Gaussian fit, then a RealNVP flow on top of it by ADVI (flow)"))
 METHODS.register("pathfinder", Method("elbo.bbvi.methods.pathfinder:run", ("fullrank",),
                                       help="Pathfinder's best Gaussian, no further steps (full rank)"))
+METHODS.register("flow", Method("elbo.bbvi.flows:run", ("flow",),
+                                help="the default Gaussian fit, then a RealNVP flow on top of it by ADVI (flow)"))
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,11 @@ class FitConfig:
       there (``init_scale`` where it has none); ``"point"``: the first finite point of ``Model.initial_point`` (0,
       then uniform in [-2, 2] as Stan) with scale ``init_scale``; or a dict
       ``{name: constrained value}`` for some or all parameters (the others from ``"point"``);
-    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate, 32 for a flow's; BaM uses ``max(num_samples, 2 D + 2)``
+    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate, 32 for the method ``"flow"``'s; BaM uses ``max(num_samples, 2 D + 2)``
       unless given more);
     - ``estimator``: ADVI's gradient, ``"stl"`` (Roeder et al. 2017), ``"reparam"`` or ``"score"``;
     - ``lr``, ``lr_decay_steps``: ADVI's Adam, learning rate ``lr / (1 + t / lr_decay_steps)`` at step t (``lr``
-      ``None``: 0.1 for a Gaussian q, 0.005 for a flow's couplings);
+      ``None``: 0.1 for ADVI, 0.005 for the method ``"flow"``'s couplings);
     - ``window``, ``max_steps``: stop when the mean ELBO estimate of the last ``window`` steps is no longer above
       that of the window before by 2 standard errors of their difference, at two checks in a row (``has_converged``;
       the ELBO's Monte Carlo error sets the scale, so the rule works at any size of ELBO), or after ``max_steps``.
@@ -101,7 +102,10 @@ class FitConfig:
     - ``progress``: a tqdm progress bar;
     - ``repair``: where k̂ ≥ 0.7, fit a RealNVP flow on top of the Gaussian, and where its k̂ is still ≥ 0.7, run
       NUTS in the flow's warped space (NeuTra) and return its draws (``elbo.bbvi.repair``); ``Fit.reason`` names the
-      method that produced the numbers.
+      method that produced the numbers; with ``repair=True`` where q missed modes, q is the mixture of q and their
+      Gaussians, weighted by importance sampling;
+    - ``num_paths``: after the fit, Pathfinder from that many points drawn uniformly in [-2, 2]^D, looking for modes
+      q missed (``elbo.bbvi.multistart``); one is named in a warning. ``None``: 4 for D ≤ 500 on all data, else 0.
     """
 
     family: str | None = None  # None: "fullrank" up to D = FULLRANK_MAX_DIM, else "meanfield" (for_model)
@@ -109,7 +113,7 @@ class FitConfig:
     init: object = "pathfinder"
     num_samples: int | None = None  # None: 8 for ADVI, 2 D + 2 for BaM
     estimator: str = "stl"
-    lr: float | None = None  # None: ADVI_LR for a Gaussian q, FLOW_LR for a flow
+    lr: float | None = None  # None: ADVI_LR for ADVI, FLOW_LR for the method "flow"
     lr_decay_steps: int = 300
     init_scale: float = 1.0
     window: int | None = None
@@ -122,6 +126,7 @@ class FitConfig:
     seed: int | None = None
     progress: bool = True
     repair: bool = False  # k̂ ≥ 0.7: a flow on the Gaussian, then NeuTra (elbo.bbvi.repair)
+    num_paths: int | None = None  # None: 4 for D ≤ FULLRANK_MAX_DIM on all data, else 0 (elbo.bbvi.multistart)
 
     def __post_init__(self):
         if self.family is not None and self.family not in FAMILIES:
@@ -188,6 +193,8 @@ class FitConfig:
         return dataclasses.replace(self, family=family), f"family {family!r} by default ({why})"
 
     def _check_counts(self, method: str | None) -> None:
+        if self.num_paths is not None:
+            check_int_at_least("num_paths", self.num_paths, 0)
         for name in ("num_samples", "lr_decay_steps", "window", "max_steps", "num_draws"):
             value = getattr(self, name)
             if value is None and name in ("num_samples", "window", "num_draws"):
@@ -212,13 +219,16 @@ class FitConfig:
             raise InputError(f"dtype must be a floating-point torch.dtype (torch.float64, ...), got {self.dtype!r}",
                              argument="dtype")
 
-    def adam_lr(self) -> float:
-        """ADVI's learning rate: ``lr``, or by default ``ADVI_LR`` for a Gaussian q and ``FLOW_LR`` for a flow."""
-        return self.lr if self.lr is not None else FLOW_LR if self.family == "flow" else ADVI_LR
+    def paths_for(self, dim: int) -> int:
+        """Pathfinder paths from dispersed points searching for modes q missed: ``num_paths``, or by default
+        ``NUM_PATHS`` (4) for a model of at most ``FULLRANK_MAX_DIM`` coordinates fitted on all data, else 0."""
+        if self.num_paths is not None:
+            return self.num_paths
+        return NUM_PATHS if dim <= FULLRANK_MAX_DIM and self.batch_size is None else 0
 
-    def advi_samples(self) -> int:
-        """ADVI's draws a step: ``num_samples``, or by default ``ADVI_SAMPLES`` (``FLOW_SAMPLES`` for a flow)."""
-        return self.num_samples or (FLOW_SAMPLES if self.family == "flow" else ADVI_SAMPLES)
+    def adam_lr(self) -> float:
+        """ADVI's learning rate: ``lr``, or by default ``ADVI_LR`` (the method ``flow`` sets ``FLOW_LR``)."""
+        return self.lr if self.lr is not None else ADVI_LR
 
     def steps_per_window(self) -> int:
         return self.window or (10 if self.method == "bam" else 100)

@@ -55,8 +55,7 @@ def fit(model: Model, **settings) -> Fit:
         result = Fit(model, fitted.guide, config=config, elbo_trace=fitted.elbo_trace, converged=fitted.converged,
                      seconds=seconds, reason=reason, num_grad_evals=log_density.num_grad,
                      num_dropped=fitted.num_dropped)
-        if config.repair:
-            result = repair.repair(result, start)
+        result = repair.finish(result, start)  # the modes q missed; with repair=True, q repaired
     result.warn()
     return result
 

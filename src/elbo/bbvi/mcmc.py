@@ -55,6 +55,8 @@ def nuts(model: Model, *, num_draws: int = 1000, warmup_steps: int = 1000, num_c
     if init is not None and tuple(init.shape) != (model.dim,):
         raise InputError(f"init must have shape (D,) = ({model.dim},), got {tuple(init.shape)}", argument="init")
 
+    require("pyro", extra="mcmc", feature="the reference NUTS")
+
     def potential_energy(z):
         return -model.log_density(z.unsqueeze(0))[0]
 

@@ -22,15 +22,44 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import flows, mcmc, psis
+from . import flows, mcmc, multistart, psis
 from .methods import Start
 from .result import Fit
 
-__all__ = ["repair", "neutra", "MCMCFit", "NEUTRA_CHAINS", "NEUTRA_DRAWS", "NEUTRA_WARMUP"]
+__all__ = ["finish", "repair", "cover_modes", "neutra", "MCMCFit", "NEUTRA_CHAINS", "NEUTRA_DRAWS", "NEUTRA_WARMUP"]
 
 NEUTRA_CHAINS, NEUTRA_DRAWS, NEUTRA_WARMUP = 4, 300, 300
 MIN_ESS_PER_CHAIN = 100  # bulk and tail ESS below 100 per chain, or R̂ above 1.01, warn (Vehtari et al. 2021)
 MAX_RHAT = 1.01
+
+
+def finish(fit: Fit, start: Start) -> Fit:
+    """After ``fit``'s own method: the modes it missed (``cover_modes``), then, with ``repair=True``, ``repair``."""
+    covered = cover_modes(fit, start)
+    if covered is not fit or not fit.config.repair:
+        return covered
+    return repair(fit, start)
+
+
+def cover_modes(fit: Fit, start: Start) -> Fit:
+    """``fit``, or where Pathfinder from dispersed points finds modes its q misses (``multistart.missed_modes``):
+    a warning naming them, and with ``repair=True`` the mixture of q and their Gaussians, weighted by importance
+    sampling, as a new ``Fit``."""
+    num_paths = fit.config.paths_for(fit.model.dim)
+    if num_paths == 0:
+        return fit
+    modes, weights = multistart.missed_modes(fit, start.log_density, num_paths)
+    if not modes:
+        return fit
+    line = multistart.modes_line(fit, modes, weights)
+    if not fit.config.repair:
+        warnings.warn(f"elbo.fit: {line}; fit(..., repair=True) covers them", stacklevel=4)
+        return _with_reason(fit, f"{fit.reason}; {line}")
+    guide = multistart.mixture_guide(fit, modes, weights)
+    return Fit(fit.model, guide, config=fit.config, elbo_trace=fit.elbo_trace, converged=fit.converged,
+               seconds=fit.seconds, reason=f"repair: a mixture of q and the Gaussians of the modes it missed, "
+                                           f"weighted by importance sampling ({line}); {fit.reason}",
+               num_grad_evals=start.log_density.num_grad, num_dropped=fit.num_dropped)
 
 
 def repair(fit: Fit, start: Start) -> Fit:

@@ -12,25 +12,30 @@ from tqdm.auto import tqdm
 
 from ... import bounds, estimators, families
 from ...errors import InputError
-from ..config import FitConfig
+from ..config import ADVI_SAMPLES, FitConfig
 from ..control_variate import ControlVariate
 from ..gaussians import NumericalError, check_gaussian, make_guide
 from ..model import Model
 from ..stopping import has_converged
 from . import CountedDensity, MethodResult, Start
 
-__all__ = ["run", "MIN_SCALE"]
+__all__ = ["run", "ascend", "Whitened", "MIN_SCALE"]
 
 
 def run(start: Start) -> MethodResult:
     """Adam on the ELBO with Robbins–Monro step sizes, in coordinates whitened by the starting Gaussian
-    (``_Whitened``); every window, q's Gaussian is checked (``check_gaussian``) and saved; a broken step or an ELBO
+    (``Whitened``); every window, q's Gaussian is checked (``check_gaussian``) and saved; a broken step or an ELBO
     far above every value seen restarts from the last saved state with half the learning rate, three times at
     most. q is the average of its parameters over the last window."""
+    return ascend(start, *_whitened_guide(start.config, start))
+
+
+def ascend(start: Start, whitened: Whitened, guide) -> MethodResult:
+    """``run``'s loop for q ``guide`` over the coordinates ``whitened`` (a ``Whitened``; the method ``flow`` gives
+    its own flow)."""
     model, config = start.model, start.config
     window = config.steps_per_window()
-    num_samples = config.advi_samples()
-    whitened, guide = _whitened_guide(config, start)
+    num_samples = config.num_samples or ADVI_SAMPLES
     counted = _CountedModel(model, whitened)
     adam = _RestartableAdam(guide, config)
     trace, average, num_dropped, restarts = [], None, 0, 0
@@ -67,12 +72,12 @@ def run(start: Start) -> MethodResult:
 
 
 def _whitened_guide(config: FitConfig, start: Start):
-    """ADVI's coordinates ``u`` (``_Whitened``) and q in them: the starting Gaussian mapped into them is N(0, I).
+    """ADVI's coordinates ``u`` (``Whitened``) and q in them: the starting Gaussian mapped into them is N(0, I).
     On minibatches, the log density is estimated with the log-likelihood's expansion at the start's mean as a
     control variate (``ControlVariate``)."""
     density = start.log_density if config.batch_size is None else ControlVariate(start.log_density, start.loc)
     # a full-rank q is whitened by the whole Cholesky factor (the product of two is one), the others by its sds
-    whitened = _Whitened(density, start.loc, start.scale_of(config.family))
+    whitened = Whitened(density, start.loc, start.scale_of(config.family))
     guide = make_guide(config, start.model.dim, torch.zeros_like(start.loc), torch.ones_like(start.loc),
                        min_scale=MIN_SCALE, model=start.model)
     return whitened, guide
@@ -148,7 +153,7 @@ def _running_average(average, guide, step: int, window: int):
 MIN_SCALE = 1e-6  # the floor of a full-rank factor's diagonal in ADVI's whitened coordinates
 
 
-class _Whitened:
+class Whitened:
     """The log density of ``u`` with ``z = loc + L u``: ``log p(loc + L u) + log |det L|``, for lower-triangular L
     (``(D, D)``) or a diagonal one given by its diagonal (``(D,)``: no ``D × D`` matrix for a large model).
 

@@ -1,0 +1,143 @@
+"""The modes q missed: Pathfinder from several dispersed points (multi-path Pathfinder, Zhang et al. 2022), each
+path's Gaussian weighed by importance sampling, compared with the fitted q (issue 27).
+
+k̂ cannot see a mode that q never visits: a Gaussian on the heavier mode of a 0.3/0.7 mixture reports k̂ ≈ 0 with a
+weight of 1 for it. So after a fit, ``missed_modes`` runs Pathfinder from ``num_paths`` points drawn uniformly in
+``[-2, 2]^D`` (Stan's initial points), and keeps the paths' Gaussians ``q_k`` whose mean lies outside the fitted q's
+bulk (``log q(mean_k)`` below that of every one of q's own draws) and outside each other's. Each kept Gaussian and q
+are weighed by their importance-sampling estimates of the mass they cover, ``Ẑ_k = mean(p(z) / q_k(z))`` over
+``NUM_WEIGHT_DRAWS`` draws of ``q_k`` (and q's own ``log_evidence``): for separated modes, ``Ẑ_k / Σ Ẑ`` is the
+weight of mode k. A missed mode of at least ``MIN_WEIGHT`` is reported: ``fit`` warns in one line, and
+``repair=True`` replaces q by the mixture ``Σ_k (Ẑ_k / Σ Ẑ) q_k`` (``Mixture``), whose k̂ then says whether it covers
+the posterior.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.distributions import Distribution, MultivariateNormal, constraints
+
+from . import pathfinder
+
+__all__ = ["Mode", "missed_modes", "mixture_guide", "modes_line", "Mixture", "NUM_PATHS"]
+
+from .config import NUM_PATHS  # noqa: E402  extra Pathfinder paths after a fit (FitConfig.paths_for)
+NUM_WEIGHT_DRAWS = 256
+MIN_WEIGHT = 0.01
+
+
+@dataclass
+class Mode:
+    """A Gaussian ``q (batch (1,))`` at a mode and the log of the mass it covers, ``log_mass`` (``log Ẑ``)."""
+
+    q: Distribution
+    log_mass: float
+
+    @property
+    def loc(self) -> torch.Tensor:
+        return self.q.mean[0]
+
+
+def missed_modes(fit, log_density, num_paths: int = NUM_PATHS) -> tuple[list[Mode], list[float]]:
+    """The modes Pathfinder found from ``num_paths`` dispersed points that ``fit``'s q misses, and the weights of
+    q's mode and of each of them (``Ẑ / Σ Ẑ``), q's first; modes of weight below ``MIN_WEIGHT`` are dropped."""
+    with torch.no_grad():
+        own = fit.q.log_prob(fit.z[:, None])[:, 0]
+    kept = [(fit.q, own.min().item())]  # a component, and the lowest log density of its own draws
+    found = []
+    for _ in range(num_paths):
+        z0 = 4 * torch.rand(fit.model.dim, dtype=fit.z.dtype) - 2
+        try:
+            result = pathfinder.pathfinder(log_density, z0)
+        except ValueError:  # the log density is not finite at this point: another point
+            continue
+        if result.gaussian is None or not math.isfinite(result.elbo):
+            continue
+        found.append(_weighed(result.gaussian, log_density))
+    for mode in sorted(found, key=lambda m: -m.log_mass):
+        if math.isfinite(mode.log_mass) and all(_outside(q, floor, mode.loc) for q, floor in kept):
+            with torch.no_grad():
+                draws = mode.q.sample((NUM_WEIGHT_DRAWS,))
+                kept.append((mode.q, mode.q.log_prob(draws)[:, 0].min().item()))
+    modes = [m for m in found if any(m.q is q for q, _ in kept[1:])]
+    log_masses = torch.tensor([fit.log_evidence] + [m.log_mass for m in modes], dtype=torch.float64)
+    weights = torch.softmax(log_masses, 0).tolist()
+    modes = [m for m, w in zip(modes, weights[1:]) if w >= MIN_WEIGHT]
+    weights = [weights[0]] + [w for w in weights[1:] if w >= MIN_WEIGHT]
+    return modes, [w / sum(weights) for w in weights]
+
+
+def _weighed(gaussian, log_density) -> Mode:
+    """A path's Gaussian as a ``MultivariateNormal`` of batch ``(1,)``, with ``log Ẑ`` from ``NUM_WEIGHT_DRAWS``."""
+    cov = gaussian.covariance()
+    q = MultivariateNormal(gaussian.loc[None], covariance_matrix=0.5 * (cov + cov.T)[None])
+    with torch.no_grad():
+        z = q.sample((NUM_WEIGHT_DRAWS,))[:, 0]
+        log_w = log_density(z) - q.log_prob(z[:, None])[:, 0]
+    log_w = torch.where(torch.isnan(log_w), -math.inf, log_w)
+    return Mode(q, (torch.logsumexp(log_w, 0) - math.log(len(log_w))).item())
+
+
+def _outside(q, floor: float, point: torch.Tensor) -> bool:
+    """Whether ``point`` is less probable under ``q`` than every one of q's own draws (``floor``): outside its bulk."""
+    with torch.no_grad():
+        return q.log_prob(point[None, None])[0, 0].item() < floor
+
+
+def modes_line(fit, modes: list[Mode], weights: list[float]) -> str:
+    """One line: the posterior has several modes, where they are and their weights by importance sampling."""
+    where = lambda loc: "(" + ", ".join(f"{v:.3g}" for v in loc[:3].tolist()) + (", ..." if len(loc) > 3 else "") + ")"  # noqa: E731
+    others = "; ".join(f"z ≈ {where(m.loc)}, weight {w:.2f}" for m, w in zip(modes, weights[1:]))
+    return (f"the posterior has several modes: q covers the one at z ≈ {where(fit.z.mean(0))} (weight "
+            f"{weights[0]:.2f} by importance sampling) and misses {len(modes)} that Pathfinder found from dispersed "
+            f"points: {others}")
+
+
+class Mixture(Distribution):
+    """``Σ_k w_k q_k`` for distributions ``q_k`` of batch ``(1,)`` over the same ``z (D,)``: draws by component
+    (counts from the weights, then each q_k's draws, shuffled), ``log_prob = logsumexp_k(log w_k + log q_k)``."""
+
+    arg_constraints = {}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, components: list, weights: torch.Tensor):
+        self.components, self.log_weights = components, weights.log()
+        super().__init__(components[0].batch_shape, components[0].event_shape, validate_args=False)
+
+    def rsample(self, sample_shape=()) -> torch.Tensor:
+        n = math.prod(sample_shape)
+        counts = torch.distributions.Multinomial(n, logits=self.log_weights).sample().long().tolist()
+        z = torch.cat([q.rsample((count,)) for q, count in zip(self.components, counts)])
+        return z[torch.randperm(n)].reshape(*sample_shape, *z.shape[1:])
+
+    def sample(self, sample_shape=()) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(torch.stack([w + q.log_prob(value) for w, q in zip(self.log_weights,
+                                                                                   self.components)]), 0)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return sum(w.exp() * q.mean for w, q in zip(self.log_weights, self.components))
+
+
+class _MixtureGuide(torch.nn.Module):
+    def __init__(self, components: list, weights: torch.Tensor):
+        super().__init__()
+        self.components, self.weights = components, weights
+
+    def forward(self, x=None) -> Mixture:
+        return Mixture(self.components, self.weights)
+
+
+def mixture_guide(fit, modes: list[Mode], weights: list[float]) -> torch.nn.Module:
+    """A guide of the mixture of the fitted q and the missed modes' Gaussians, with their importance weights."""
+    with torch.no_grad():
+        q = fit.q
+    return _MixtureGuide([q] + [m.q for m in modes], torch.tensor(weights, dtype=fit.z.dtype))
