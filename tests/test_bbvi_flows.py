@@ -2,6 +2,7 @@
 (``repair=True``, ``elbo.bbvi.repair``: the flow, then NUTS in its warped space), on targets with exact answers
 (``elbo.bbvi.targets``)."""
 
+import json
 import math
 import warnings
 
@@ -12,7 +13,7 @@ import elbo
 from elbo.bbvi import repair, targets
 from elbo.bbvi.methods import CountedDensity, Start
 from elbo.bbvi.result import summarize
-from helpers import NUM_SE
+from helpers import NUM_SE, elbo_in_process
 
 
 def _quiet_fit(model, **settings):
@@ -104,3 +105,14 @@ def test_no_modes_are_reported_on_a_unimodal_posterior():
         warnings.simplefilter("error")
         fit = elbo.fit(targets.gaussian(4).model, seed=0, progress=False, num_draws=1000)
     assert "several modes" not in fit.reason
+
+
+def test_elbo_fit_repair_on_the_command_line(tmp_path):
+    """``elbo fit --repair`` on the banana: the flow's fit, with the reason saying why, in the JSON."""
+    path = tmp_path / "banana.py"
+    path.write_text("from elbo.bbvi import targets\nmodel = targets.banana(1.0).model\n")
+    result = elbo_in_process("fit", str(path), "--repair", "--num-draws", "1000", "--json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["family"] == "flow" and found["khat"] < 0.7 and found["mcmc"] is None
+    assert "repair: k̂ =" in found["reason"]

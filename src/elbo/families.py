@@ -45,8 +45,8 @@ from . import estimators
 from ._checks import check_int_at_least, check_positive, check_positive_float
 from .errors import InputError
 
-__all__ = ["MeanField", "FullRank", "LowRank", "GlobalLocal", "GlobalLocalNormal", "Flow", "AffineCoupling", "TriangularAffine",
-           "SharedNoise", "with_detached_parameters",
+__all__ = ["MeanField", "FullRank", "LowRank", "GlobalLocal", "GlobalLocalNormal", "Flow", "AffineCoupling",
+           "TriangularAffine", "SharedNoise", "with_detached_parameters",
            "diagonal_gaussian"]
 
 
@@ -311,10 +311,10 @@ def with_detached_parameters(module: nn.Module):
 class Flow(nn.Module):
     """RealNVP flow: a learned diagonal Gaussian base pushed through ``num_layers`` affine couplings.
 
-    Consecutive couplings transform complementary halves of ``z``: the halves of a fixed random permutation drawn
-    anew for each pair of couplings from ``mask_seed`` (so that every coordinate conditions on every other within a
-    few layers), or, with ``mask_seed=None``, the first and the second half. Each coupling's last layer starts at zero, so the flow
-    starts as its base distribution; ``clamp`` bounds each coupling's log-scale (``AffineCoupling``). With
+    Consecutive couplings transform complementary halves of ``z``: the first and the second half, or, with
+    ``mask_seed``, the halves of a fixed random permutation drawn from it anew for each pair of couplings (so that
+    every coordinate conditions on every other within a few layers). Each coupling's last layer starts at zero, so
+    the flow starts as its base distribution; ``clamp`` bounds each coupling's log-scale (``AffineCoupling``). With
     ``batch_shape``, each batch element has its own base Gaussian and all share the couplings. ``entropy`` has no
     closed form (bounds estimate it).
     """

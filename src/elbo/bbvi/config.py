@@ -81,8 +81,8 @@ class FitConfig:
       there (``init_scale`` where it has none); ``"point"``: the first finite point of ``Model.initial_point`` (0,
       then uniform in [-2, 2] as Stan) with scale ``init_scale``; or a dict
       ``{name: constrained value}`` for some or all parameters (the others from ``"point"``);
-    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate, 32 for the method ``"flow"``'s; BaM uses ``max(num_samples, 2 D + 2)``
-      unless given more);
+    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate, 32 for the method ``"flow"``'s; BaM uses
+      ``max(num_samples, 2 D + 2)`` unless given more);
     - ``estimator``: ADVI's gradient, ``"stl"`` (Roeder et al. 2017), ``"reparam"`` or ``"score"``;
     - ``lr``, ``lr_decay_steps``: ADVI's Adam, learning rate ``lr / (1 + t / lr_decay_steps)`` at step t (``lr``
       ``None``: 0.1 for ADVI, 0.005 for the method ``"flow"``'s couplings);

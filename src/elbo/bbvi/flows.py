@@ -24,6 +24,7 @@ import torch
 from .. import families
 from ..registry import resolve
 from .config import FLOW_LR, FLOW_SAMPLES, FULLRANK_MAX_DIM, METHODS
+from .guards import elbo_estimate
 from .methods import MethodResult, Start
 
 __all__ = ["run", "gaussian_fit", "flow_on", "COMPARE_DRAWS"]
@@ -73,8 +74,8 @@ def flow_on(start: Start, gaussian) -> MethodResult:
 def _keep_better(log_density, flowed: MethodResult, gaussian) -> MethodResult:
     """``flowed``, or its flow reset to the Gaussian under it where the flow's ELBO is not above the Gaussian's by 3
     standard errors (``COMPARE_DRAWS`` draws of each)."""
-    flow_elbo, flow_se = _elbo(log_density, flowed.guide)
-    gauss_elbo, gauss_se = _elbo(log_density, gaussian)
+    flow_elbo, flow_se = elbo_estimate(log_density, flowed.guide(), COMPARE_DRAWS)
+    gauss_elbo, gauss_se = elbo_estimate(log_density, gaussian(), COMPARE_DRAWS)
     if flow_elbo - gauss_elbo > 3 * math.hypot(flow_se, gauss_se):
         return dataclasses.replace(flowed, reason=f"a flow on the Gaussian fit, ELBO {flow_elbo:.4g} against the "
                                                   f"Gaussian's {gauss_elbo:.4g}: {flowed.reason}")
@@ -86,15 +87,3 @@ def _keep_better(log_density, flowed: MethodResult, gaussian) -> MethodResult:
     return dataclasses.replace(flowed, reason=f"the Gaussian fit (the flow's ELBO, {flow_elbo:.4g}, was not above "
                                               f"the Gaussian's, {gauss_elbo:.4g}, so its couplings were reset; it "
                                               f"{flowed.reason})")
-
-
-def _elbo(log_density, guide) -> tuple[float, float]:
-    """The ELBO of ``guide`` from ``COMPARE_DRAWS`` draws, and its standard error (draws with ``log p`` not finite
-    count as ``-inf``)."""
-    with torch.no_grad():
-        q = guide()
-        z = q.sample((COMPARE_DRAWS,))[:, 0]
-        log_w = log_density(z) - q.log_prob(z[:, None])[:, 0]
-    if not bool(torch.isfinite(log_w).all()):
-        return -math.inf, math.inf
-    return log_w.mean().item(), (log_w.std() / math.sqrt(len(log_w))).item()

@@ -19,22 +19,26 @@ import torch
 
 from .methods import MethodResult, Start
 
-__all__ = ["gaussian_elbo", "prefer_point", "check_converged", "NUM_REFERENCE_DRAWS"]
+__all__ = ["elbo_estimate", "gaussian_elbo", "prefer_point", "check_converged", "NUM_REFERENCE_DRAWS"]
 
 NUM_REFERENCE_DRAWS = 32  # draws of the reference Gaussian, each a pass over all data
 
 
-def gaussian_elbo(log_density, loc: torch.Tensor, scale: torch.Tensor, num_draws: int = NUM_REFERENCE_DRAWS):
-    """The ELBO of ``N(loc, diag(scale²))`` estimated from ``num_draws`` draws, and its standard error; draws where
-    ``log p`` is not finite count as ``-inf`` (so is the estimate then)."""
-    q = torch.distributions.Independent(torch.distributions.Normal(loc, scale), 1)
-    z = q.sample((num_draws,))
+def elbo_estimate(log_density, q, num_draws: int) -> tuple[float, float]:
+    """The ELBO of ``q`` (a distribution of batch shape ``(1,)`` over z) estimated from ``num_draws`` draws, and its
+    standard error; where ``log p`` is not finite at a draw, the estimate is ``-inf``."""
     with torch.no_grad():
-        log_w = log_density(z) - q.log_prob(z)
-    log_w = torch.where(torch.isnan(log_w), -math.inf, log_w)
+        z = q.sample((num_draws,))[:, 0]
+        log_w = log_density(z) - q.log_prob(z[:, None])[:, 0]
     if not bool(torch.isfinite(log_w).all()):
         return -math.inf, math.inf
     return log_w.mean().item(), (log_w.std() / math.sqrt(num_draws)).item()
+
+
+def gaussian_elbo(log_density, loc: torch.Tensor, scale: torch.Tensor, num_draws: int = NUM_REFERENCE_DRAWS):
+    """``elbo_estimate`` of ``N(loc, diag(scale²))``."""
+    q = torch.distributions.Independent(torch.distributions.Normal(loc[None], scale[None]), 1)
+    return elbo_estimate(log_density, q, num_draws)
 
 
 def prefer_point(start: Start, z0: torch.Tensor, start_elbo: float) -> Start:

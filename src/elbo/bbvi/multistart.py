@@ -25,7 +25,9 @@ from . import pathfinder
 __all__ = ["Mode", "missed_modes", "mixture_guide", "modes_line", "Mixture", "NUM_PATHS"]
 
 from .config import NUM_PATHS  # noqa: E402  extra Pathfinder paths after a fit (FitConfig.paths_for)
+
 NUM_WEIGHT_DRAWS = 256
+PATH_ITERS = 50  # L-BFGS iterations of each extra path at most (into a funnel's neck it takes a thousand)
 MIN_WEIGHT = 0.01
 
 
@@ -51,7 +53,7 @@ def missed_modes(fit, log_density, num_paths: int = NUM_PATHS) -> tuple[list[Mod
     for _ in range(num_paths):
         z0 = 4 * torch.rand(fit.model.dim, dtype=fit.z.dtype) - 2
         try:
-            result = pathfinder.pathfinder(log_density, z0)
+            result = pathfinder.pathfinder(log_density, z0, max_iters=PATH_ITERS)
         except ValueError:  # the log density is not finite at this point: another point
             continue
         if result.gaussian is None or not math.isfinite(result.elbo):

@@ -52,6 +52,7 @@ def cover_modes(fit: Fit, start: Start) -> Fit:
     if not modes:
         return fit
     line = multistart.modes_line(fit, modes, weights)
+    fit.num_grad_evals = start.log_density.num_grad  # the paths' gradients too
     if not fit.config.repair:
         warnings.warn(f"elbo.fit: {line}; fit(..., repair=True) covers them", stacklevel=4)
         return _with_reason(fit, f"{fit.reason}; {line}")

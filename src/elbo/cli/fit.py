@@ -219,5 +219,6 @@ def _mcmc_line(report: dict) -> str:
             f"R̂ {report['rhat']:.3f}, bulk ESS {report['ess_bulk']:.0f}, tail ESS {report['ess_tail']:.0f}, "
             f"{report['divergences']} divergent; the estimates above are these MCMC draws")
     trusted = report["rhat"] <= 1.01 and min(report["ess_bulk"], report["ess_tail"]) >= 100 * report["num_chains"]
-    return line if trusted and not report["divergences"] else line + "\nwarning: the chains' diagnostics do not vouch " \
-        "for these estimates"
+    if trusted and not report["divergences"]:
+        return line
+    return line + "\nwarning: the chains' diagnostics do not vouch for these estimates"
