@@ -2,8 +2,9 @@
 NUTS, on targets with exact draws (``elbo.bbvi.targets``):
 
 - Neal's funnel (d = 10), a banana, 0.3/0.7 mixtures of two unit Gaussians at ±4 (d = 2 and 10), a 0.1/0.2/0.3/0.4
-  mixture of four (d = 2), a multivariate Student-t (ν = 3, d = 10), and a correlated Gaussian (d = 4, where the
-  Gaussian is right and nothing may be lost);
+  mixture of four (d = 2), a multivariate Student-t (ν = 3, d = 10), the centred eight schools (its "exact" draws:
+  posteriordb's reference draws of the same posterior), and a correlated Gaussian (d = 4, where the Gaussian is right
+  and nothing may be lost);
 - contestants: ``elbo.fit`` with its defaults (Pathfinder, batch and match, full rank, and the search for missed
   modes), ``family="flow"``, ``repair=True``, and Pyro's NUTS (4 chains);
 - errors of the estimates each reports (PSIS-reweighted where k̂ < 0.7, else its own draws; MCMC's draws equally
@@ -14,7 +15,8 @@ NUTS, on targets with exact draws (``elbo.bbvi.targets``):
     python benchmarks/flows.py --quick
     python benchmarks/flows.py --render benchmarks/results/flows.json
 
-Double precision, one torch thread. The exact moments are those of 10^5 exact draws (seeded).
+Double precision, one torch thread. The exact moments are those of 10^5 exact draws (seeded; eight schools: 10^5
+resampled from posteriordb's 10^4).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 import warnings
 
 import torch
-from _harness import Benchmark, Contestant, Setting, cell, main, markdown  # beside this script
+from _harness import DATA_DIR, Benchmark, Contestant, Setting, cell, main, markdown  # beside this script
 
 import elbo
 from elbo.bbvi import mcmc, psis, targets
@@ -32,7 +34,8 @@ from elbo.bbvi import mcmc, psis, targets
 TARGETS = {"funnel10": lambda: targets.funnel(10), "banana": lambda: targets.banana(1.0),
            "mixture2_d2": lambda: targets.mixture(2), "mixture2_d10": lambda: targets.mixture(10),
            "mixture4_d2": lambda: targets.mixture(2, (0.1, 0.2, 0.3, 0.4)),
-           "student_t10": lambda: targets.student_t(10), "gaussian4": lambda: targets.gaussian(4)}
+           "student_t10": lambda: targets.student_t(10), "gaussian4": lambda: targets.gaussian(4),
+           "eight_schools_centered": lambda: targets.eight_schools_centered(DATA_DIR / "posteriordb")}
 
 
 def load(case: str, args):
@@ -153,8 +156,8 @@ BENCHMARK = Benchmark(
     case="case", setup=float64,
     settings={"targets": Setting(list(TARGETS), "comma-separated targets"),
               "num_draws": Setting(4000, "draws of q for the diagnostics and the errors", quick=1000),
-              "nuts_warmup": Setting(500, "NUTS warmup steps a chain", quick=100),
-              "nuts_samples": Setting(500, "NUTS draws a chain", quick=100),
+              "nuts_warmup": Setting(300, "NUTS warmup steps a chain (as NeuTra's)", quick=100),
+              "nuts_samples": Setting(300, "NUTS draws a chain (as NeuTra's)", quick=100),
               "seed": Setting(0, "seed of every fit")},
     contestants=[Contestant("elbo.fit, defaults", run_gaussian, key="gaussian"),
                  Contestant("elbo.fit, family=flow", run_flow, key="flow"),

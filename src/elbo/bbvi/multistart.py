@@ -2,9 +2,11 @@
 path's Gaussian weighed by importance sampling, compared with the fitted q (issue 27).
 
 k̂ cannot see a mode that q never visits: a Gaussian on the heavier mode of a 0.3/0.7 mixture reports k̂ ≈ 0 with a
-weight of 1 for it. So after a fit, ``missed_modes`` runs Pathfinder from ``num_paths`` points drawn uniformly in
-``[-2, 2]^D`` (Stan's initial points), and keeps the paths' Gaussians ``q_k`` whose mean lies outside the fitted q's
-bulk (``log q(mean_k)`` below that of every one of q's own draws) and outside each other's. Each kept Gaussian and q
+weight of 1 for it. So after a fit, ``missed_modes`` runs Pathfinder from points drawn uniformly in ``[-2, 2]^D``
+(Stan's initial points) and in wide boxes about q and about each mode found, and keeps the paths' Gaussians ``q_k``
+whose mean lies outside the fitted q's bulk (``log q(mean_k)`` below that of every one of q's own draws) and outside
+each other's, with a valley between (``log p`` falls by ``MIN_VALLEY`` nats on the segment between the two means,
+below the lower end: in a funnel, Gaussians at different heights of the neck are one mode). Each kept Gaussian and q
 are weighed by their importance-sampling estimates of the mass they cover, ``Ẑ_k = mean(p(z) / q_k(z))`` over
 ``NUM_WEIGHT_DRAWS`` draws of ``q_k`` (and q's own ``log_evidence``): for separated modes, ``Ẑ_k / Σ Ẑ`` is the
 weight of mode k. A missed mode of at least ``MIN_WEIGHT`` is reported: ``fit`` warns in one line, and
@@ -29,6 +31,8 @@ from .config import NUM_PATHS  # noqa: E402  extra Pathfinder paths after a fit 
 NUM_WEIGHT_DRAWS = 256
 PATH_ITERS = 50  # L-BFGS iterations of each extra path at most (into a funnel's neck it takes a thousand)
 MIN_WEIGHT = 0.01
+WIDE = 10.0  # half the side of the box, in sds, that paths start from about a mode
+MIN_VALLEY = 3.0  # nats log p must fall between two modes (at ±4, a unit mixture's falls by 6.8; a funnel's by none)
 
 
 @dataclass
@@ -44,32 +48,54 @@ class Mode:
 
 
 def missed_modes(fit, log_density, num_paths: int = NUM_PATHS) -> tuple[list[Mode], list[float]]:
-    """The modes Pathfinder found from ``num_paths`` dispersed points that ``fit``'s q misses, and the weights of
-    q's mode and of each of them (``Ẑ / Σ Ẑ``), q's first; modes of weight below ``MIN_WEIGHT`` are dropped."""
+    """The modes Pathfinder found from dispersed points that ``fit``'s q misses, and the weights of q's mode and of
+    each of them (``Ẑ / Σ Ẑ``), q's first; modes of weight below ``MIN_WEIGHT`` are dropped.
+
+    ``num_paths`` paths start uniformly in Stan's ``[-2, 2]^D`` and ``num_paths`` in the box of ``± WIDE`` sds of q
+    about its mean; each new mode sends ``num_paths`` more from its own box, ``4 num_paths`` paths at most (a chain
+    of modes is followed outwards)."""
     with torch.no_grad():
         own = fit.q.log_prob(fit.z[:, None])[:, 0]
     kept = [(fit.q, own.min().item())]  # a component, and the lowest log density of its own draws
-    found = []
-    for _ in range(num_paths):
-        z0 = 4 * torch.rand(fit.model.dim, dtype=fit.z.dtype) - 2
-        try:
-            result = pathfinder.pathfinder(log_density, z0, max_iters=PATH_ITERS)
-        except ValueError:  # the log density is not finite at this point: another point
+    starts = [4 * torch.rand(fit.model.dim, dtype=fit.z.dtype) - 2 for _ in range(num_paths)]
+    starts += [_around(fit.z.mean(0), fit.z.std(0)) for _ in range(num_paths)]
+    modes, budget = [], 4 * num_paths
+    while starts and budget > 0:
+        budget -= 1
+        mode = _path(log_density, starts.pop(0))
+        if mode is None or not all(_outside(q, floor, mode.loc) and
+                                   _valley(log_density, q.mean[0], mode.loc) > MIN_VALLEY for q, floor in kept):
             continue
-        if result.gaussian is None or not math.isfinite(result.elbo):
-            continue
-        found.append(_weighed(result.gaussian, log_density))
-    for mode in sorted(found, key=lambda m: -m.log_mass):
-        if math.isfinite(mode.log_mass) and all(_outside(q, floor, mode.loc) for q, floor in kept):
-            with torch.no_grad():
-                draws = mode.q.sample((NUM_WEIGHT_DRAWS,))
-                kept.append((mode.q, mode.q.log_prob(draws)[:, 0].min().item()))
-    modes = [m for m in found if any(m.q is q for q, _ in kept[1:])]
+        with torch.no_grad():
+            draws = mode.q.sample((NUM_WEIGHT_DRAWS,))
+            kept.append((mode.q, mode.q.log_prob(draws)[:, 0].min().item()))
+        modes.append(mode)
+        starts += [_around(mode.loc, mode.q.variance[0].sqrt()) for _ in range(num_paths)]
     log_masses = torch.tensor([fit.log_evidence] + [m.log_mass for m in modes], dtype=torch.float64)
+    if not bool(torch.isfinite(log_masses).all()):
+        return [], [1.0]
     weights = torch.softmax(log_masses, 0).tolist()
     modes = [m for m, w in zip(modes, weights[1:]) if w >= MIN_WEIGHT]
     weights = [weights[0]] + [w for w in weights[1:] if w >= MIN_WEIGHT]
     return modes, [w / sum(weights) for w in weights]
+
+
+def _around(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """A point uniform in the box ``loc ± WIDE · scale``."""
+    return loc + WIDE * scale * (2 * torch.rand_like(loc) - 1)
+
+
+def _path(log_density, z0: torch.Tensor) -> Mode | None:
+    """Pathfinder's best Gaussian from ``z0``, weighed (``_weighed``); ``None`` where it has none, or no finite
+    weight, or the log density is not finite at ``z0``."""
+    try:
+        result = pathfinder.pathfinder(log_density, z0, max_iters=PATH_ITERS)
+    except ValueError:  # the log density is not finite at this point
+        return None
+    if result.gaussian is None or not math.isfinite(result.elbo):
+        return None
+    mode = _weighed(result.gaussian, log_density)
+    return mode if math.isfinite(mode.log_mass) else None
 
 
 def _weighed(gaussian, log_density) -> Mode:
@@ -81,6 +107,16 @@ def _weighed(gaussian, log_density) -> Mode:
         log_w = log_density(z) - q.log_prob(z[:, None])[:, 0]
     log_w = torch.where(torch.isnan(log_w), -math.inf, log_w)
     return Mode(q, (torch.logsumexp(log_w, 0) - math.log(len(log_w))).item())
+
+
+def _valley(log_density, a: torch.Tensor, b: torch.Tensor, num_points: int = 19) -> float:
+    """How far ``log p`` falls between ``a`` and ``b`` below the lower of the two: ``min(log p(a), log p(b)) - min_t
+    log p(a + t (b - a))`` over ``num_points`` points of the open segment (negative where it does not fall)."""
+    t = torch.linspace(0, 1, num_points + 2, dtype=a.dtype)[:, None]
+    with torch.no_grad():
+        log_p = log_density(a + t * (b - a))
+    log_p = torch.where(torch.isnan(log_p), -math.inf, log_p)
+    return (torch.minimum(log_p[0], log_p[-1]) - log_p[1:-1].min()).item()
 
 
 def _outside(q, floor: float, point: torch.Tensor) -> bool:

@@ -12,7 +12,10 @@ is known to Monte Carlo error; ``mode_weights`` gives a mixture's.
 - ``student_t(d, df)``: the standard multivariate Student-t, ``sd = √(df / (df - 2))``;
 - ``banana(curvature)``: ``z_1 ~ N(0, 1)``, ``z_2 | z_1 ~ N(curvature · (z_1² - 1), 1)`` (a twisted Gaussian,
   Haario et al. 1999), mean 0;
-- ``gaussian(d)``: a correlated Gaussian, where the Gaussian fit is exact.
+- ``gaussian(d)``: a correlated Gaussian, where the Gaussian fit is exact;
+- ``eight_schools_centered(data_dir)``: the centred eight schools, ``theta_j ~ N(mu, tau)``, a funnel between ``tau``
+  and the ``theta``; its draws are posteriordb's 10,000 reference draws of the non-centred form (the same posterior
+  over ``mu``, ``tau``, ``theta``), resampled.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch.distributions import Chi2, MultivariateNormal, Normal, constraints
+from torch.distributions import Cauchy, Chi2, MultivariateNormal, Normal, constraints
 
 from .model import Model, Param
 
-__all__ = ["Target", "funnel", "mixture", "student_t", "banana", "gaussian", "mode_weights"]
+__all__ = ["Target", "funnel", "mixture", "student_t", "banana", "gaussian", "eight_schools_centered", "mode_weights"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,33 @@ def gaussian(d: int = 4, correlation: float = 0.6) -> Target:
     target = MultivariateNormal(torch.arange(d, dtype=covariance.dtype) - 1.0, covariance)
     model = Model(params={"z": Param((d,), constraints.real)}, log_joint=lambda p: target.log_prob(p["z"]))
     return Target(f"gaussian{d}", model, lambda n: {"z": target.sample((n,))})
+
+
+EIGHT_SCHOOLS_Y = (28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0)
+EIGHT_SCHOOLS_SIGMA = (15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0)
+
+
+def eight_schools_centered(data_dir) -> Target:
+    from .posteriordb import reference_draws
+
+    y, sigma = torch.tensor(EIGHT_SCHOOLS_Y), torch.tensor(EIGHT_SCHOOLS_SIGMA)
+
+    def log_joint(p):
+        mu, tau, theta = p["mu"], p["tau"], p["theta"]
+        return (Normal(0.0, 5.0).log_prob(mu) + Cauchy(0.0, 5.0).log_prob(tau)
+                + Normal(mu[:, None], tau[:, None]).log_prob(theta).sum(-1) + Normal(theta, sigma).log_prob(y).sum(-1))
+
+    reference = reference_draws("eight_schools-eight_schools_noncentered", data_dir)
+    draws = {"mu": torch.as_tensor(reference["mu"]), "tau": torch.as_tensor(reference["tau"]),
+             "theta": torch.stack([torch.as_tensor(reference[f"theta[{j + 1}]"]) for j in range(8)], 1)}
+
+    def sample(n):
+        index = torch.randint(len(draws["mu"]), (n,))
+        return {name: values[index].to(torch.get_default_dtype()) for name, values in draws.items()}
+
+    model = Model(params={"mu": Param(()), "tau": Param((), constraints.positive), "theta": Param((8,))},
+                  log_joint=log_joint)
+    return Target("eight_schools_centered", model, sample)
 
 
 def mode_weights(z_first: torch.Tensor, centres, weights: torch.Tensor | None = None) -> list[float]:
