@@ -72,7 +72,8 @@ def test_repair_keeps_a_fit_that_k_hat_vouches_for():
 
 
 def test_repair_fits_the_flow_where_the_gaussian_fails():
-    """The banana (curvature 2): the Gaussian's k̂ ≥ 0.7, so repair fits the flow on it, whose k̂ < 0.7; the reason says both."""
+    """The banana (curvature 2): the Gaussian's k̂ ≥ 0.7, so repair fits the flow on it, whose k̂ < 0.7; the reason
+    says both."""
     fit = _quiet_fit(targets.banana(2.0).model, repair=True, num_draws=4000)
     assert fit.config.family == "flow" and fit.khat < 0.7
     assert "repair: k̂ =" in fit.reason and "the flow's k̂" in fit.reason
