@@ -59,3 +59,23 @@ def test_a_good_fit_stays_converged():
     """On a Gaussian target the start is Pathfinder's (exact there) and the fit converges."""
     fit = elbo.fit(targets.gaussian(4).model, seed=0, progress=False, num_draws=1000)
     assert fit.converged and "Pathfinder" in fit.reason and "initial point" not in fit.reason
+
+
+def test_advi_leaves_out_a_draw_whose_gradient_is_not_finite():
+    """A finite log density whose gradient overflowed (float32 in a funnel's neck): the draw is left out of ADVI's
+    estimate (NaN) and gives no gradient, where its inf gradient made q's parameters NaN."""
+    from elbo.bbvi.methods.advi import _CountedModel
+
+    class Overflowing:
+        def value_and_grad(self, z, indices=None):
+            grad = torch.ones_like(z)
+            grad[1] = math.inf
+            return torch.zeros(z.shape[0]), grad
+
+    model = targets.gaussian(2).model
+    loc = torch.zeros(2, requires_grad=True)
+    z = (loc + torch.randn(3, 1, 2))  # (K, 1, D), a path to loc
+    value = _CountedModel(model, Overflowing()).pathwise_log_prob(model.data_indices(), z)[:, 0]
+    assert torch.isnan(value[1]) and bool(torch.isfinite(value[[0, 2]]).all())
+    (grad,) = torch.autograd.grad(value[[0, 2]].sum(), loc)
+    torch.testing.assert_close(grad, torch.full((2,), 2.0))  # the two finite draws' gradients, 1 each
