@@ -7,9 +7,10 @@ import warnings
 
 import pytest
 import torch
+from torch.distributions import Normal
 
 import elbo
-from elbo.bbvi import METHODS, Method, targets
+from elbo.bbvi import METHODS, Method, hints, targets
 from elbo.bbvi.gaussians import make_guide
 from elbo.bbvi.methods import MethodResult, Start
 
@@ -79,3 +80,23 @@ def test_advi_leaves_out_a_draw_whose_gradient_is_not_finite():
     assert torch.isnan(value[1]) and bool(torch.isfinite(value[[0, 2]]).all())
     (grad,) = torch.autograd.grad(value[[0, 2]].sum(), loc)
     torch.testing.assert_close(grad, torch.full((2,), 2.0))  # the two finite draws' gradients, 1 each
+
+
+def _funnel(centred: bool):
+    """Neal's funnel in d = 6, centred (x ~ N(0, e^{v/2})) or its non-centred twin (x_raw ~ N(0, 1))."""
+    def log_joint(p):
+        scale = (p["v"] / 2).exp()[:, None] if centred else 1.0
+        return Normal(0.0, 3.0).log_prob(p["v"]) + Normal(0.0, scale).log_prob(p["x"]).sum(-1)
+
+    return elbo.Model(params={"v": elbo.Param(()), "x": elbo.Param((5,))}, log_joint=log_joint)
+
+
+def test_the_reparameterisation_hint_fires_on_a_centred_funnel_and_not_on_its_twin():
+    """On the centred funnel, k̂ ≥ 0.7 and the log-curvature of x falls by 1 per unit of v: the warning names x and
+    v and the non-centred form. The non-centred twin is a Gaussian: no hint (and no k̂ warning)."""
+    with pytest.warns(UserWarning, match=r"the scale of x follows v .* non-centred form"):
+        elbo.fit(_funnel(True), seed=0, progress=False, num_draws=1000, num_paths=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        elbo.fit(_funnel(False), seed=0, progress=False, num_draws=1000, num_paths=0)
+    assert hints.funnel_hint(_funnel(False), torch.zeros(6)) is None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import flows, mcmc, multistart, psis
+from . import flows, hints, mcmc, multistart, psis
 from .methods import Start
 from .result import Fit
 
@@ -34,11 +34,17 @@ MAX_RHAT = 1.01
 
 
 def finish(fit: Fit, start: Start) -> Fit:
-    """After ``fit``'s own method: the modes it missed (``cover_modes``), then, with ``repair=True``, ``repair``."""
+    """After ``fit``'s own method: the modes it missed (``cover_modes``); where k̂ ≥ 0.7, what to change in the model
+    if the diagnostics see it (``hints.funnel_hint``, a warning); then, with ``repair=True``, ``repair``."""
     covered = cover_modes(fit, start)
-    if covered is not fit or not fit.config.repair:
+    if covered is not fit:
         return covered
-    return repair(fit, start)
+    if not fit.khat < psis.KHAT_THRESHOLD:
+        hint = hints.funnel_hint(fit.model, fit.z.mean(0))
+        if hint is not None:
+            warnings.warn(f"elbo.fit: {hint}", stacklevel=3)
+            fit.reason = f"{fit.reason}; {hint}"
+    return repair(fit, start) if fit.config.repair else fit
 
 
 def cover_modes(fit: Fit, start: Start) -> Fit:
