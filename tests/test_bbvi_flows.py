@@ -87,7 +87,7 @@ def test_repair_must_be_a_bool():
 def test_a_missed_mode_is_no_longer_silent():
     """0.3 N(-4, 1) + 0.7 N(4, 1) along z₁: the Gaussian sits on the heavier mode with k̂ ≈ 0; Pathfinder from
     dispersed points finds the other, and fit warns naming both with their weights by importance sampling."""
-    with pytest.warns(UserWarning, match=r"several modes: .*weight 0\.70 .*misses 1 .*weight 0\.30"):
+    with pytest.warns(UserWarning, match=r"several modes.*weight 0\.70 .*misses 1 .*weight 0\.30"):
         elbo.fit(targets.mixture(2).model, seed=0, progress=False, num_draws=1000)
 
 
@@ -117,3 +117,9 @@ def test_elbo_fit_repair_on_the_command_line(tmp_path):
     found = json.loads(result.stdout)
     assert found["family"] == "flow" and found["khat"] < 0.7 and found["mcmc"] is None
     assert "repair: k̂ =" in found["reason"]
+
+
+def test_a_flow_that_missed_a_mode_is_told_so():
+    """The search for missed modes works for a flow q too (it has no closed-form mean)."""
+    with pytest.warns(UserWarning, match=r"several modes.*misses 1 "):
+        elbo.fit(targets.mixture(2).model, family="flow", seed=0, progress=False, num_draws=1000, max_steps=300)

@@ -71,17 +71,19 @@ def nuts(model: Model, *, num_draws: int = 1000, warmup_steps: int = 1000, num_c
 
 
 def nuts_chains(potential_energy, inits: torch.Tensor, *, num_draws: int, warmup_steps: int,
-                target_accept_prob: float = 0.8, progress: bool = False) -> tuple[torch.Tensor, list[int]]:
+                target_accept_prob: float = 0.8, max_tree_depth: int = 10,
+                progress: bool = False) -> tuple[torch.Tensor, list[int]]:
     """Pyro's NUTS on ``potential_energy`` (``(D,) -> ()``, ``U = -log density``), one chain from each row of
     ``inits (C, D)``, one after another: ``warmup_steps`` adaptation steps (step size, diagonal mass matrix) and
-    ``num_draws`` kept draws each. Returns the draws ``(C, num_draws, D)`` and each chain's divergent transitions."""
+    ``num_draws`` kept draws each, at most ``2^max_tree_depth`` leapfrog steps a draw. Returns the draws ``(C,
+    num_draws, D)`` and each chain's divergent transitions."""
     require("pyro", extra="mcmc", feature="NUTS")
     from pyro.infer.mcmc import MCMC, NUTS
 
     chains, divergent = [], []
     for init in inits:
         kernel = NUTS(potential_fn=lambda params: potential_energy(params["z"]),
-                      target_accept_prob=target_accept_prob)
+                      target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth)
         sampler = MCMC(kernel, num_samples=num_draws, warmup_steps=warmup_steps, initial_params={"z": init},
                        disable_progbar=not progress)
         sampler.run()

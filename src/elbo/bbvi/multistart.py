@@ -56,7 +56,8 @@ def missed_modes(fit, log_density, num_paths: int = NUM_PATHS) -> tuple[list[Mod
     of modes is followed outwards)."""
     with torch.no_grad():
         own = fit.q.log_prob(fit.z[:, None])[:, 0]
-    kept = [(fit.q, own.min().item())]  # a component, and the lowest log density of its own draws
+    # a component, the lowest log density of its own draws, and its centre (a flow has no closed-form mean)
+    kept = [(fit.q, own.min().item(), fit.z.mean(0))]
     starts = [4 * torch.rand(fit.model.dim, dtype=fit.z.dtype) - 2 for _ in range(num_paths)]
     starts += [_around(fit.z.mean(0), fit.z.std(0)) for _ in range(num_paths)]
     modes, budget = [], 4 * num_paths
@@ -64,11 +65,11 @@ def missed_modes(fit, log_density, num_paths: int = NUM_PATHS) -> tuple[list[Mod
         budget -= 1
         mode = _path(log_density, starts.pop(0))
         if mode is None or not all(_outside(q, floor, mode.loc) and
-                                   _valley(log_density, q.mean[0], mode.loc) > MIN_VALLEY for q, floor in kept):
+                                   _valley(log_density, centre, mode.loc) > MIN_VALLEY for q, floor, centre in kept):
             continue
         with torch.no_grad():
             draws = mode.q.sample((NUM_WEIGHT_DRAWS,))
-            kept.append((mode.q, mode.q.log_prob(draws)[:, 0].min().item()))
+            kept.append((mode.q, mode.q.log_prob(draws)[:, 0].min().item(), mode.loc))
         modes.append(mode)
         starts += [_around(mode.loc, mode.q.variance[0].sqrt()) for _ in range(num_paths)]
     log_masses = torch.tensor([fit.log_evidence] + [m.log_mass for m in modes], dtype=torch.float64)
@@ -126,12 +127,13 @@ def _outside(q, floor: float, point: torch.Tensor) -> bool:
 
 
 def modes_line(fit, modes: list[Mode], weights: list[float]) -> str:
-    """One line: the posterior has several modes, where they are and their weights by importance sampling."""
+    """One line: the posterior has several modes (or mass q's family cannot reach), where q is and where the
+    regions it misses are, with their weights by importance sampling."""
     where = lambda loc: "(" + ", ".join(f"{v:.3g}" for v in loc[:3].tolist()) + (", ..." if len(loc) > 3 else "") + ")"  # noqa: E731
     others = "; ".join(f"z ≈ {where(m.loc)}, weight {w:.2f}" for m, w in zip(modes, weights[1:]))
-    return (f"the posterior has several modes: q covers the one at z ≈ {where(fit.z.mean(0))} (weight "
-            f"{weights[0]:.2f} by importance sampling) and misses {len(modes)} that Pathfinder found from dispersed "
-            f"points: {others}")
+    return (f"the posterior has several modes, or mass that q's family cannot reach (as a funnel's): q covers the "
+            f"region at z ≈ {where(fit.z.mean(0))} (weight {weights[0]:.2f} by importance sampling) and misses "
+            f"{len(modes)} that Pathfinder found from dispersed points: {others}")
 
 
 class Mixture(Distribution):

@@ -29,16 +29,18 @@ from .result import Fit
 __all__ = ["finish", "repair", "cover_modes", "neutra", "MCMCFit", "NEUTRA_CHAINS", "NEUTRA_DRAWS", "NEUTRA_WARMUP"]
 
 NEUTRA_CHAINS, NEUTRA_DRAWS, NEUTRA_WARMUP = 4, 300, 300
+NEUTRA_TREE_DEPTH = 8  # at most 2^8 leapfrog steps a draw (Pyro's default, 10, let a poor warp cost 4 times more)
 MIN_ESS_PER_CHAIN = 100  # bulk and tail ESS below 100 per chain, or R̂ above 1.01, warn (Vehtari et al. 2021)
 MAX_RHAT = 1.01
 
 
 def finish(fit: Fit, start: Start) -> Fit:
-    """After ``fit``'s own method: the modes it missed (``cover_modes``); where k̂ ≥ 0.7, what to change in the model
-    if the diagnostics see it (``hints.funnel_hint``, a warning); then, with ``repair=True``, ``repair``."""
+    """After ``fit``'s own method: the modes it missed (``cover_modes``: with ``repair=True`` their mixture where its
+    k̂ < 0.7, else a warning); where k̂ ≥ 0.7, what to change in the model if the diagnostics see it
+    (``hints.funnel_hint``, a warning); then, with ``repair=True``, ``repair``."""
     covered = cover_modes(fit, start)
     if covered is not fit:
-        return covered
+        return covered  # the mixture, which k̂ vouches for
     if not fit.khat < psis.KHAT_THRESHOLD:
         hint = hints.funnel_hint(fit.model, fit.z.mean(0))
         if hint is not None:
@@ -49,8 +51,8 @@ def finish(fit: Fit, start: Start) -> Fit:
 
 def cover_modes(fit: Fit, start: Start) -> Fit:
     """``fit``, or where Pathfinder from dispersed points finds modes its q misses (``multistart.missed_modes``):
-    a warning naming them, and with ``repair=True`` the mixture of q and their Gaussians, weighted by importance
-    sampling, as a new ``Fit``."""
+    with ``repair=True`` the mixture of q and their Gaussians, weighted by importance sampling, as a new ``Fit``
+    where its k̂ < 0.7; else a warning naming them (and ``fit``, which ``repair`` goes on with)."""
     num_paths = fit.config.paths_for(fit.model.dim)
     if num_paths == 0:
         return fit
@@ -59,14 +61,18 @@ def cover_modes(fit: Fit, start: Start) -> Fit:
         return fit
     line = multistart.modes_line(fit, modes, weights)
     fit.num_grad_evals = start.log_density.num_grad  # the paths' gradients too
-    if not fit.config.repair:
-        warnings.warn(f"elbo.fit: {line}; fit(..., repair=True) covers them", stacklevel=4)
-        return _with_reason(fit, f"{fit.reason}; {line}")
-    guide = multistart.mixture_guide(fit, modes, weights)
-    return Fit(fit.model, guide, config=fit.config, elbo_trace=fit.elbo_trace, converged=fit.converged,
-               seconds=fit.seconds, reason=f"repair: a mixture of q and the Gaussians of the modes it missed, "
-                                           f"weighted by importance sampling ({line}); {fit.reason}",
-               num_grad_evals=start.log_density.num_grad, num_dropped=fit.num_dropped)
+    if fit.config.repair:
+        guide = multistart.mixture_guide(fit, modes, weights)
+        mixture = Fit(fit.model, guide, config=fit.config, elbo_trace=fit.elbo_trace, converged=fit.converged,
+                      seconds=fit.seconds, reason=f"repair: a mixture of q and the Gaussians of the modes it missed, "
+                                                  f"weighted by importance sampling ({line}); {fit.reason}",
+                      num_grad_evals=start.log_density.num_grad, num_dropped=fit.num_dropped)
+        if mixture.khat < psis.KHAT_THRESHOLD:
+            return mixture
+        line = f"{line}; their mixture's k̂ is {mixture.khat:.2f} ≥ 0.7"
+    warnings.warn(f"elbo.fit: {line}" + ("" if fit.config.repair else "; fit(..., repair=True) covers them"),
+                  stacklevel=4)
+    return _with_reason(fit, f"{fit.reason}; {line}")
 
 
 def repair(fit: Fit, start: Start) -> Fit:
@@ -108,7 +114,7 @@ def neutra(flow_fit: Fit, start: Start, *, gaussian_khat: float = math.nan, num_
 
     inits = torch.randn(num_chains, flow_fit.model.dim, dtype=flow_fit.z.dtype)
     eps, divergent = mcmc.nuts_chains(potential_energy, inits, num_draws=num_draws, warmup_steps=warmup_steps,
-                                      progress=flow_fit.config.progress)
+                                      max_tree_depth=NEUTRA_TREE_DEPTH, progress=flow_fit.config.progress)
     with torch.no_grad():
         chains = warp(eps.reshape(-1, eps.shape[-1]))[0].reshape(eps.shape)  # (C, S, D)
     diagnostics = mcmc.chain_diagnostics(chains) | {"num_chains": num_chains, "num_draws": num_draws,
