@@ -3,11 +3,11 @@ path's Gaussian weighed by importance sampling, compared with the fitted q (issu
 
 k̂ cannot see a mode that q never visits: a Gaussian on the heavier mode of a 0.3/0.7 mixture reports k̂ ≈ 0 with a
 weight of 1 for it. So after a fit, ``missed_modes`` runs Pathfinder from points drawn uniformly in ``[-2, 2]^D``
-(Stan's initial points) and in wide boxes about q and about each mode found, and keeps the paths' Gaussians ``q_k``
-whose mean lies outside the fitted q's bulk (``log q(mean_k)`` below that of every one of q's own draws) and outside
-each other's, with a valley between (``log p`` falls by ``MIN_VALLEY`` nats on the segment between the two means,
-below the lower end: in a funnel, Gaussians at different heights of the neck are one mode). Each kept Gaussian and q
-are weighed by their importance-sampling estimates of the mass they cover, ``Ẑ_k = mean(p(z) / q_k(z))`` over
+(Stan's initial points) and on the surfaces of wide boxes about q and about each mode found, and keeps the paths'
+Gaussians ``q_k`` whose mean lies outside the fitted q's bulk (``log q(mean_k)`` below that of every one of q's own
+draws) and outside each other's, with a valley between (``log p`` falls by ``MIN_VALLEY`` nats on the segment between
+the two means, below the lower end: in a funnel, Gaussians at different heights of the neck are one mode). Each kept
+Gaussian and q are weighed by their importance-sampling estimates of the mass they cover, ``Ẑ_k = mean(p(z) / q_k(z))`` over
 ``NUM_WEIGHT_DRAWS`` draws of ``q_k`` (and q's own ``log_evidence``): for separated modes, ``Ẑ_k / Σ Ẑ`` is the
 weight of mode k. A missed mode of at least ``MIN_WEIGHT`` is reported: ``fit`` warns in one line, and
 ``repair=True`` replaces q by the mixture ``Σ_k (Ẑ_k / Σ Ẑ) q_k`` (``Mixture``), whose k̂ then says whether it covers
@@ -82,8 +82,10 @@ def missed_modes(fit, log_density, num_paths: int = NUM_PATHS) -> tuple[list[Mod
 
 
 def _around(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """A point uniform in the box ``loc ± WIDE · scale``."""
-    return loc + WIDE * scale * (2 * torch.rand_like(loc) - 1)
+    """A point on the surface of the box ``loc ± WIDE · scale`` (a uniform point of the box pushed out along its
+    largest coordinate): far from ``loc`` in every draw, so that the paths look outwards, not back at its mode."""
+    u = 2 * torch.rand_like(loc) - 1
+    return loc + WIDE * scale * u / u.abs().max()
 
 
 def _path(log_density, z0: torch.Tensor) -> Mode | None:
