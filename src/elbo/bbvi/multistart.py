@@ -7,12 +7,10 @@ weight of 1 for it. So after a fit, ``missed_modes`` runs Pathfinder from points
 Gaussians ``q_k`` whose mean lies outside the fitted q's bulk (``log q(mean_k)`` below that of every one of q's own
 draws) and outside each other's, with a valley between (``log p`` falls by ``MIN_VALLEY`` nats on the segment between
 the two means, below the lower end: in a funnel, Gaussians at different heights of the neck are one mode). Each kept
-Gaussian and q are weighed by their importance-sampling estimates of the mass they cover,
-``Ẑ_k = mean(p(z) / q_k(z))`` over ``NUM_WEIGHT_DRAWS`` draws of ``q_k`` (and q's own ``log_evidence``): for
-separated modes, ``Ẑ_k / Σ Ẑ`` is the weight of mode k. A missed mode of at least ``MIN_WEIGHT`` is reported: ``fit`` warns in one line, and
-``repair=True`` replaces q by the mixture ``Σ_k (Ẑ_k / Σ Ẑ) q_k`` (``Mixture``), whose k̂ then says whether it covers
-the posterior.
-"""
+Gaussian and q are weighed by their importance-sampling estimates of the mass they cover, ``Ẑ_k = mean(p(z) / q_k(z))``
+over ``NUM_WEIGHT_DRAWS`` draws of ``q_k`` (and q's own ``log_evidence``): for separated modes, ``Ẑ_k / Σ Ẑ`` is the
+weight of mode k. A missed mode of at least ``MIN_WEIGHT`` is reported: ``fit`` warns in one line, and ``repair=True``
+replaces q by the mixture ``Σ_k (Ẑ_k / Σ Ẑ) q_k`` (``Mixture``), whose k̂ then says whether it covers the posterior."""
 
 from __future__ import annotations
 
