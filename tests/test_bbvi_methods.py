@@ -55,11 +55,11 @@ def test_the_table_decides_families_and_minibatches(with_laplace):
         elbo.fit(_gaussian_model(), family="meanfield", method="laplace")
     with pytest.raises(ValueError, match="batch_size .* needs method 'advi'; method='laplace' uses all data"):
         elbo.bbvi.FitConfig(method="laplace", batch_size=10)
-    with pytest.raises(ValueError, match="method must be one of 'bam', 'advi', 'pathfinder', 'laplace'"):
+    with pytest.raises(ValueError, match="method must be one of 'bam', 'advi', 'pathfinder', 'flow', 'laplace'"):
         elbo.bbvi.FitConfig(method="lapalce")
 
 
 def test_the_built_in_methods_are_the_table():
-    assert METHODS.names() == ("bam", "advi", "pathfinder")
+    assert METHODS.names() == ("bam", "advi", "pathfinder", "flow")
     assert METHODS["advi"].families == elbo.bbvi.FAMILIES
     assert METHODS["advi"].minibatch and not METHODS["bam"].minibatch

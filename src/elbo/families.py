@@ -42,11 +42,11 @@ from torch.distributions import (
 from torch.func import functional_call
 
 from . import estimators
-from ._checks import check_int_at_least, check_positive
+from ._checks import check_int_at_least, check_positive, check_positive_float
 from .errors import InputError
 
 __all__ = ["MeanField", "FullRank", "LowRank", "GlobalLocal", "GlobalLocalNormal", "Flow", "AffineCoupling",
-           "SharedNoise", "with_detached_parameters",
+           "TriangularAffine", "SharedNoise", "with_detached_parameters",
            "diagonal_gaussian"]
 
 
@@ -236,23 +236,24 @@ class GlobalLocal(nn.Module):
 class AffineCoupling(Transform):
     """RealNVP affine coupling: ``y = m⊙x + (1-m)⊙(x⊙exp(s(m⊙x)) + t(m⊙x))``.
 
-    ``net`` maps ``(..., D)`` to ``(..., 2D)`` (``s`` and ``t``); ``s`` passes through ``tanh`` so a step
-    cannot scale by more than ``e``. ``log|det ∂y/∂x| = Σ_j (1-m_j) s_j``. The inverse is exact.
+    ``net`` maps ``(..., D)`` to ``(..., 2D)`` (``s`` and ``t``); ``s`` passes through ``clamp · tanh(· / clamp)``
+    so a step cannot scale by more than ``e^clamp``. ``log|det ∂y/∂x| = Σ_j (1-m_j) s_j``. The inverse is exact.
     """
 
     domain = constraints.real_vector
     codomain = constraints.real_vector
     bijective = True
 
-    def __init__(self, net, mask: torch.Tensor, cache_size: int = 1):
+    def __init__(self, net, mask: torch.Tensor, cache_size: int = 1, clamp: float = 1.0):
         super().__init__(cache_size=cache_size)
         self.net = net
         self.mask = mask
+        self.clamp = clamp
 
     def _shift_and_log_scale(self, x):
         log_scale, shift = self.net(x * self.mask).chunk(2, dim=-1)
         free = 1 - self.mask
-        return shift * free, torch.tanh(log_scale) * free
+        return shift * free, self.clamp * torch.tanh(log_scale / self.clamp) * free
 
     def _call(self, x):
         shift, log_scale = self._shift_and_log_scale(x)
@@ -268,7 +269,35 @@ class AffineCoupling(Transform):
     def stop_gradient(self) -> AffineCoupling:
         """The same map with the network's parameters cut from the graph (for STL and DReG; a
         ``protocols.StopGradient``)."""
-        return AffineCoupling(with_detached_parameters(self.net), self.mask)
+        return AffineCoupling(with_detached_parameters(self.net), self.mask, clamp=self.clamp)
+
+
+class TriangularAffine(Transform):
+    """``y = loc + L x`` for a lower-triangular ``L (D, D)`` with a positive diagonal, or ``loc + L ⊙ x`` for
+    ``L (D,)``; ``log|det ∂y/∂x| = Σ log L_jj``. Its tensors are buffers (no parameters): a flow placed on top of a
+    fitted Gaussian."""
+
+    domain = constraints.real_vector
+    codomain = constraints.real_vector
+    bijective = True
+
+    def __init__(self, loc: torch.Tensor, scale_tril: torch.Tensor, cache_size: int = 1):
+        super().__init__(cache_size=cache_size)
+        self.loc, self.scale_tril = loc, scale_tril
+        self.diagonal = scale_tril.dim() == 1
+
+    def _call(self, x):
+        return self.loc + (x * self.scale_tril if self.diagonal else x @ self.scale_tril.T)
+
+    def _inverse(self, y):
+        if self.diagonal:
+            return (y - self.loc) / self.scale_tril
+        centred = (y - self.loc).reshape(-1, len(self.loc)).T
+        return torch.linalg.solve_triangular(self.scale_tril, centred, upper=False).T.reshape(y.shape)
+
+    def log_abs_det_jacobian(self, x, y):
+        diagonal = self.scale_tril if self.diagonal else torch.diagonal(self.scale_tril)
+        return diagonal.log().sum().expand(x.shape[:-1])
 
 
 def with_detached_parameters(module: nn.Module):
@@ -282,30 +311,49 @@ def with_detached_parameters(module: nn.Module):
 class Flow(nn.Module):
     """RealNVP flow: a learned diagonal Gaussian base pushed through ``num_layers`` affine couplings.
 
-    The couplings alternate which half of ``z`` they condition on. Each coupling's last layer starts at
-    zero, so the flow starts as its base distribution. With ``batch_shape``, each batch element has its
-    own base Gaussian and all share the couplings. ``entropy`` has no closed form (bounds estimate it).
+    Consecutive couplings transform complementary halves of ``z``: the first and the second half, or, with
+    ``mask_seed``, the halves of a fixed random permutation drawn from it anew for each pair of couplings (so that
+    every coordinate conditions on every other within a few layers). Each coupling's last layer starts at zero, so
+    the flow starts as its base distribution; ``clamp`` bounds each coupling's log-scale (``AffineCoupling``). With
+    ``batch_shape``, each batch element has its own base Gaussian and all share the couplings. ``entropy`` has no
+    closed form (bounds estimate it).
     """
 
     def __init__(self, dim: int, *, num_layers: int = 4, hidden: int = 32, batch_shape=(),
-                 init_scale: float = 1.0):
+                 init_scale: float = 1.0, clamp: float = 1.0, mask_seed: int | None = None):
         super().__init__()
         dim = _check_dim(dim, least=2)
-        check_positive(num_layers=num_layers)
+        check_positive(num_layers=num_layers, hidden=hidden)
+        check_positive_float(clamp=clamp)
         self.base = MeanField(dim, batch_shape=batch_shape, init_scale=init_scale)
+        self.clamp = float(clamp)
         self.nets = nn.ModuleList()
         for _ in range(num_layers):
             net = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 2 * dim))
             nn.init.zeros_(net[-1].weight)
             nn.init.zeros_(net[-1].bias)
             self.nets.append(net)
-        first_half = (torch.arange(dim) < dim // 2).float()
-        self.register_buffer("masks", torch.stack([first_half if i % 2 == 0 else 1 - first_half
-                                                   for i in range(num_layers)]))
+        generator = None if mask_seed is None else torch.Generator().manual_seed(mask_seed)
+        masks = []
+        for i in range(num_layers):
+            if i % 2 == 0:
+                order = torch.arange(dim) if generator is None else torch.randperm(dim, generator=generator)
+                half = torch.zeros(dim)
+                half[order[: dim // 2]] = 1.0
+            masks.append(half if i % 2 == 0 else 1 - half)
+        self.register_buffer("masks", torch.stack(masks))
 
     def forward(self, x=None) -> Distribution:
-        couplings = [AffineCoupling(net, mask.to(self.base.loc.dtype)) for net, mask in zip(self.nets, self.masks)]
+        couplings = [AffineCoupling(net, mask.to(self.base.loc.dtype), clamp=self.clamp)
+                     for net, mask in zip(self.nets, self.masks)]
         return TransformedDistribution(self.base(), couplings)
+
+    @torch.no_grad()
+    def reset_couplings(self) -> None:
+        """Every coupling back to the identity (its last layer zero): the flow is its base Gaussian again."""
+        for net in self.nets:
+            net[-1].weight.zero_()
+            net[-1].bias.zero_()
 
 
 def _kl_gaussian_diagonal(q: Distribution, p: Independent) -> torch.Tensor:

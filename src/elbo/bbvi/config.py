@@ -27,6 +27,11 @@ __all__ = ["FitConfig", "Method", "FAMILIES", "ESTIMATORS", "METHODS", "INITS", 
 FAMILIES = ("meanfield", "fullrank", "lowrank", "flow", "hierarchical")
 ESTIMATORS = ("stl", "reparam", "score")  # of the ELBO's gradient; stl (the default) for a reparameterizable q
 INITS = ("pathfinder", "map", "point")
+# ADVI's Adam learning rate and draws a step by default, and those of the method "flow" (its couplings on top of a
+# fitted Gaussian; chosen on benchmarks/flows.py)
+ADVI_LR, FLOW_LR = 0.1, 0.005
+ADVI_SAMPLES, FLOW_SAMPLES = 8, 32
+NUM_PATHS = 4  # Pathfinder paths from dispersed points after a fit, looking for modes q missed
 # the largest D for which fit's default q is full rank (a D × D covariance, batch and match's 2 D + 2 draws a step)
 FULLRANK_MAX_DIM = 500
 
@@ -50,6 +55,8 @@ METHODS.register("advi", Method("elbo.bbvi.methods.advi:run", FAMILIES, minibatc
                                 help="Adam on the ELBO (any family, minibatches)"))
 METHODS.register("pathfinder", Method("elbo.bbvi.methods.pathfinder:run", ("fullrank",),
                                       help="Pathfinder's best Gaussian, no further steps (full rank)"))
+METHODS.register("flow", Method("elbo.bbvi.flows:run", ("flow",),
+                                help="the default Gaussian fit, then a RealNVP flow on top of it by ADVI (flow)"))
 
 
 @dataclass(frozen=True)
@@ -67,19 +74,21 @@ class FitConfig:
       ``elbo.bam``), closed-form steps that match q's score to the posterior's, ``num_samples`` draws a step;
       ``"advi"``: stochastic-gradient ascent on the ELBO (Kucukelbir et al. 2017) with Adam, the only method for
       the other families and for minibatches; ``"pathfinder"``: the best Gaussian of Pathfinder (Zhang et al. 2022,
-      ``elbo.pathfinder``), full rank, no further steps;
+      ``elbo.pathfinder``), full rank, no further steps; ``"flow"`` (the default for ``family="flow"``): the default
+      Gaussian fit, then a RealNVP flow on top of it, kept where it beats the Gaussian (``elbo.bbvi.flows``);
     - ``init``: where q starts. ``"pathfinder"`` (the default): Pathfinder's best Gaussian (its diagonal for a
       mean-field q); ``"map"``: the mode found by L-BFGS, with the sds of L-BFGS's inverse-Hessian estimate
       there (``init_scale`` where it has none); ``"point"``: the first finite point of ``Model.initial_point`` (0,
       then uniform in [-2, 2] as Stan) with scale ``init_scale``; or a dict
       ``{name: constrained value}`` for some or all parameters (the others from ``"point"``);
-    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate; BaM uses ``max(num_samples, 2 D + 2)``
-      unless given more);
+    - ``num_samples``: draws of q per step (8 for ADVI's ELBO estimate, 32 for the method ``"flow"``'s; BaM uses
+      ``max(num_samples, 2 D + 2)`` unless given more);
     - ``estimator``: ADVI's gradient, ``"stl"`` (Roeder et al. 2017), ``"reparam"`` or ``"score"``;
     - ``lr``, ``lr_decay_steps``: ADVI's Adam, learning rate ``lr / (1 + t / lr_decay_steps)`` at step t; ``lr``
-      ``None``: 0.1, or 0.01 for a full-rank q on minibatches (``adam_lr``: Adam moves each of the factor's
-      D(D+1)/2 entries by about lr a step whatever its noisy gradient, and at 0.1 they wandered: 33 sds off on a
-      100-dimensional regression in minibatches of 1,000; at 0.01, 0.03);
+      ``None``: 0.1 for ADVI, 0.01 for a full-rank q on minibatches, 0.005 for the method ``"flow"``'s couplings
+      (``adam_lr``: Adam moves each of a full-rank factor's D(D+1)/2 entries by about lr a step whatever its noisy
+      gradient, and at 0.1 they wandered: 33 sds off on a 100-dimensional regression in minibatches of 1,000; at
+      0.01, 0.03);
     - ``window``, ``max_steps``: stop when the mean ELBO estimate of the last ``window`` steps is no longer above
       that of the window before by 2 standard errors of their difference, at two checks in a row (``has_converged``;
       the ELBO's Monte Carlo error sets the scale, so the rule works at any size of ELBO), or after ``max_steps``.
@@ -93,7 +102,13 @@ class FitConfig:
     - ``dtype``: the floating-point type of q, its fit and its diagnostics (``None``: torch's default); the model's
       own tensors must be in it too (or promote to it);
     - ``seed``: seeds torch's generator for this fit only (``None``: the caller's generator);
-    - ``progress``: a tqdm progress bar.
+    - ``progress``: a tqdm progress bar;
+    - ``repair``: where k̂ ≥ 0.7, fit a RealNVP flow on top of the Gaussian, and where its k̂ is still ≥ 0.7, run
+      NUTS in the flow's warped space (NeuTra) and return its draws (``elbo.bbvi.repair``); ``Fit.reason`` names the
+      method that produced the numbers; with ``repair=True`` where q missed modes, q is the mixture of q and their
+      Gaussians, weighted by importance sampling;
+    - ``num_paths``: after the fit, Pathfinder from that many points drawn uniformly in [-2, 2]^D, looking for modes
+      q missed (``elbo.bbvi.multistart``); one is named in a warning. ``None``: 4 for D ≤ 500 on all data, else 0.
     """
 
     family: str | None = None  # None: "fullrank" up to D = FULLRANK_MAX_DIM, else "meanfield" (for_model)
@@ -101,7 +116,7 @@ class FitConfig:
     init: object = "pathfinder"
     num_samples: int | None = None  # None: 8 for ADVI, 2 D + 2 for BaM
     estimator: str = "stl"
-    lr: float | None = None  # None: adam_lr()
+    lr: float | None = None  # None: adam_lr() (the method "flow" sets FLOW_LR)
     lr_decay_steps: int = 300
     init_scale: float = 1.0
     window: int | None = None
@@ -113,6 +128,8 @@ class FitConfig:
     dtype: torch.dtype | None = None
     seed: int | None = None
     progress: bool = True
+    repair: bool = False  # k̂ ≥ 0.7: a flow on the Gaussian, then NeuTra (elbo.bbvi.repair)
+    num_paths: int | None = None  # None: 4 for D ≤ FULLRANK_MAX_DIM on all data, else 0 (elbo.bbvi.multistart)
 
     def __post_init__(self):
         if self.family is not None and self.family not in FAMILIES:
@@ -131,6 +148,8 @@ class FitConfig:
             check_positive_float(lr=self.lr)
         check_positive_float(init_scale=self.init_scale, diagnostics_seconds=self.diagnostics_seconds)
         self._check_dtype()
+        if not isinstance(self.repair, bool):
+            raise InputError(f"repair must be True or False, got {self.repair!r}", argument="repair")
         if self.seed is not None and not isinstance(self.seed, int):
             raise InputError(f"seed must be None or an integer, got {self.seed!r}", argument="seed")
 
@@ -149,7 +168,8 @@ class FitConfig:
         object.__setattr__(self, "local", tuple(local))
 
     def _resolve_method(self) -> None:
-        method = self.method or ("bam" if self.family == "fullrank" and self.batch_size is None else "advi")
+        method = self.method or ("bam" if self.family == "fullrank" and self.batch_size is None else
+                                 "flow" if self.family == "flow" else "advi")
         entry = METHODS[method]
         if self.family not in entry.families:
             fits = "a full-rank Gaussian" if entry.families == ("fullrank",) else \
@@ -159,10 +179,11 @@ class FitConfig:
         object.__setattr__(self, "method", method)
 
     def adam_lr(self) -> float:
-        """ADVI's learning rate: ``lr``, or where it is None 0.01 for a full-rank q on minibatches, else 0.1."""
+        """ADVI's learning rate: ``lr``, or where it is None 0.01 for a full-rank q on minibatches, else ``ADVI_LR``
+        (the method ``flow`` sets ``FLOW_LR``)."""
         if self.lr is not None:
             return self.lr
-        return 0.01 if self.family == "fullrank" and self.batch_size is not None else 0.1
+        return 0.01 if self.family == "fullrank" and self.batch_size is not None else ADVI_LR
 
     def for_model(self, dim: int) -> tuple[FitConfig, str]:
         """These settings with ``family`` (and so ``method``) chosen for a model of ``dim`` unconstrained
@@ -182,6 +203,8 @@ class FitConfig:
         return dataclasses.replace(self, family=family), f"family {family!r} by default ({why})"
 
     def _check_counts(self, method: str | None) -> None:
+        if self.num_paths is not None:
+            check_int_at_least("num_paths", self.num_paths, 0)
         for name in ("num_samples", "lr_decay_steps", "window", "max_steps", "num_draws"):
             value = getattr(self, name)
             if value is None and name in ("num_samples", "window", "num_draws"):
@@ -205,6 +228,13 @@ class FitConfig:
         if not (isinstance(self.dtype, torch.dtype) and self.dtype.is_floating_point):
             raise InputError(f"dtype must be a floating-point torch.dtype (torch.float64, ...), got {self.dtype!r}",
                              argument="dtype")
+
+    def paths_for(self, dim: int) -> int:
+        """Pathfinder paths from dispersed points searching for modes q missed: ``num_paths``, or by default
+        ``NUM_PATHS`` (4) for a model of at most ``FULLRANK_MAX_DIM`` coordinates fitted on all data, else 0."""
+        if self.num_paths is not None:
+            return self.num_paths
+        return NUM_PATHS if dim <= FULLRANK_MAX_DIM and self.batch_size is None else 0
 
     def steps_per_window(self) -> int:
         return self.window or (10 if self.method == "bam" else 100)

@@ -7,6 +7,7 @@ VI happens in the model's unconstrained space (``elbo.bbvi.model``): q is a fami
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -15,7 +16,7 @@ import torch
 from .. import distributed
 from ..errors import InputError
 from ..registry import resolve
-from . import pathfinder
+from . import guards, pathfinder, repair
 from .config import METHODS, FitConfig
 from .context import default_dtype, seeded
 from .methods import CountedDensity, Start
@@ -49,11 +50,13 @@ def fit(model: Model, **settings) -> Fit:
         log_density = CountedDensity(model)
         start = _start(model, config, log_density)
         fitted = resolve(METHODS[config.method].run)(start)
+        fitted = guards.check_converged(fitted, start, config.steps_per_window())
         seconds = time.perf_counter() - clock
         reason = "; ".join(filter(None, [f"{fitted.reason} (started from {start.origin})", chosen]))
         result = Fit(model, fitted.guide, config=config, elbo_trace=fitted.elbo_trace, converged=fitted.converged,
                      seconds=seconds, reason=reason, num_grad_evals=log_density.num_grad,
                      num_dropped=fitted.num_dropped)
+        result = repair.finish(result, start)  # the modes q missed; with repair=True, q repaired
     result.warn()
     return result
 
@@ -96,9 +99,12 @@ def _start(model: Model, config: FitConfig, log_density: CountedDensity) -> Star
         if config.init == "pathfinder" or config.method == "pathfinder":
             result = pathfinder.pathfinder(density, z0, progress=config.progress)  # counts gradients, ELBO draws
             covariance = None if result.gaussian is None else result.gaussian.covariance
-            return Start(model, config, log_density, result.loc, result.variance.sqrt(), covariance,
-                         f"Pathfinder{rows}: best of {result.path.num_iterates} L-BFGS iterates, ELBO "
-                         f"{result.elbo:.4g}; {result.path.reason}")
+            # the initial point's Gaussian where it is better, both scored on the density Pathfinder saw
+            chosen = guards.prefer_point(Start(
+                model, config, density, result.loc, result.variance.sqrt(), covariance,
+                f"Pathfinder{rows}: best of {result.path.num_iterates} L-BFGS iterates, ELBO {result.elbo:.4g}; "
+                f"{result.path.reason}"), z0, result.elbo)
+            return dataclasses.replace(chosen, log_density=log_density)
         if config.init == "map":
             path = pathfinder.lbfgs(density, z0, progress=config.progress)
             if path.pairs:  # the curvature at the mode, from L-BFGS's last pairs, scales q (never init_scale alone)

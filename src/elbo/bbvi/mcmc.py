@@ -19,7 +19,7 @@ from .context import seeded
 from .model import Model
 from .result import summarize
 
-__all__ = ["NUTSResult", "nuts", "compare"]
+__all__ = ["NUTSResult", "nuts", "nuts_chains", "chain_diagnostics", "compare"]
 
 
 @dataclass(eq=False)
@@ -54,26 +54,53 @@ def nuts(model: Model, *, num_draws: int = 1000, warmup_steps: int = 1000, num_c
                          argument="target_accept_prob")
     if init is not None and tuple(init.shape) != (model.dim,):
         raise InputError(f"init must have shape (D,) = ({model.dim},), got {tuple(init.shape)}", argument="init")
+
     require("pyro", extra="mcmc", feature="the reference NUTS")
-    from pyro.infer.mcmc import MCMC, NUTS
 
-    def potential_energy(params):
-        return -model.log_density(params["z"].unsqueeze(0))[0]
+    def potential_energy(z):
+        return -model.log_density(z.unsqueeze(0))[0]
 
-    chains, num_divergent = [], 0
     with seeded(seed):
         start = time.perf_counter()
-        for _ in range(num_chains):
-            z = model.initial_point() if init is None else init
-            kernel = NUTS(potential_fn=potential_energy, target_accept_prob=target_accept_prob)
-            sampler = MCMC(kernel, num_samples=num_draws, warmup_steps=warmup_steps, initial_params={"z": z},
-                           disable_progbar=not progress)
-            sampler.run()
-            chains.append(sampler.get_samples()["z"].detach())
-            num_divergent += sum(len(d) for d in sampler.diagnostics()["divergences"].values())
+        inits = (model.initial_point() if init is None else init).expand(num_chains, model.dim)
+        chains, divergent = nuts_chains(potential_energy, inits, num_draws=num_draws, warmup_steps=warmup_steps,
+                                        target_accept_prob=target_accept_prob, progress=progress)
         seconds = time.perf_counter() - start
-    return NUTSResult(draws=model.constrain(torch.cat(chains)), seconds=seconds, num_chains=num_chains,
-                      num_draws=num_draws, warmup_steps=warmup_steps, num_divergent=num_divergent)
+    return NUTSResult(draws=model.constrain(chains.reshape(-1, model.dim)), seconds=seconds, num_chains=num_chains,
+                      num_draws=num_draws, warmup_steps=warmup_steps, num_divergent=sum(divergent))
+
+
+def nuts_chains(potential_energy, inits: torch.Tensor, *, num_draws: int, warmup_steps: int,
+                target_accept_prob: float = 0.8, max_tree_depth: int = 10,
+                progress: bool = False) -> tuple[torch.Tensor, list[int]]:
+    """Pyro's NUTS on ``potential_energy`` (``(D,) -> ()``, ``U = -log density``), one chain from each row of
+    ``inits (C, D)``, one after another: ``warmup_steps`` adaptation steps (step size, diagonal mass matrix) and
+    ``num_draws`` kept draws each, at most ``2^max_tree_depth`` leapfrog steps a draw. Returns the draws ``(C,
+    num_draws, D)`` and each chain's divergent transitions."""
+    require("pyro", extra="mcmc", feature="NUTS")
+    from pyro.infer.mcmc import MCMC, NUTS
+
+    chains, divergent = [], []
+    for init in inits:
+        kernel = NUTS(potential_fn=lambda params: potential_energy(params["z"]),
+                      target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth)
+        sampler = MCMC(kernel, num_samples=num_draws, warmup_steps=warmup_steps, initial_params={"z": init},
+                       disable_progbar=not progress)
+        sampler.run()
+        chains.append(sampler.get_samples()["z"].detach())
+        divergent.append(sum(len(d) for d in sampler.diagnostics()["divergences"].values()))
+    return torch.stack(chains), divergent
+
+
+def chain_diagnostics(chains: torch.Tensor) -> dict:
+    """The convergence diagnostics of chains ``(C, S, D)`` by ArviZ (Vehtari et al. 2021), over the D coordinates:
+    the largest rank-normalized split R̂, and the smallest bulk and tail effective sample sizes."""
+    arviz = require("arviz", extra="mcmc", feature="R̂ and ESS")
+    values = chains.detach().double().numpy()
+    rhat = [float(arviz.rhat(values[:, :, j])) for j in range(values.shape[2])]
+    bulk = [float(arviz.ess(values[:, :, j], method="bulk")) for j in range(values.shape[2])]
+    tail = [float(arviz.ess(values[:, :, j], method="tail")) for j in range(values.shape[2])]
+    return {"rhat": max(rhat), "ess_bulk": min(bulk), "ess_tail": min(tail)}
 
 
 def compare(vi_draws: dict, nuts_draws: dict, *, vi_weights: torch.Tensor | None = None) -> list[dict]:

@@ -50,6 +50,9 @@ def add_fit(commands) -> None:
     fit.add_argument("--nproc", type=positive_int, default=1, metavar="N",
                      help="N processes on this machine, each summing the log-likelihood over its block of the rows "
                           "(the same fit as one process, to the order of the additions; torchrun works too)")
+    fit.add_argument("--repair", action="store_true",
+                     help="where k̂ ≥ 0.7, fit a flow on the Gaussian; where its k̂ is still ≥ 0.7, run NUTS in the "
+                          "flow's warped space (NeuTra) and report its draws with R̂, ESS and divergences")
     fit.add_argument("--compare-nuts", action="store_true", help="also run Pyro's NUTS on the same log density")
     fit.add_argument("--nuts-samples", type=positive_int, default=1000, help="NUTS draws kept")
     fit.add_argument("--nuts-warmup", type=positive_int, default=1000, help="NUTS warmup steps")
@@ -125,14 +128,15 @@ def _fit_result(args) -> dict:
         warnings.simplefilter("ignore")  # the result says the same in its own lines
         fit = bbvi.fit(model, family=args.family, method=args.method, init=args.init, num_samples=args.num_samples,
                        estimator=args.estimator, max_steps=args.max_steps, batch_size=args.batch_size, local=args.local,
-                       num_draws=args.num_draws, seed=args.seed, progress=progress)
+                       num_draws=args.num_draws, seed=args.seed, progress=progress, repair=args.repair)
     vi_seconds = time.perf_counter() - start
     result = {"model_file": args.model_file, "family": fit.config.family, "method": fit.config.method,
               "steps": fit.num_steps, "converged": fit.converged, "reason": fit.reason,
               "num_grad_evals": fit.num_grad_evals, "num_nonfinite_draws": fit.num_nonfinite_draws,
               "num_draws": len(fit.log_weights), "elbo": fit.elbo, "log_evidence": fit.log_evidence,
               "log_evidence_stderr": fit.log_evidence_stderr, "khat": fit.khat,
-              "khat_meaning": psis.khat_meaning(fit.khat), "vi_seconds": vi_seconds, "nproc": args.nproc}
+              "khat_meaning": psis.khat_meaning(fit.khat), "vi_seconds": vi_seconds, "nproc": args.nproc,
+              "mcmc": fit.diagnostics().get("mcmc")}
     if args.compare_nuts:
         try:
             reference = mcmc.nuts(model, num_draws=args.nuts_samples, warmup_steps=args.nuts_warmup,
@@ -197,7 +201,9 @@ def _fit_table(result: dict) -> str:
     if result["num_nonfinite_draws"] > 0.01 * result["num_draws"]:
         lines.append(f"warning: log p is NaN or -inf at {result['num_nonfinite_draws']} of {result['num_draws']} "
                      f"draws of q: q puts mass where the model has none")
-    if not result["khat"] < KHAT_THRESHOLD:
+    if result.get("mcmc"):
+        lines.append(_mcmc_line(result["mcmc"]))
+    elif not result["khat"] < KHAT_THRESHOLD:
         lines.append("warning: k̂ ≥ 0.7 or undefined: do not report these estimates")
     elif psis:
         lines.append("report the PSIS-reweighted means and sds (k̂ < 0.7: Yao et al. 2018)")
@@ -205,3 +211,14 @@ def _fit_table(result: dict) -> str:
         lines.append(f"NUTS: {result['nuts_warmup']} warmup + {result['nuts_samples']} draws, "
                      f"{result['nuts_divergent']} divergent, {result['nuts_seconds']:.1f} s")
     return "\n".join(lines)
+
+
+def _mcmc_line(report: dict) -> str:
+    """What NeuTra's chains say about themselves (``elbo fit --repair``)."""
+    line = (f"NeuTra (NUTS in the flow's warped space): {report['num_chains']} chains × {report['num_draws']} draws, "
+            f"R̂ {report['rhat']:.3f}, bulk ESS {report['ess_bulk']:.0f}, tail ESS {report['ess_tail']:.0f}, "
+            f"{report['divergences']} divergent; the estimates above are these MCMC draws")
+    trusted = report["rhat"] <= 1.01 and min(report["ess_bulk"], report["ess_tail"]) >= 100 * report["num_chains"]
+    if trusted and not report["divergences"]:
+        return line
+    return line + "\nwarning: the chains' diagnostics do not vouch for these estimates"

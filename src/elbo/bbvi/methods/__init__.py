@@ -69,7 +69,9 @@ class CountedDensity:
 class Start:
     """Where a method starts: q's starting Gaussian ``N(loc (D,), Σ)`` given by its sds ``scale (D,)`` and, where it
     has one, a function forming ``Σ (D, D)`` (``None``: Σ is diagonal); and a line saying where it came from.
-    ``scale_tril``, Σ's Cholesky factor, is formed on first use only: a method for a large model uses ``scale``."""
+    ``scale_tril``, Σ's Cholesky factor, is formed on first use only: a method for a large model uses ``scale``.
+    ``elbo``: the start's ELBO estimate where it has one; ``reference_elbo``: the ELBO the fit must not end far below
+    (``elbo.bbvi.guards``)."""
 
     model: Model
     config: FitConfig
@@ -78,6 +80,8 @@ class Start:
     scale: torch.Tensor
     covariance: Callable[[], torch.Tensor] | None = None
     origin: str = ""
+    elbo: float | None = None
+    reference_elbo: float | None = None
 
     @cached_property
     def scale_tril(self) -> torch.Tensor:
@@ -86,8 +90,11 @@ class Start:
         return torch.linalg.cholesky(self.covariance())
 
     def scale_of(self, family: str) -> torch.Tensor:
-        """What ``gaussians.make_guide`` places q of ``family`` with: Σ's Cholesky factor for full rank, else sds."""
-        return self.scale_tril if family == "fullrank" else self.scale
+        """What ``gaussians.make_guide`` places q of ``family`` with, and ADVI whitens by: Σ's Cholesky factor for
+        full rank and for a flow on a Gaussian with a covariance (whose couplings then start from the whole
+        Gaussian), else sds."""
+        full = family == "fullrank" or family == "flow" and self.covariance is not None
+        return self.scale_tril if full else self.scale
 
 
 @dataclass

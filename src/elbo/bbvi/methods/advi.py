@@ -10,27 +10,32 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ... import bounds, estimators
+from ... import bounds, estimators, families
 from ...errors import InputError
-from ..config import FitConfig
+from ..config import ADVI_SAMPLES, FitConfig
 from ..control_variate import ControlVariate
 from ..gaussians import NumericalError, check_gaussian, make_guide
 from ..model import Model
 from ..stopping import has_converged
 from . import CountedDensity, MethodResult, Start
 
-__all__ = ["run", "MIN_SCALE"]
+__all__ = ["run", "ascend", "Whitened", "MIN_SCALE"]
 
 
 def run(start: Start) -> MethodResult:
     """Adam on the ELBO with Robbins–Monro step sizes, in coordinates whitened by the starting Gaussian
-    (``_Whitened``); every window, q's Gaussian is checked (``check_gaussian``) and saved; a broken step or an ELBO
+    (``Whitened``); every window, q's Gaussian is checked (``check_gaussian``) and saved; a broken step or an ELBO
     far above every value seen restarts from the last saved state with half the learning rate, three times at
     most. q is the average of its parameters over the last window."""
+    return ascend(start, *_whitened_guide(start.config, start))
+
+
+def ascend(start: Start, whitened: Whitened, guide) -> MethodResult:
+    """``run``'s loop for q ``guide`` over the coordinates ``whitened`` (a ``Whitened``; the method ``flow`` gives
+    its own flow)."""
     model, config = start.model, start.config
     window = config.steps_per_window()
-    num_samples = config.num_samples or 8
-    whitened, guide = _whitened_guide(config, start)
+    num_samples = config.num_samples or ADVI_SAMPLES
     counted = _CountedModel(model, whitened)
     adam = _RestartableAdam(guide, config)
     trace, average, num_dropped, restarts, anchored = [], None, 0, 0, 0
@@ -70,12 +75,12 @@ def run(start: Start) -> MethodResult:
 
 
 def _whitened_guide(config: FitConfig, start: Start):
-    """ADVI's coordinates ``u`` (``_Whitened``) and q in them: the starting Gaussian mapped into them is N(0, I).
+    """ADVI's coordinates ``u`` (``Whitened``) and q in them: the starting Gaussian mapped into them is N(0, I).
     On minibatches, the log density is estimated with the log-likelihood's expansion at the start's mean as a
     control variate (``ControlVariate``)."""
     density = start.log_density if config.batch_size is None else ControlVariate(start.log_density, start.loc)
     # a full-rank q is whitened by the whole Cholesky factor (the product of two is one), the others by its sds
-    whitened = _Whitened(density, start.loc, start.scale_of(config.family))
+    whitened = Whitened(density, start.loc, start.scale_of(config.family))
     guide = make_guide(config, start.model.dim, torch.zeros_like(start.loc), torch.ones_like(start.loc),
                        min_scale=MIN_SCALE, model=start.model)
     if isinstance(density, ControlVariate) and isinstance(getattr(guide, "loc", None), torch.Tensor):
@@ -159,7 +164,7 @@ MIN_SCALE = 1e-6  # the floor of a full-rank factor's diagonal in ADVI's whitene
 ANCHOR_DISTANCE = 0.5  # starting sds between q's mean and the control variate's point that move the point
 
 
-class _Whitened:
+class Whitened:
     """The log density of ``u`` with ``z = loc + L u``: ``log p(loc + L u) + log |det L|``, for lower-triangular L
     (``(D, D)``) or a diagonal one given by its diagonal (``(D,)``: no ``D × D`` matrix for a large model).
 
@@ -211,8 +216,8 @@ class _Whitened:
         loc, tril = self.loc, self.scale_tril
         scale = tril if self.diagonal else torch.diagonal(tril)
         with torch.no_grad():
-            if family == "flow":
-                return _Shifted(guide, loc, scale)
+            if family == "flow":  # the flow over u on top of the whitening Gaussian
+                return _Shifted(guide, loc, tril)
             if family == "hierarchical":  # whitened by its sds (a diagonal map)
                 guide.scale_(loc, scale)
                 return guide
@@ -231,17 +236,17 @@ class _Whitened:
 
 
 class _Shifted(torch.nn.Module):
-    """A flow over ``u`` as a distribution over ``z = loc + scale ⊙ u``."""
+    """A flow over ``u`` as a distribution over ``z = loc + L u`` (``L``: a Cholesky factor, or sds)."""
 
-    def __init__(self, guide, loc: torch.Tensor, scale: torch.Tensor):
+    def __init__(self, guide, loc: torch.Tensor, scale_tril: torch.Tensor):
         super().__init__()
         self.guide = guide
         self.register_buffer("loc", loc)
-        self.register_buffer("scale", scale)
+        self.register_buffer("scale_tril", scale_tril)
 
     def forward(self, x=None):
         return torch.distributions.TransformedDistribution(
-            self.guide(), [torch.distributions.AffineTransform(self.loc, self.scale, event_dim=1)])
+            self.guide(), [families.TriangularAffine(self.loc, self.scale_tril)])
 
 
 class _CountedModel:
@@ -258,7 +263,10 @@ class _CountedModel:
         one, ``∇_z log p · ∂z/∂φ``, with ``∇_z log p`` from the density's own pass over the data by chunks of rows:
         the graph of a full-data log-likelihood is never held whole."""
         value, grad = self.log_density.value_and_grad(z[:, 0].detach(), self._indices(x))
-        grad = torch.where(torch.isfinite(value)[:, None], grad, 0.0)  # draws left out of the estimate: no gradient
+        # a draw whose value or gradient is not finite (a gradient that overflows float32 in a funnel's neck) is
+        # left out of the estimate (NaN), and gives no gradient
+        finite = torch.isfinite(value) & torch.isfinite(grad).all(1)
+        value, grad = torch.where(finite, value, torch.nan), torch.where(finite[:, None], grad, 0.0)
         # z - z.detach() is zero in value and carries z's gradient: the product's gradient is grad · ∂z/∂φ
         return (value + ((z[:, 0] - z[:, 0].detach()) * grad).sum(-1)).unsqueeze(1)
 
