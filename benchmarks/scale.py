@@ -418,16 +418,37 @@ def table(result: dict) -> str:
         svi = (f"{t['best_svi_s']:.1f}" if t["best_svi_s"] is not None else
                f"not met (> {t['svi_at_least_s']:.0f})" if t.get("svi_at_least_s") else "")
         nuts = (f"{t['nuts_s']:.1f}" if t["nuts_s"] is not None else
-                f"not met (> {t['nuts_cpu_s']:.0f})" if t.get("nuts_cpu_s") else "")
+                f"not met (> {t['nuts_cpu_s']:.0f})" if t.get("nuts_cpu_s") else "not run")
         lines.append([t["model"], "" if t["elbo_s"] is None else f"{t['elbo_s']:.1f}", svi,
                       ("< " if t["best_svi_s"] is None else "") + _ratio(t["elbo_s"], t["best_svi_s"] or
                                                                          t.get("svi_at_least_s")), nuts,
+                      "" if t["nuts_s"] is None and not t.get("nuts_cpu_s") else
                       ("< " if t["nuts_s"] is None else "") + _ratio(t["elbo_s"], t["nuts_s"] or t.get("nuts_cpu_s")),
                       "" if t["peak_mib"] is None else f"{t['peak_mib']:.0f}", f"{t['data_mib'] + 1024:.0f}"])
     targets = markdown(["model", "elbo defaults to accuracy, CPU s", "best NumPyro SVI to accuracy, CPU s",
                         "ratio (≤ 0.5)", "NUTS to accuracy, CPU s", "ratio (≤ 0.1)", "elbo peak MiB",
                         "data + 1 GiB, MiB"], lines)
-    return default_table(BENCHMARK, result) + "\n\n" + targets
+    references = [f"- {model}: {_about(ref)}" for model, ref in dict.fromkeys(
+        (row["model"], _plain_reference(row["reference"])) for row in result["rows"] if row.get("reference"))]
+    return "\n\n".join([default_table(BENCHMARK, result), targets] + (
+        ["Reference posteriors (errors are against these):\n\n" + "\n".join(references)] if references else []))
+
+
+def _plain_reference(reference: dict) -> tuple:
+    return tuple(sorted(reference.items()))
+
+
+def _about(reference: tuple) -> str:
+    """One line on how a reference posterior was made, and how far to trust it."""
+    ref = dict(reference)
+    laplace = f"Laplace k̂ {ref['laplace_khat']:.2f}, ESS {ref['laplace_ess']:.0f} of {ref['draws']} draws"
+    if ref.get("method") == "Laplace + PSIS":
+        return f"Laplace + PSIS ({laplace}: k̂ < 0.7, so PSIS corrects it; Monte Carlo error about " \
+               f"{1 / math.sqrt(ref['laplace_ess']):.3f} true sds)"
+    return (f"{ref['method']} ({ref['chains']} chains × {ref['samples']} draws after {ref['warmup']} warmup; "
+            f"R̂ ≤ {ref['max_rhat']:.3f}, bulk ESS ≥ {ref['min_ess']:.0f}, {ref['divergences']} divergent; Monte "
+            f"Carlo error about {1 / math.sqrt(ref['min_ess']):.3f} true sds; {laplace}, too far from Gaussian for "
+            f"PSIS)")
 
 
 def draw_figure(result: dict, path) -> None:

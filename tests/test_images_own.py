@@ -72,7 +72,8 @@ def test_colour_is_read_as_luma_and_class_folders_are_labels(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda d: np.save(d / "x.npy", np.zeros((5, 64))), "is flat; images must be (N, H, W)"),
-    (lambda d: np.save(d / "x.npy", np.full((5, 4, 4), 2.0)), "values must be in [0, 1] (or integers 0..255), got min 2"),
+    (lambda d: np.save(d / "x.npy", np.full((5, 4, 4), 2.0)),
+     "values must be in [0, 1] (or integers 0..255), got min 2"),
     (lambda d: np.save(d / "x.npy", np.full((5, 4, 4), 300)), "got min 300 and max 300"),
     (lambda d: np.save(d / "x.npy", np.full((5, 4, 4), np.nan)), "values that are not finite"),
     (lambda d: np.savez(d / "x.npz", a=np.zeros((5, 4, 4)), b=np.zeros(5)), "must be the array 'images'"),

@@ -27,7 +27,8 @@ no import of torch. A data set (``Dataset``) names its kind and its loader ``loa
 which returns an object with the ``elbo.protocols.Data`` interface. A data set may have settings of its own (how a
 text is tokenised): ``options``, a frozen dataclass with ``from_dict`` (no torch), held by ``TrainConfig.data_options``
 and given to the loader as ``load(..., options=)``; ``add_arguments(group)`` and ``options_from_arguments(args)``, its
-options of ``elbo train`` and the dataclass from them. A data set without ``options`` is loaded without the argument. A data set that reads no files (generated, or bundled with a package) says
+options of ``elbo train`` and the dataclass from them. A data set without ``options`` is loaded without the
+argument. A data set that reads no files (generated, or bundled with a package) says
 so, ``reads_files=False``, and a ``data_dir`` given for it is refused rather than ignored.
 """
 

@@ -264,7 +264,8 @@ def _figures(run: Run, test, labels, kl, activity, surgery: dict | None) -> tupl
     if run.metrics:
         validated = any("val_bound" in record for record in run.metrics)
         caption = ("Training and validation bound per epoch" if validated else
-                   "Training bound per epoch (no validation set: the run held none out; --val-size N holds some out)") + (
+                   "Training bound per epoch (no validation set: the run held none out; --val-size N holds some "
+                   "out)") + (
             "; dashed, the training ELBO of the same draws." if run.config.objective == "iwae" else ".")
         made.append(("training_curves", caption, plots.training_curves(run.metrics, unit=run.unit)))
     kind_figures = kind_of(run.config.model).call("figures", run, test, labels, kl) or ([], [])

@@ -31,6 +31,7 @@ INITS = ("pathfinder", "map", "point")
 # fitted Gaussian; chosen on benchmarks/flows.py)
 ADVI_LR, FLOW_LR = 0.1, 0.005
 ADVI_SAMPLES, FLOW_SAMPLES = 8, 32
+MULTISTART_MAX_ROWS = 100_000  # rows above which the search for missed modes is off by default
 NUM_PATHS = 4  # Pathfinder paths from dispersed points after a fit, looking for modes q missed
 # the largest D for which fit's default q is full rank (a D × D covariance, batch and match's 2 D + 2 draws a step)
 FULLRANK_MAX_DIM = 500
@@ -108,7 +109,8 @@ class FitConfig:
       method that produced the numbers; with ``repair=True`` where q missed modes, q is the mixture of q and their
       Gaussians, weighted by importance sampling;
     - ``num_paths``: after the fit, Pathfinder from that many points drawn uniformly in [-2, 2]^D, looking for modes
-      q missed (``elbo.bbvi.multistart``); one is named in a warning. ``None``: 4 for D ≤ 500 on all data, else 0.
+      q missed (``elbo.bbvi.multistart``); one is named in a warning. ``None``: 4 for D ≤ 500 and N ≤ 100,000 rows
+      on all data, else 0.
     """
 
     family: str | None = None  # None: "fullrank" up to D = FULLRANK_MAX_DIM, else "meanfield" (for_model)
@@ -229,12 +231,15 @@ class FitConfig:
             raise InputError(f"dtype must be a floating-point torch.dtype (torch.float64, ...), got {self.dtype!r}",
                              argument="dtype")
 
-    def paths_for(self, dim: int) -> int:
+    def paths_for(self, dim: int, num_data: int = 0) -> int:
         """Pathfinder paths from dispersed points searching for modes q missed: ``num_paths``, or by default
-        ``NUM_PATHS`` (4) for a model of at most ``FULLRANK_MAX_DIM`` coordinates fitted on all data, else 0."""
+        ``NUM_PATHS`` (4) for a model of at most ``FULLRANK_MAX_DIM`` coordinates and ``MULTISTART_MAX_ROWS`` rows
+        fitted on all data, else 0 (on a tall data set each path costs hundreds of passes, and the posterior is
+        near Gaussian: ``num_paths`` asks for them)."""
         if self.num_paths is not None:
             return self.num_paths
-        return NUM_PATHS if dim <= FULLRANK_MAX_DIM and self.batch_size is None else 0
+        small = dim <= FULLRANK_MAX_DIM and num_data <= MULTISTART_MAX_ROWS
+        return NUM_PATHS if small and self.batch_size is None else 0
 
     def steps_per_window(self) -> int:
         return self.window or (10 if self.method == "bam" else 100)

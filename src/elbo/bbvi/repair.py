@@ -53,7 +53,7 @@ def cover_modes(fit: Fit, start: Start) -> Fit:
     """``fit``, or where Pathfinder from dispersed points finds modes its q misses (``multistart.missed_modes``):
     with ``repair=True`` the mixture of q and their Gaussians, weighted by importance sampling, as a new ``Fit``
     where its k̂ < 0.7; else a warning naming them (and ``fit``, which ``repair`` goes on with)."""
-    num_paths = fit.config.paths_for(fit.model.dim)
+    num_paths = fit.config.paths_for(fit.model.dim, fit.model.num_data)
     if num_paths == 0:
         return fit
     modes, weights = multistart.missed_modes(fit, start.log_density, num_paths)
@@ -185,6 +185,10 @@ class MCMCFit(Fit):
     @property
     def log_evidence(self) -> float:
         return self.vi.log_evidence
+
+    def evidence(self, method: str = "is", **settings) -> dict:
+        """The evidence of the flow the chains were warped by (``vi.evidence``): MCMC's draws carry no weights."""
+        return self.vi.evidence(method, **settings)
 
     @property
     def log_evidence_stderr(self) -> float:

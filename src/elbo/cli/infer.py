@@ -82,7 +82,8 @@ def _topics(args) -> int:
     run = load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
     given = [flag for flag, value in (("--samples", args.samples), ("--seed", args.seed)) if value is not None]
     if given and run.config.model.model in ("dirichlet", "lda"):
-        raise UsageError(f"{', '.join(given)}: the {run.config.model.model} model's q is a Dirichlet, whose proportions' mean "
+        raise UsageError(f"{', '.join(given)}: the {run.config.model.model} model's q is a Dirichlet, whose "
+                         f"proportions' mean "
                          f"and sd are exact; leave it out")
     result = infer_file(run, args.data, args.out, force=args.force, num_samples=args.samples or DEFAULT_SAMPLES,
                         seed=args.seed or 0)

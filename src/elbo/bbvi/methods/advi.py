@@ -186,15 +186,16 @@ class Whitened:
         return grad_z * self.scale_tril if self.diagonal else self.scale_tril.T @ grad_z
 
     def moved_anchor(self, guide) -> bool:
-        """On minibatches, where q's mean has moved more than ``ANCHOR_DISTANCE`` starting sds (in u, in some
-        coordinate) from the control variate's point, move the point to it (a pass over all rows) and say so: the
-        estimates' noise grows with the square of that distance, and a start found on a subsample of the rows can
-        be several posterior sds from the mode."""
+        """On minibatches, where q's mean has moved more than ``ANCHOR_DISTANCE`` starting sds (in u, the root mean
+        square over the coordinates) from the control variate's point, move the point to it (a pass over all rows)
+        and say so: the estimates' noise grows with the square of that distance, and a start found on a subsample of
+        the rows can be several posterior sds from the mode. (The largest coordinate's distance moved the point
+        every window on a 100-dimensional regression of 10^7 rows: a pass each.)"""
         if not isinstance(self.log_density, ControlVariate) or not isinstance(getattr(guide, "loc", None),
                                                                               torch.Tensor):
             return False
         u = guide.loc.detach().reshape(-1)
-        if (u - self.anchor).abs().max() <= ANCHOR_DISTANCE:
+        if (u - self.anchor).square().mean().sqrt() <= ANCHOR_DISTANCE:
             return False
         self.anchor = u.clone()
         self.log_density = ControlVariate(self.log_density.density, self._z(u))

@@ -26,7 +26,8 @@ def configure(config: VAEConfig, data) -> VAEConfig:
                 if getattr(config, name) != getattr(VAEConfig, name)]
     if likelihood != "gaussian" and gaussian:
         raise InputError(f"{' and '.join(gaussian)}: settings of a gaussian likelihood, and this run's is "
-                         f"{likelihood} (data set {data.name!r}): leave them out, or ask for likelihood 'gaussian'", argument=gaussian[0])
+                         f"{likelihood} (data set {data.name!r}): leave them out, or ask for likelihood 'gaussian'",
+                         argument=gaussian[0])
     return dataclasses.replace(config, image_shape=data.image_shape, likelihood=likelihood)
 
 

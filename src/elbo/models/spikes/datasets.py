@@ -244,7 +244,8 @@ def _unreadable(path: Path, error: Exception, argument: str) -> InputError:
 def load_recordings(*, data_dir=None, val_size: int | None = None, download: bool = True,
                     options: SpikeOptions | None = None) -> SpikeTrains:
     """A user's recordings: ``data_dir`` is a ``.npz`` file, or a directory holding ``spikes.npz``
-    (``load_npz``), with ``options.bin_size`` for spike times and ``options.held_out`` neurons held out. ``download`` is not used (the data are the user's)."""
+    (``load_npz``), with ``options.bin_size`` for spike times and ``options.held_out`` neurons held out.
+    ``download`` is not used (the data are the user's)."""
     if data_dir is None:
         raise InputError(f"the recordings are your own: give data_dir, a .npz file or a directory holding "
                          f"{RECORDINGS_FILE}", argument="data_dir")
