@@ -149,3 +149,12 @@ def test_threads_are_each_data_parallel_process_s(tmp_path, monkeypatch):
     with pytest.raises(Launched) as launched:
         cli.main(["train", *TINY, "--nproc", "2", "--threads", "3", "--out", str(tmp_path / "run")])
     assert launched.value.args == (2, 3)
+
+
+def test_infer_refuses_a_run_of_another_kind(tmp_path):
+    run = tmp_path / "run"
+    assert cli.main(["train", *TINY, "--out", str(run)]) == 0
+    result = elbo_in_process("infer", str(run), "--data", "x.npz", "--out", str(tmp_path / "o.npz"))
+    assert result.returncode == 2
+    assert result.stderr == f"elbo infer: error: {run} is a run of kind images: elbo infer reads runs of kind spikes " \
+                            f"or topics\n"

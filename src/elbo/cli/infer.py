@@ -53,6 +53,8 @@ def _infer(args) -> int:
     kind = json.loads(config.read_text()).get("model", {}).get("kind") if config.is_file() else None
     if kind == "topics":
         return _topics(args)
+    if kind is not None and kind != "spikes":
+        raise UsageError(f"{args.run_dir} is a run of kind {kind}: elbo infer reads runs of kind spikes or topics")
     given = [flag for flag, value in (("--data-dir", args.data_dir), ("--samples", args.samples), ("--seed", args.seed))
              if value is not None]
     if given:
