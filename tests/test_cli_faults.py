@@ -177,8 +177,8 @@ def test_ctrl_c_early_in_train_is_one_line_and_exit_130(tmp_path, after):
     says = assert_one_line(result, 130)
     if (out / "checkpoint.pt").is_file():  # interrupted after its first epoch
         assert says == f"elbo train: interrupted; continue with: elbo train --resume {out}"
-    else:
-        assert says == "elbo train: interrupted"
+    else:  # on a busy machine 0.3 s can come before the command is read: then the command is not named yet
+        assert says in ("elbo train: interrupted", "elbo: interrupted")
 
 
 @pytest.mark.parametrize("after", [0.3, 1.5])
