@@ -150,3 +150,14 @@ def test_the_report_renders_in_chromium(run, tmp_path):
     assert set(widths) == {*names, "control"} and len(names) == 8, widths
     assert widths.pop("control") == "0"
     assert all(int(width) > 0 for width in widths.values()), widths
+
+
+def test_a_table_aligns_numbers_right_and_words_left():
+    """The ladder's "what it means" column and a configuration's words read left to right; numbers, estimates with
+    their standard error and brackets line up on the right."""
+    table = report._table(("quantity", "value", "what it means"),
+                          [("ELBO", "-22.86 ± 0.23", "log p(x) − KL(q ‖ p)"), ("KL", "[0.1, 0.4]", "bracketed"),
+                           ("estimator", "stl", "−0.5 nats")])
+    assert '<td class="number">-22.86 ± 0.23</td>' in table and '<td class="number">[0.1, 0.4]</td>' in table
+    assert "<td>log p(x) − KL(q ‖ p)</td>" in table and "<td>stl</td>" in table and "<td>bracketed</td>" in table
+    assert '<td class="number">−0.5 nats</td>' in table

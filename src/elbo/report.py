@@ -18,6 +18,7 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 from . import plots, schemas
@@ -105,11 +106,17 @@ def _label(text) -> str:
 
 
 def _table(header, rows) -> str:
+    """An HTML table: the first column a label, the others right-aligned where they read as numbers (a sign, a digit
+    or a bracket first: "-22.86 ± 0.23", "[0.1, 0.4]") and left-aligned where they are words."""
     cells = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="number">{html.escape(str(c))}</td>' if i else _label(c)
-                                    for i, c in enumerate(row)) + "</tr>"
+    body = "".join("<tr>" + "".join(_cell(c) if i else _label(c) for i, c in enumerate(row)) + "</tr>"
                    for row in rows)
     return f"<table><tr>{cells}</tr>{body}</table>"
+
+
+def _cell(value) -> str:
+    text = html.escape(str(value))
+    return f'<td class="number">{text}</td>' if re.match(r"\s*[-+−\[(]?\s*[\d.]", str(value)) else f"<td>{text}</td>"
 
 
 def _note(text: str) -> str:
