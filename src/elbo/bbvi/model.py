@@ -115,9 +115,16 @@ def _first_tensor(data) -> torch.Tensor:
     return next(iter(data.values() if isinstance(data, dict) else data))
 
 
+def _tensors(data) -> list:
+    """The arrays of ``data`` (a tensor or ``Rows``, or a tuple, list or dict of them), in a list; none for
+    anything else."""
+    if isinstance(data, dict):
+        return list(data.values())
+    return [data] if isinstance(data, (torch.Tensor, Rows)) else list(data) if isinstance(data, (tuple, list)) else []
+
+
 def _num_data(data) -> int:
-    tensors = list(data.values()) if isinstance(data, dict) else [data] if isinstance(data, (torch.Tensor, Rows)) \
-        else data
+    tensors = _tensors(data)
     if not isinstance(data, (torch.Tensor, Rows, tuple, list, dict)) or not tensors or not all(
             isinstance(t, (torch.Tensor, Rows)) and t.dim() >= 1 for t in tensors):
         raise InputError(f"data must be a tensor (or rows on the disk, read_rows), or a tuple or dict of them, with "
@@ -134,8 +141,7 @@ WITH_REPLACEMENT = 2**20  # above this many rows, minibatches are drawn with rep
 
 def _disk_row_bytes(data) -> int:
     """The bytes of one row of ``data`` where some of it is rows on the disk (``Rows``), else 0."""
-    tensors = list(data.values()) if isinstance(data, dict) else [data] if isinstance(data, (torch.Tensor, Rows)) \
-        else list(data or [])
+    tensors = _tensors(data)
     if not any(isinstance(t, Rows) for t in tensors):
         return 0
     return sum(t.row_bytes if isinstance(t, Rows) else t[:1].numel() * t.element_size() for t in tensors)

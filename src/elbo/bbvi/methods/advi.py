@@ -182,8 +182,9 @@ class Whitened:
         self.anchor = torch.zeros_like(loc)  # the control variate's point, in u (the start's mean: u = 0)
 
     def grad_in_u(self, grad_z: torch.Tensor) -> torch.Tensor:
-        """A gradient ``∇_z log p`` ``(D,)`` as one in u: ``Lᵀ ∇_z`` (the chain rule of ``z = loc + L u``)."""
-        return grad_z * self.scale_tril if self.diagonal else self.scale_tril.T @ grad_z
+        """Gradients ``∇_z log p`` (``(D,)`` or ``(S, D)``) as ones in u: ``Lᵀ ∇_z`` (the chain rule of
+        ``z = loc + L u``)."""
+        return grad_z * self.scale_tril if self.diagonal else grad_z @ self.scale_tril
 
     def moved_anchor(self, guide) -> bool:
         """On minibatches, where q's mean has moved more than ``ANCHOR_DISTANCE`` starting sds (in u, the root mean
@@ -210,7 +211,7 @@ class Whitened:
     def value_and_grad(self, u: torch.Tensor, indices: torch.Tensor | None = None):
         """The log density of ``u`` and its gradient ``∇_z log p · ∂z/∂u``, by the density's own chunked pass."""
         value, grad = self.log_density.value_and_grad(self._z(u), indices)
-        return value + self.log_det, grad * self.scale_tril if self.diagonal else grad @ self.scale_tril
+        return value + self.log_det, self.grad_in_u(grad)
 
     def unwhiten(self, guide, family: str):
         """The same q as a distribution over ``z``, in the same family."""
